@@ -1,0 +1,7 @@
+"""The jobs a crontab line may name. Each takes the runtime, then its key=value arguments."""
+
+from jobs.deliver import deliver
+from jobs.poll_issues import poll_issues
+from jobs.prune import prune
+
+JOBS = {"poll_issues": poll_issues, "deliver": deliver, "prune": prune}

@@ -1,0 +1,181 @@
+"""The `relay` command. Exit codes: 0 fine, 1 the work failed, 2 a setting or file is wrong."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from relay.settings import ConfigError, Settings, load_settings
+
+log = logging.getLogger("relay")
+
+
+def parse_since(value: str) -> int:
+    """Unix seconds, or an ISO date/time (local time of RELAY_TIMEZONE unless it has an offset)."""
+    if value.isdigit():
+        return int(value)
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is neither Unix seconds nor an ISO time like 2026-11-25T09:00") from None
+    return int(when.timestamp()) if when.tzinfo else int(
+        when.replace(tzinfo=load_settings().tz).timestamp())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="relay", description=(
+        "Relay Guance issues to Feishu groups and Feishu replies back to the issues."))
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("run", help="scheduler (from the crontab) and reply endpoint in one process")
+    sub.add_parser("serve", help="only the reply endpoint, under waitress")
+    poll = sub.add_parser("poll", help="poll once (and deliver), then exit")
+    poll.add_argument("--since", type=parse_since,
+                      help="read issues created since this time (Unix s or ISO), e.g. a backfill")
+    poll.add_argument("--no-deliver", action="store_true", help="only queue, do not send")
+    sub.add_parser("deliver", help="send what is due in the outbox once, then exit")
+    sub.add_parser("migrate", help="apply database migrations (RELAY_DATABASE_URL)")
+    sandbox = sub.add_parser("sandbox", help="the whole round trip against local fakes")
+    sandbox.add_argument("--crontab", type=Path, default=None, help=argparse.SUPPRESS)
+    check = sub.add_parser("check-crontab", help="validate a crontab file")
+    check.add_argument("file", type=Path)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        print(f"relay: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _runtime(settings: Settings):
+    from relay.logs import Redactor, setup_logging
+    from relay.runtime import Runtime
+
+    setup_logging(Redactor(settings.secrets()))
+    return Runtime(settings)
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from relay.demo import run_sandbox
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    crontab = args.crontab or (Path("crontab.example") if Path("crontab.example").exists() else None)
+    return run_sandbox(crontab)
+
+
+def cmd_check_crontab(args: argparse.Namespace) -> int:
+    from jobs import JOBS
+    from relay.schedule import CrontabError, parse_crontab
+
+    try:
+        entries = parse_crontab(args.file, JOBS, load_settings().tz)
+    except CrontabError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    for entry in entries:
+        extra = " ".join(f"{k}={v}" for k, v in entry.kwargs.items())
+        print(f"{args.file}:{entry.line}: {entry.schedule}  {entry.job} {extra}".rstrip())
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from relay.store import make_engine, migrate
+
+    settings = load_settings()
+    migrate(make_engine(settings.database_url))
+    print(f"relay: database is up to date ({settings.database_url.split('://')[0]})")
+    return 0
+
+
+def cmd_poll(args: argparse.Namespace) -> int:
+    from relay.delivery import deliver
+    from relay.poller import poll
+
+    settings = load_settings()
+    settings.require("guance_api_key")
+    rt = _runtime(settings)
+    report = poll(rt, since=args.since)
+    print(f"poll: {len(report.polled)} channel(s) read, {report.issues_seen} issue(s) seen, "
+          f"{report.new_rows} new deliveries; failed: {', '.join(report.failed) or 'none'}")
+    if not args.no_deliver:
+        sent = deliver(rt)
+        print(f"deliver: {sent.sent} sent, {sent.failed} failed")
+    return 1 if report.failed else 0
+
+
+def cmd_deliver(args: argparse.Namespace) -> int:
+    from relay.delivery import deliver
+
+    report = deliver(_runtime(load_settings()))
+    print(f"deliver: {report.sent} sent, {report.failed} failed, {report.dead} dead")
+    return 0
+
+
+def _serve_forever(rt, scheduler=None) -> int:
+    from relay.web import WebServer, create_app
+
+    settings = rt.settings
+    web = WebServer(create_app(rt), settings.host, settings.port)
+    stop = {"now": False}
+
+    def on_signal(signum, _frame):
+        stop["now"] = True
+        web.server.close()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log.info("reply endpoint on %s/feishu/reply", web.url)
+    try:
+        web.server.run()
+    except OSError:
+        if not stop["now"]:
+            raise
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=True)
+        rt.close()
+    log.info("relay stopped")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    settings.require("guance_api_key", "reply_token")
+    return _serve_forever(_runtime(settings))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from jobs import JOBS
+    from relay.schedule import CrontabError, build_scheduler, parse_crontab
+
+    settings = load_settings()
+    settings.require("guance_api_key", "reply_token")
+    settings.routing()
+    try:
+        entries = parse_crontab(settings.crontab, JOBS, settings.tz)
+    except CrontabError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    rt = _runtime(settings)
+    scheduler = build_scheduler(entries, JOBS, rt, settings.tz)
+    scheduler.start()
+    log.info("scheduler started from %s: %s", settings.crontab,
+             ", ".join(f"{e.job} '{e.schedule}'" for e in entries))
+    return _serve_forever(rt, scheduler)
+
+
+COMMANDS = {"run": cmd_run, "serve": cmd_serve, "poll": cmd_poll, "deliver": cmd_deliver,
+            "migrate": cmd_migrate, "sandbox": cmd_sandbox, "check-crontab": cmd_check_crontab}
+
+if __name__ == "__main__":
+    sys.exit(main())

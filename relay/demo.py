@@ -1,0 +1,84 @@
+"""`relay sandbox`: the whole round trip against the local fakes, no account needed."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import tempfile
+from pathlib import Path
+
+import requests
+
+from jobs import JOBS
+from relay.runtime import Runtime
+from relay.sandbox import FakeFeishu, FakeGuance, ServerThread
+from relay.schedule import parse_crontab
+from relay.settings import Settings
+from relay.web import WebServer, create_app
+
+
+def show_card(hook: str, params: dict) -> None:
+    print(f"  ┌ Feishu flow '{hook}' received a card")
+    print(f"  │ [{params['level']}] {params['title']}")
+    print(f"  │ source: {params['source']}   created: {params['createAt']}")
+    print(f"  │ {params['message']}")
+    print(f"  └ issue {params['issue_uuid']}")
+
+
+def run_sandbox(crontab: Path | None = None) -> int:
+    guance = FakeGuance(api_key=secrets.token_hex(8))
+    feishu = FakeFeishu(on_receive=show_card)
+    servers = [ServerThread(guance.app), ServerThread(feishu.app)]
+    g_url, f_url = servers[0].url, servers[1].url
+    payments, search = guance.add_channel("payments"), guance.add_channel("search")
+    reply_token = secrets.token_urlsafe(16)
+    with tempfile.TemporaryDirectory(prefix="relay-sandbox-") as tmp:
+        settings = Settings(
+            _env_file=None, guance_base_url=g_url, guance_api_key=guance.api_key,
+            channels="payments,search", reply_token=reply_token,
+            destinations={"payments-oncall": f"{f_url}/flow/api/trigger-webhook/payments0001",
+                          "search-team": f"{f_url}/flow/api/trigger-webhook/search0002"},
+            routes={"payments": ["payments-oncall"], "search": ["search-team"]},
+            database_url=f"sqlite:///{tmp}/relay.db")
+        rt = Runtime(settings)
+        web = WebServer(create_app(rt), "127.0.0.1", 0).start()
+        try:
+            print(f"relay sandbox: fake Guance {g_url}, fake Feishu {f_url}, reply endpoint "
+                  f"{web.url}")
+            if crontab is not None:
+                entries = parse_crontab(crontab, JOBS, settings.tz)
+                print(f"crontab {crontab}: " + ", ".join(f"{e.job} at '{e.schedule}'"
+                                                          for e in entries))
+            print("\n1. first poll: relay starts watching from now")
+            JOBS["poll_issues"](rt)
+            now = rt.clock.now()
+            first = guance.add_issue("Payment API error rate above 5%", ["payments"],
+                                     level="system_level_0", created_at=now,
+                                     message="5xx ratio 7.2% on pay-gateway for 5 min")
+            guance.add_issue("Checkout latency p99 > 2s", ["payments"], level=1,
+                             created_at=now, message="p99 2.4 s on checkout-svc")
+            guance.add_issue("Search index lagging", ["search"], level="system_level_2",
+                             created_at=now, message="indexer 14 min behind")
+            print("   seeded 3 new issues: 2 in 'payments', 1 in 'search'")
+            print("\n2. next poll: each new issue becomes a card in its channel's group")
+            JOBS["poll_issues"](rt)
+            print("\n3. poll again: the overlap re-reads the same issues; none is sent twice")
+            JOBS["poll_issues"](rt)
+            print(f"   cards received in all: {len(feishu.received)}")
+
+            text = f"@relay #{first}#Rolled back release 2026.11.3; error rate back to 0.1% #ops"
+            print(f"\n4. an engineer replies in Feishu: {text!r}")
+            resp = requests.post(f"{web.url}/feishu/reply", json={"content": text},
+                                 headers={"Authorization": f"Bearer {reply_token}"}, timeout=10)
+            print(f"   POST /feishu/reply → {resp.status_code} {json.dumps(resp.json())}")
+            print(f"   comments on {first} in Guance: {guance.comments(first)}")
+            ok = (resp.status_code == 200 and len(feishu.received) == 3
+                  and guance.comments(first) == [text.split("#", 2)[2]])
+        finally:
+            web.stop()
+            rt.close()
+            for server in servers:
+                server.stop()
+    print("\nsandbox OK: 3 cards delivered once each, the reply landed on the issue" if ok
+          else "\nsandbox FAILED: see above")
+    return 0 if ok else 1

@@ -1,0 +1,105 @@
+"""poll: fetch each watched channel's new issues into the outbox and move its cursor.
+
+Each channel is read from (cursor − overlap) to now, so a late or skipped run catches up and an
+issue Guance indexes a little late is still seen; the outbox's unique key drops the re-reads. A
+failed read leaves the cursor where it was: the next run reads the same span again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from relay import store
+from relay.guance import Channel, GuanceBudgetExhausted, GuanceError
+from relay.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PollReport:
+    polled: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)  # not reached: call budget used up
+    issues_seen: int = 0
+    new_rows: int = 0
+
+
+def resolve_channels(rt: Runtime) -> list[tuple[Channel, list[str]]]:
+    """Routing keys (channel names or chan_ UUIDs) → Guance channels with their destinations."""
+    keys = list(rt.routing)
+    by_key: dict[str, Channel] = {k: Channel(k, k) for k in keys if k.startswith("chan_")}
+    if len(by_key) < len(keys):  # some are names: look them up (the list is cached)
+        channels = rt.guance.channels()
+        for key in keys:
+            match = next((c for c in channels if key in (c.uuid, c.name)), None)
+            if match:
+                by_key[key] = match
+            elif key not in by_key:
+                log.error("channel %r is not in this Guance workspace (check RELAY_CHANNELS / "
+                          "RELAY_ROUTES)", key)
+    return [(by_key[k], rt.routing[k]) for k in keys if k in by_key]
+
+
+def poll(rt: Runtime, since: int | None = None) -> PollReport:
+    """Poll every watched channel, least recently polled first, within the call budget."""
+    report = PollReport()
+    try:
+        targets = resolve_channels(rt)
+    except GuanceError as exc:
+        log.error("poll: could not list Guance channels: %s (next run retries)", exc)
+        report.failed.append("*")
+        return report
+    with rt.engine.connect() as conn:
+        cursors = dict(conn.execute(select(store.ChannelCursor.channel_uuid,
+                                           store.ChannelCursor.cursor)).all())
+    targets.sort(key=lambda t: cursors.get(t[0].uuid, 0))
+    for index, (channel, destinations) in enumerate(targets):
+        try:
+            seen, new = poll_channel(rt, channel, destinations, cursors.get(channel.uuid), since)
+        except GuanceBudgetExhausted as exc:
+            report.waiting = [c.name for c, _ in targets[index:]]
+            log.warning("poll: %s; %d channel(s) wait for the next run", exc, len(report.waiting))
+            break
+        except GuanceError as exc:
+            log.error("poll %s: %s (cursor kept; the next run reads this span again)",
+                      channel.name, rt.redact(str(exc)))
+            store.record_poll_error(rt.engine, channel.uuid, str(exc)[:500], int(rt.clock.now()))
+            report.failed.append(channel.name)
+            continue
+        report.polled.append(channel.name)
+        report.issues_seen += seen
+        report.new_rows += new
+    return report
+
+
+def poll_channel(rt: Runtime, channel: Channel, destinations: list[str], cursor: int | None,
+                 since: int | None) -> tuple[int, int]:
+    """Read one channel's window and record it. Returns (issues seen, new outbox rows)."""
+    settings = rt.settings
+    now = int(rt.clock.now())
+    if since is not None:
+        start = since
+    elif cursor is None:
+        start = now  # the first run ever starts from now
+    else:
+        start = cursor - settings.overlap_seconds
+        floor = now - settings.max_catchup_seconds
+        if start < floor:
+            log.warning("poll %s: last poll was %d s ago, more than RELAY_MAX_CATCHUP_SECONDS; "
+                        "issues created before that are skipped", channel.name, now - cursor)
+            start = floor
+    issues = rt.guance.issues(channel.uuid, start, now) if start < now else []
+    rows = [{"issue_uuid": issue.uuid, "destination": destination,
+             "issue_created_at": issue.create_at or now,
+             "payload": dict(issue.as_dict(), channel=channel.name)}
+            for issue in issues if not issue.deleted and (issue.create_at or now) >= start
+            for destination in destinations]
+    new = store.record_poll(rt.engine, channel.uuid, channel.name, now, now, rows)
+    if new:
+        log.info("poll %s: %d issue(s) read, %d new deliveries queued", channel.name,
+                 len(issues), new)
+    return len(issues), new

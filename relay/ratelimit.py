@@ -1,0 +1,73 @@
+"""Sliding-window call limits: the Guance per-key budget and the per-destination send limits.
+
+One limiter counts every call it granted in each window (e.g. 20 per 60 s). A caller may be asked
+to leave `reserve` calls of a window free, so background polling never takes the calls a user's
+reply needs (replies are served first).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+
+from relay.clock import Clock
+
+
+class LimitExceeded(Exception):
+    """No call can be granted within the caller's patience; `wait` says when one could be."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"call limit reached; next call possible in {wait:.0f} s")
+        self.wait = wait
+
+
+class RateLimiter:
+    def __init__(self, rules: list[tuple[int, float]], clock: Clock | None = None) -> None:
+        """`rules`: (count, seconds) pairs, each meaning "at most count calls in any seconds"."""
+        if not rules or any(count < 1 or seconds <= 0 for count, seconds in rules):
+            raise ValueError("each rate rule needs count >= 1 and seconds > 0")
+        self.rules = sorted(rules, key=lambda r: r[1])
+        self.clock = clock or Clock()
+        self._granted: deque[float] = deque()
+        self._blocked_until = 0.0
+        self._lock = threading.Lock()
+
+    def _wait_needed(self, now: float, reserve: int) -> float:
+        horizon = self.rules[-1][1]
+        while self._granted and self._granted[0] <= now - horizon:
+            self._granted.popleft()
+        wait = self._blocked_until - now
+        for count, seconds in self.rules:
+            allowed = count - reserve
+            if allowed < 1:
+                return float("inf")
+            recent = [t for t in self._granted if t > now - seconds]
+            if len(recent) >= allowed:
+                wait = max(wait, recent[len(recent) - allowed] + seconds - now)
+        return max(wait, 0.0)
+
+    def acquire(self, reserve: int = 0, max_wait: float = 0.0) -> None:
+        """Take one call, sleeping up to `max_wait` seconds for it; else raise LimitExceeded."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = self.clock.now()
+                wait = self._wait_needed(now, reserve)
+                if wait <= 0:
+                    self._granted.append(now)
+                    return
+            if waited + wait > max_wait:
+                raise LimitExceeded(wait)
+            self.clock.sleep(wait)
+            waited += wait
+
+    def block(self, seconds: float) -> None:
+        """The peer said "too many": grant nothing for `seconds`."""
+        with self._lock:
+            self._blocked_until = max(self._blocked_until, self.clock.now() + seconds)
+
+    def used(self, seconds: float) -> int:
+        """Calls granted in the last `seconds` (for logs and tests)."""
+        with self._lock:
+            now = self.clock.now()
+            return sum(1 for t in self._granted if t > now - seconds)

@@ -1,0 +1,173 @@
+"""The store: one cursor per watched channel and an outbox of deliveries.
+
+A delivery row is written (once per issue and destination) in the same transaction that moves the
+channel's cursor, and is marked `sent` only after the destination said yes. So a crash can repeat a
+card but never lose one. The schema is created only by the Alembic migrations in `migrations/`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+from sqlalchemy import (JSON, BigInteger, Engine, Index, Integer, String, Text, UniqueConstraint,
+                        create_engine, delete, event, func, select, update)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+PENDING, SENT, DEAD = "pending", "sent", "dead"
+ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements only INTEGER keys
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ChannelCursor(Base):
+    """Everything created in the channel before `cursor` (Unix s) has been put in the outbox."""
+
+    __tablename__ = "channel_cursors"
+    channel_uuid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel_name: Mapped[str] = mapped_column(String(255), default="")
+    cursor: Mapped[int] = mapped_column(BigInteger)
+    last_success_at: Mapped[int | None] = mapped_column(BigInteger)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class Delivery(Base):
+    """One issue for one destination: the outbox row."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("issue_uuid", "destination", name="uq_deliveries_issue_destination"),
+        Index("ix_deliveries_due", "status", "next_attempt_at"),
+    )
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    issue_uuid: Mapped[str] = mapped_column(String(64))
+    destination: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(255), default="")
+    issue_created_at: Mapped[int] = mapped_column(BigInteger)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default=PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+    sent_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Apply the Alembic migrations up to `revision` (the only way the schema is made)."""
+    from alembic import command
+    from alembic.config import Config
+
+    import migrations
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def _insert(engine: Engine):
+    return (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)
+
+
+def cursor_of(engine: Engine, channel_uuid: str) -> int | None:
+    with engine.connect() as conn:
+        return conn.scalar(select(ChannelCursor.cursor).where(
+            ChannelCursor.channel_uuid == channel_uuid))
+
+
+def record_poll(engine: Engine, channel_uuid: str, channel_name: str, cursor: int, now: int,
+                rows: Iterable[dict[str, Any]]) -> int:
+    """Insert outbox rows (a repeat is a no-op) and move the cursor, in one transaction.
+
+    `rows` are dicts with issue_uuid, destination, issue_created_at and payload. Returns how many
+    rows were new.
+    """
+    insert = _insert(engine)
+    values = [dict(r, channel=channel_name, status=PENDING, attempts=0, next_attempt_at=now,
+                   created_at=now, updated_at=now) for r in rows]
+    new = 0
+    with engine.begin() as conn:
+        for value in values:
+            stmt = insert(Delivery).values(**value).on_conflict_do_nothing(
+                index_elements=["issue_uuid", "destination"])
+            new += conn.execute(stmt).rowcount or 0
+        stmt = insert(ChannelCursor).values(
+            channel_uuid=channel_uuid, channel_name=channel_name, cursor=cursor,
+            last_success_at=now, last_error=None, updated_at=now)
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=["channel_uuid"],
+            set_={"channel_name": channel_name, "cursor": cursor, "last_success_at": now,
+                  "last_error": None, "updated_at": now}))
+    return new
+
+
+def record_poll_error(engine: Engine, channel_uuid: str, error: str, now: int) -> None:
+    """Remember why a channel's poll failed, without touching its cursor (if it has one)."""
+    with engine.begin() as conn:
+        conn.execute(update(ChannelCursor).where(
+            ChannelCursor.channel_uuid == channel_uuid).values(last_error=error, updated_at=now))
+
+
+def due_deliveries(engine: Engine, now: int, limit: int) -> list[Delivery]:
+    """Pending rows whose time has come, oldest issue first."""
+    from sqlalchemy.orm import Session
+
+    with Session(engine, expire_on_commit=False) as session:
+        return list(session.scalars(
+            select(Delivery).where(Delivery.status == PENDING, Delivery.next_attempt_at <= now)
+            .order_by(Delivery.issue_created_at, Delivery.id).limit(limit)))
+
+
+def mark_sent(engine: Engine, delivery_id: int, now: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(Delivery).where(Delivery.id == delivery_id).values(
+            status=SENT, attempts=Delivery.attempts + 1, last_error=None, sent_at=now,
+            updated_at=now))
+
+
+def mark_failed(engine: Engine, row: Delivery, error: str, retry_at: int, now: int,
+                dead: bool = False) -> None:
+    """Record a failed try; the destination's other pending rows wait until `retry_at` too,
+    so cards still arrive in creation order once it recovers."""
+    with engine.begin() as conn:
+        conn.execute(update(Delivery).where(Delivery.id == row.id).values(
+            status=DEAD if dead else PENDING, attempts=Delivery.attempts + 1,
+            last_error=error[:2000], next_attempt_at=retry_at, updated_at=now))
+        conn.execute(update(Delivery).where(
+            Delivery.destination == row.destination, Delivery.status == PENDING,
+            Delivery.next_attempt_at < retry_at).values(next_attempt_at=retry_at))
+
+
+def prune(engine: Engine, before: int) -> int:
+    """Delete sent and dead rows last touched before `before`; pending rows are never pruned."""
+    with engine.begin() as conn:
+        return conn.execute(delete(Delivery).where(
+            Delivery.status.in_([SENT, DEAD]), Delivery.updated_at < before)).rowcount or 0
+
+
+def counts_by_status(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return dict(conn.execute(select(Delivery.status, func.count()).group_by(Delivery.status))
+                    .all())

@@ -1,0 +1,124 @@
+"""The HTTP side: `POST /feishu/reply` turns `#uuid#text` into a Guance issue comment.
+
+Every answer is JSON: 200 {issueUUID, time} on success, else {error, hint?} with 400 malformed,
+401 bad token, 404 unknown issue, 413 too large, 502 Guance failed, 503 Guance busy (retry later).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import threading
+from typing import Any
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from relay.feishu import format_time
+from relay.guance import (GuanceBudgetExhausted, GuanceError, GuanceNotFound, GuanceRateLimited)
+from relay.replies import USAGE, ReplyParseError, ReplyTooLong, parse_reply
+from relay.runtime import Runtime
+
+log = logging.getLogger(__name__)
+MAX_BODY = 256 * 1024
+
+
+def error(status: int, message: str, **extra: Any):
+    resp = jsonify({"error": message, **extra})
+    resp.status_code = status
+    return resp
+
+
+def reply_text() -> str | None:
+    """The message, from a JSON body (`content` or `text`) or a form field of the same name."""
+    body = request.get_json(silent=True)
+    if isinstance(body, str):
+        return body
+    source = body if isinstance(body, dict) else request.form
+    for key in ("content", "text"):
+        if isinstance(source.get(key), str):
+            return source[key]
+    return None
+
+
+def create_app(rt: Runtime) -> Flask:
+    app = Flask("relay")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    token = rt.settings.reply_token.get_secret_value().encode() if rt.settings.reply_token else b""
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if exc.code == 413:
+            return error(413, f"request body is larger than {MAX_BODY} bytes")
+        return error(exc.code or 500, exc.name)
+
+    @app.errorhandler(Exception)
+    def crash(exc: Exception):
+        log.exception("unexpected error in %s", request.path)
+        return error(500, "internal error; see relay's log")
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify({"status": "ok"})
+
+    @app.post("/feishu/reply")
+    def feishu_reply():
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip().encode()
+        if not token or not hmac.compare_digest(given, token):
+            return error(401, "missing or wrong token",
+                         hint="send 'Authorization: Bearer <RELAY_REPLY_TOKEN>'")
+        message = reply_text()
+        if message is None:
+            return error(400, "no message: send JSON {\"content\": \"#<issueUUID>#<text>\"} or "
+                         "a form field 'content'", hint=USAGE)
+        try:
+            parsed = parse_reply(message)
+        except ReplyTooLong as exc:
+            return error(413, str(exc))
+        except ReplyParseError as exc:
+            return error(400, str(exc), hint=USAGE)
+        try:
+            reply = rt.guance.reply(parsed.issue_uuid, parsed.text)
+        except GuanceNotFound:
+            return error(404, "no such issue in Guance", issueUUID=parsed.issue_uuid)
+        except (GuanceBudgetExhausted, GuanceRateLimited) as exc:
+            wait = int(getattr(exc, "wait", 60)) + 1
+            resp = error(503, "Guance is rate-limiting relay; try again shortly",
+                         issueUUID=parsed.issue_uuid, retryAfter=wait)
+            resp.headers["Retry-After"] = str(wait)
+            return resp
+        except GuanceError as exc:
+            log.error("reply to %s failed: %s", parsed.issue_uuid, rt.redact(str(exc)))
+            return error(502, "Guance did not take the comment", detail=rt.redact(str(exc)),
+                         issueUUID=parsed.issue_uuid)
+        when = reply.get("updateAt") or reply.get("createAt") or rt.clock.now()
+        log.info("reply to %s posted", parsed.issue_uuid)
+        return jsonify({"issueUUID": parsed.issue_uuid,
+                        "time": format_time(int(when), rt.settings.tz)})
+
+    return app
+
+
+class WebServer:
+    """The app under waitress (a production WSGI server) on a background thread."""
+
+    def __init__(self, app: Flask, host: str, port: int, threads: int = 8) -> None:
+        from waitress import create_server
+
+        self.server = create_server(app, host=host, port=port, threads=threads)
+        self.thread = threading.Thread(target=self.server.run, name="relay-web", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.server.effective_host}:{self.server.effective_port}"
+
+    def start(self) -> "WebServer":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        from waitress import wasyncore
+
+        wasyncore.close_all(self.server._map)  # the listener and any kept-alive connection
+        self.server.task_dispatcher.shutdown()
+        self.thread.join(timeout=5)

@@ -1,0 +1,56 @@
+"""Shared fixtures: the project's own fake Guance and Feishu on 127.0.0.1, a fake clock, and a
+Runtime wired to them with a fresh SQLite database."""
+
+from __future__ import annotations
+
+import pytest
+
+from relay.clock import FakeClock
+from relay.runtime import Runtime
+from relay.sandbox import FakeFeishu, FakeGuance, ServerThread
+from relay.settings import Settings
+
+REPLY_TOKEN = "test-reply-token-0123456789"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def guance(clock):
+    fake = FakeGuance(api_key="test-api-key-abcdef", clock=clock)
+    server = ServerThread(fake.app)
+    fake.url = server.url
+    yield fake
+    server.stop()
+
+
+@pytest.fixture
+def feishu(clock):
+    fake = FakeFeishu(clock=clock)
+    server = ServerThread(fake.app)
+    fake.url = server.url
+    yield fake
+    server.stop()
+
+
+@pytest.fixture
+def make_runtime(tmp_path, guance, feishu, clock):
+    """Build a Runtime against the fakes; keyword arguments override settings."""
+    made = []
+
+    def make(**overrides) -> Runtime:
+        values = dict(
+            _env_file=None, guance_base_url=guance.url, guance_api_key=guance.api_key,
+            feishu_webhook_url=f"{feishu.url}/flow/api/trigger-webhook/hook-default",
+            reply_token=REPLY_TOKEN, database_url=f"sqlite:///{tmp_path}/relay.db")
+        values.update(overrides)
+        rt = Runtime(Settings(**values), clock=clock)
+        made.append(rt)
+        return rt
+
+    yield make
+    for rt in made:
+        rt.close()

@@ -1,0 +1,18 @@
+from relay.poller import poll
+from relay.delivery import deliver
+
+
+def test_new_issue_reaches_feishu_once(make_runtime, guance, feishu, clock):
+    rt = make_runtime()
+    poll(rt)  # first run: starts watching from now
+    clock.advance(30)
+    uuid = guance.add_issue("disk full", level=0, message="/var at 99%")
+    clock.advance(30)
+    poll(rt)
+    deliver(rt)
+    clock.advance(60)
+    poll(rt)
+    deliver(rt)
+    cards = feishu.for_hook("hook-default")
+    assert [c["issue_uuid"] for c in cards] == [uuid]
+    assert cards[0]["level"] == "P0" and cards[0]["message"] == "/var at 99%"
