@@ -54,3 +54,36 @@ def make_runtime(tmp_path, guance, feishu, clock):
     yield make
     for rt in made:
         rt.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for the session (skipped only outside CI when not installed)."""
+    import os
+
+    from tests.postgres import PostgresServer, find_bin
+
+    bindir = find_bin()
+    if bindir is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL server binaries are missing in CI (.ci/run installs them)")
+        pytest.skip("PostgreSQL server not installed (apt-get install postgresql); CI runs these")
+    server = PostgresServer(bindir)
+    url = server.start()
+    yield url
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A fresh, empty database on the session's PostgreSQL server."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = f"relay_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    yield postgres_server.rsplit("/", 1)[0] + "/" + name
