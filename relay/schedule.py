@@ -1,7 +1,8 @@
 """The crontab file: `m h dom mon dow job-name [key=value ...]`, run by APScheduler.
 
 Day-of-week follows cron (0 or 7 = Sunday), not APScheduler's own numbering (0 = Monday): the
-field is translated to day names before APScheduler sees it.
+field is translated to day names before APScheduler sees it. As in cron, when both day-of-month
+and day-of-week are restricted (neither starts with `*`), a day matching either one fires.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 log = logging.getLogger(__name__)
@@ -39,7 +42,7 @@ class CronEntry:
     schedule: str
     job: str
     kwargs: dict[str, Any] = field(default_factory=dict)
-    trigger: CronTrigger | None = None
+    trigger: BaseTrigger | None = None
 
 
 def cron_day_of_week(spec: str) -> str:
@@ -88,9 +91,12 @@ def _convert(value: str, annotation: Any) -> Any:
 def parse_crontab(path: Path, jobs: dict[str, Callable[..., Any]], tz: ZoneInfo) -> list[CronEntry]:
     """Read and check the whole file; raise CrontabError listing every bad line."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")  # -sig: a BOM from Notepad is fine
     except OSError as exc:
         raise CrontabError([f"{path}: cannot read crontab ({exc.strerror})"]) from None
+    except UnicodeDecodeError as exc:
+        raise CrontabError([f"{path}: cannot read crontab (not UTF-8 text: byte "
+                            f"{exc.object[exc.start]:#04x} at offset {exc.start})"]) from None
     entries, problems = [], []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
@@ -120,8 +126,13 @@ def parse_line(line: str, number: int, jobs: dict[str, Callable[..., Any]],
     if name not in jobs:
         raise ValueError(f"unknown job {name!r} (known: {', '.join(sorted(jobs))})")
     try:
-        trigger = CronTrigger(minute=minute, hour=hour, day=day, month=month,
-                              day_of_week=cron_day_of_week(dow), timezone=tz)
+        common = dict(minute=minute, hour=hour, month=month, timezone=tz)
+        days = cron_day_of_week(dow)
+        if day.startswith("*") or dow.startswith("*"):
+            trigger: BaseTrigger = CronTrigger(day=day, day_of_week=days, **common)
+        else:  # cron: either the day of month or the day of week matching is enough
+            trigger = OrTrigger([CronTrigger(day=day, **common),
+                                 CronTrigger(day_of_week=days, **common)])
     except ValueError as exc:
         raise ValueError(f"bad schedule {' '.join(words[:5])!r}: {exc}") from None
     params = {n: p for n, p in inspect.signature(jobs[name]).parameters.items() if n != "rt"}

@@ -135,7 +135,10 @@ class Settings(BaseSettings):
     def require(self, *names: str) -> None:
         """Raise ConfigError naming the first of `names` that is unset."""
         for name in names:
-            if getattr(self, name) in (None, ""):
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if value is None or not str(value).strip():  # RELAY_X= (empty) counts as unset
                 raise ConfigError(f"RELAY_{name.upper()} is not set")
 
 

@@ -63,7 +63,8 @@ def create_app(rt: Runtime) -> Flask:
 
     @app.post("/feishu/reply")
     def feishu_reply():
-        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip().encode()
+        scheme, _, value = request.headers.get("Authorization", "").strip().partition(" ")
+        given = (value if scheme.lower() == "bearer" else scheme).strip().encode()
         if not token or not hmac.compare_digest(given, token):
             return error(401, "missing or wrong token",
                          hint="send 'Authorization: Bearer <RELAY_REPLY_TOKEN>'")
