@@ -56,7 +56,8 @@ def deliver(rt: Runtime, max_seconds: float = 50.0) -> DeliverReport:
 def _deliver(rt: Runtime, max_seconds: float, report: DeliverReport) -> None:
     clock, engine = rt.clock, rt.engine
     started = clock.now()
-    held: set[str] = set()  # destinations that failed or are at their rate limit in this run
+    # destinations that are backing off, or failed or hit their rate limit in this run
+    held = store.backed_off_destinations(engine, int(clock.now()))
     while True:
         rows = store.due_deliveries(engine, int(clock.now()), BATCH)
         progressed = False

@@ -1,5 +1,7 @@
 """Feishu sinks: turn an outbox payload into a Feishu request and judge Feishu's answer.
 
+Two kinds of destination, told apart by the URL: a flow webhook gets flat params, a custom bot
+(`/open-apis/bot/v2/hook/<token>`) gets an interactive card rendered from a JSON template.
 Feishu answers business errors with HTTP 200 and a non-zero `code`, so "sent" means HTTP 2xx *and*
 `code == 0` where the body has a code. Error texts never contain the webhook URL (its last path
 segment is the secret).
@@ -7,15 +9,31 @@ segment is the secret).
 
 from __future__ import annotations
 
+import base64
 import email.utils
+import hashlib
+import hmac
+import json
+import string
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 import requests
 
+from relay.settings import ConfigError
+
 TOO_FREQUENT_CODES = {11232, 99991400}  # system-pressure frequency limit; IM API rate limit
+BOT_HOOK_PATH = "/open-apis/bot/v2/hook/"
+MAX_BOT_BODY = 20_000  # Feishu takes ≤ 20 KB per custom-bot request; a margin for "KB" = 1000
+LEVEL_COLOURS = {"P0": "red", "P1": "orange", "P2": "yellow"}  # anything else: grey
+DEFAULT_CARD_TEMPLATE = Path(__file__).with_name("templates") / "feishu_card.json"
+ISSUE_LINK = "{console}/exception/issue?issueUUID={uuid}"
+CARD_PLACEHOLDERS = ("title", "level", "colour", "source", "message", "created", "link", "uuid",
+                     "channel")
 
 
 @dataclass(frozen=True)
@@ -90,3 +108,117 @@ class FlowWebhookSink:
         except requests.RequestException as exc:
             return SendResult(False, f"could not reach Feishu: {type(exc).__name__}")
         return judge(resp, now)
+
+
+def is_bot_url(url: str) -> bool:
+    return urlsplit(url).path.startswith(BOT_HOOK_PATH)
+
+
+def bot_sign(timestamp: int, secret: str) -> str:
+    """Feishu's custom-bot signature: HMAC-SHA256 keyed with "timestamp\\nsecret", empty message."""
+    key = f"{timestamp}\n{secret}".encode("utf-8")
+    return base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode("ascii")
+
+
+def issue_link(console_url: str, uuid: str) -> str:
+    """The issue in the Guance console; a console URL with {uuid} in it is the whole link."""
+    quoted = quote(uuid, safe="")
+    if "{uuid}" in console_url:
+        return console_url.replace("{uuid}", quoted)
+    return ISSUE_LINK.format(console=console_url, uuid=quoted)
+
+
+def card_values(payload: dict[str, Any], tz: ZoneInfo, console_url: str) -> dict[str, str]:
+    level = str(payload.get("level") or "Unknown")
+    return {"title": str(payload["title"]), "level": level,
+            "colour": LEVEL_COLOURS.get(level, "grey"), "source": str(payload["source"]),
+            "message": str(payload["message"]), "created": format_time(payload["create_at"], tz),
+            "link": issue_link(console_url, payload["uuid"]), "uuid": str(payload["uuid"]),
+            "channel": str(payload.get("channel") or "")}
+
+
+class CardTemplate:
+    """The card layout as JSON text with string.Template placeholders, so it can be restyled
+    without code. Values are JSON-escaped before substitution: any text keeps the JSON valid."""
+
+    def __init__(self, text: str) -> None:
+        self.template = string.Template(text)
+
+    def render(self, values: dict[str, str]) -> Any:
+        escaped = {k: json.dumps(v, ensure_ascii=False)[1:-1] for k, v in values.items()}
+        return json.loads(self.template.substitute(escaped))
+
+
+def load_card_template(path: Path | None) -> CardTemplate:
+    """The user's template (or the packaged one), checked once by rendering a sample, so a broken
+    file stops start-up instead of failing every delivery."""
+    var = "RELAY_FEISHU_CARD_TEMPLATE"
+    try:
+        card = CardTemplate((path or DEFAULT_CARD_TEMPLATE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{var}: cannot read {path}: {type(exc).__name__}") from None
+    sample = {name: f'sample "{name}" \\ $ 示例\n' for name in CARD_PLACEHOLDERS}
+    try:
+        rendered = card.render(sample)
+    except KeyError as exc:
+        raise ConfigError(f"{var}: unknown placeholder ${exc.args[0]} (known: "
+                          + ", ".join(f"${n}" for n in CARD_PLACEHOLDERS) + ")") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{var}: not valid JSON after substitution ({exc.msg} at line "
+                          f"{exc.lineno} column {exc.colno}); put placeholders inside strings"
+                          ) from None
+    except ValueError as exc:  # a lone $ (write $$ for a dollar sign)
+        raise ConfigError(f"{var}: {exc}; write $$ for a literal $") from None
+    if not isinstance(rendered, dict):
+        raise ConfigError(f"{var}: the card must be a JSON object")
+    return card
+
+
+class BotWebhookSink:
+    """A Feishu custom bot (自定义机器人) webhook: POST an interactive card, signed when the
+    destination has a secret (Feishu's "signature" security setting)."""
+
+    def __init__(self, url: str, tz: ZoneInfo, card: CardTemplate, console_url: str,
+                 secret: str | None = None, session: requests.Session | None = None,
+                 timeout: float = 10.0) -> None:
+        self.url, self.tz, self.card, self.console_url = url, tz, card, console_url
+        self.secret, self.timeout = secret, timeout
+        self.session = session or requests.Session()
+
+    def body(self, payload: dict[str, Any], now: float) -> bytes:
+        """The request body, the message cut so the whole stays within Feishu's size limit."""
+        extra = {}
+        if self.secret:
+            extra = {"timestamp": str(int(now)), "sign": bot_sign(int(now), self.secret)}
+        message = str(payload["message"])
+        whole = self._encode(payload, message, extra)
+        if len(whole) <= MAX_BOT_BODY:
+            return whole
+        lo, hi = 0, len(message)  # the longest kept prefix that fits (binary search)
+        best = self._encode(payload, _cut(message, 0), extra)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            candidate = self._encode(payload, _cut(message, mid), extra)
+            if len(candidate) <= MAX_BOT_BODY:
+                lo, best = mid, candidate
+            else:
+                hi = mid - 1
+        return best
+
+    def _encode(self, payload: dict[str, Any], message: str, extra: dict[str, str]) -> bytes:
+        values = card_values(dict(payload, message=message), self.tz, self.console_url)
+        body = {"msg_type": "interactive", "card": self.card.render(values), **extra}
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    def send(self, payload: dict[str, Any], now: float) -> SendResult:
+        try:
+            resp = self.session.post(
+                self.url, data=self.body(payload, now), timeout=self.timeout,
+                headers={"Content-Type": "application/json; charset=utf-8"})
+        except requests.RequestException as exc:
+            return SendResult(False, f"could not reach Feishu: {type(exc).__name__}")
+        return judge(resp, now)
+
+
+def _cut(message: str, keep: int) -> str:
+    return f"{message[:keep]}\n… (truncated, {len(message) - keep} more characters)"

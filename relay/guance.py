@@ -190,6 +190,7 @@ class GuanceClient:
     def issues(self, channel_uuid: str, start: int, end: int) -> list[Issue]:
         """Issues of a channel in [start, end] (Unix seconds), every page."""
         found: list[Issue] = []
+        received = 0
         for page in range(1, MAX_PAGES + 1):
             body = self._call("POST", "/api/v1/issue/list", json={
                 "channelUUID": channel_uuid, "startTime": int(start), "endTime": int(end),
@@ -204,8 +205,12 @@ class GuanceClient:
             for obj in items:
                 if isinstance(obj, dict) and obj.get("uuid"):
                     found.append(parse_issue(obj))
-            total = (page_info or {}).get("totalCount") if isinstance(page_info, dict) else None
-            if len(items) < PAGE_SIZE or (isinstance(total, int) and page * PAGE_SIZE >= total):
+            received += len(items)
+            total = page_info.get("totalCount") if isinstance(page_info, dict) else None
+            # Guance may cap the page size below PAGE_SIZE (its maximum is undocumented), so a
+            # short page is the last one only when there is no totalCount to go by.
+            if not items or (received >= total if isinstance(total, int)
+                             else len(items) < PAGE_SIZE):
                 return found
         log.warning("issue list of %s stopped after %d pages", channel_uuid, MAX_PAGES)
         return found

@@ -49,6 +49,10 @@ def poll(rt: Runtime, since: int | None = None) -> PollReport:
     report = PollReport()
     try:
         targets = resolve_channels(rt)
+    except GuanceBudgetExhausted as exc:  # a wait, not a failure: the next run lists them
+        log.warning("poll: %s; the channel list waits for the next run", exc)
+        report.waiting.append("*")
+        return report
     except GuanceError as exc:
         log.error("poll: could not list Guance channels: %s (next run retries)", exc)
         report.failed.append("*")
@@ -89,16 +93,26 @@ def poll_channel(rt: Runtime, channel: Channel, destinations: list[str], cursor:
         start = cursor - settings.overlap_seconds
         floor = now - settings.max_catchup_seconds
         if start < floor:
-            log.warning("poll %s: last poll was %d s ago, more than RELAY_MAX_CATCHUP_SECONDS; "
-                        "issues created before that are skipped", channel.name, now - cursor)
+            log.warning("poll %s: catching up %d s is more than RELAY_MAX_CATCHUP_SECONDS; "
+                        "issues created before that are skipped", channel.name, now - start)
             start = floor
-    issues = rt.guance.issues(channel.uuid, start, now) if start < now else []
+    first_run = cursor is None and since is None
+    # the first run ever only starts the cursor; later reads include `now` itself (a read may
+    # come within the second the first one ran)
+    issues = [] if first_run or start > now else rt.guance.issues(channel.uuid, start, now)
     rows = [{"issue_uuid": issue.uuid, "destination": destination,
              "issue_created_at": issue.create_at or now,
              "payload": dict(issue.as_dict(), channel=channel.name)}
             for issue in issues if not issue.deleted and (issue.create_at or now) >= start
             for destination in destinations]
-    new = store.record_poll(rt.engine, channel.uuid, channel.name, now, now, rows)
+    # The next read starts at cursor − overlap. On the first run ever that must not reach back
+    # before now (issues created before relay started watching are not sent), so the cursor is
+    # put `overlap` ahead and moves again only once now passes it.
+    if first_run:
+        next_cursor = now + settings.overlap_seconds
+    else:
+        next_cursor = max(now, cursor or now)
+    new = store.record_poll(rt.engine, channel.uuid, channel.name, next_cursor, now, rows)
     if new:
         log.info("poll %s: %d issue(s) read, %d new deliveries queued", channel.name,
                  len(issues), new)

@@ -8,6 +8,9 @@ flow-webhook posts and answers like Feishu ({"code": 0, ...}). Both accept injec
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import itertools
 import logging
 import threading
@@ -195,7 +198,8 @@ class FakeGuance:
 
 
 class FakeFeishu:
-    """Feishu flow webhooks: records each accepted post; optional per-hook rate limit."""
+    """Feishu flow webhooks and custom bots: records each accepted post; optional per-hook rate
+    limit. A custom bot whose token has an entry in `bot_secrets` checks the signature."""
 
     def __init__(self, clock: Clock | None = None,
                  on_receive: Callable[[str, dict[str, Any]], None] | None = None,
@@ -206,6 +210,7 @@ class FakeFeishu:
         self.received: list[tuple[str, dict[str, Any]]] = []
         self.faults: deque[str] = deque()  # "500", "code" (200 + non-zero code), "429"
         self.too_frequent = 0  # posts refused for exceeding the rate limit
+        self.bot_secrets: dict[str, str] = {}  # custom bot token → signing secret
         self._times: dict[str, list[float]] = {}
         self._lock = threading.Lock()
         self.app = self._make_app()
@@ -246,4 +251,27 @@ class FakeFeishu:
                 self.on_receive(hook, body)
             return jsonify({"code": 0, "msg": "success", "data": {}})
 
+        @app.post("/open-apis/bot/v2/hook/<token>")
+        def bot(token: str):
+            """Checks what a custom bot checks, then records and answers like a flow."""
+            body = request.get_json(silent=True)
+            if len(request.get_data()) > 20 * 1024:  # Feishu's limit; its error code is ours
+                return jsonify({"code": 9499, "msg": "request body too large", "data": {}})
+            if not isinstance(body, dict) or not body.get("msg_type") or (
+                    body["msg_type"] == "interactive" and not isinstance(body.get("card"), dict)):
+                return jsonify({"code": 9499, "msg": "Bad Request", "data": {}})
+            secret = self.bot_secrets.get(token)
+            if secret is not None and not self._signed(body, secret):
+                return jsonify({"code": 19021, "msg": "sign match fail or timestamp is not "
+                                "within one hour from current time", "data": {}})
+            return flow(token)
+
         return app
+
+    def _signed(self, body: dict[str, Any], secret: str) -> bool:
+        ts = str(body.get("timestamp", ""))
+        if not ts.isdigit() or abs(self.clock.now() - int(ts)) > 3600:
+            return False
+        key = f"{ts}\n{secret}".encode("utf-8")
+        want = base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest())
+        return hmac.compare_digest(want, str(body.get("sign", "")).encode("utf-8"))

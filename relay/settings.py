@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     destinations: dict[str, SecretStr] = {}
     routes: dict[str, list[str]] = {}
     feishu_timeout: float = Field(10.0, gt=0)
+    feishu_bot_secrets: dict[str, SecretStr] = {}  # destination name → custom bot signing secret
+    feishu_card_template: Path | None = None
+    guance_console_url: str = "https://console.guance.com"
     database_url: str = "sqlite:///relay.db"
     reply_token: SecretStr | None = None
     crontab: Path = Path("crontab.example")
@@ -52,6 +55,19 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an http(s) URL such as https://openapi.guance.com")
         return value.rstrip("/")
+
+    @field_validator("guance_console_url")
+    @classmethod
+    def _console_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http(s) URL such as https://console.guance.com")
+        return value.rstrip("/")
+
+    @field_validator("feishu_card_template", mode="before")
+    @classmethod
+    def _card_template(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("feishu_webhook_url")
     @classmethod
@@ -109,6 +125,7 @@ class Settings(BaseSettings):
         values = [s.get_secret_value() for s in (self.guance_api_key, self.reply_token,
                                                   self.feishu_webhook_url) if s is not None]
         values += [u.get_secret_value() for u in self.destinations.values()]
+        values += [s.get_secret_value() for s in self.feishu_bot_secrets.values()]
         # a webhook's secret part is its last path segment; redact it wherever it shows up alone
         values += [v.rstrip("/").rsplit("/", 1)[-1] for v in list(values) if "://" in v]
         return [v for v in values if len(v) >= 6]

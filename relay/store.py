@@ -24,7 +24,11 @@ class Base(DeclarativeBase):
 
 
 class ChannelCursor(Base):
-    """Everything created in the channel before `cursor` (Unix s) has been put in the outbox."""
+    """The channel's next read starts at `cursor` − RELAY_OVERLAP_SECONDS (Unix s).
+
+    `cursor` is the time of the last successful poll, except within RELAY_OVERLAP_SECONDS of
+    the first one: then it is first-poll time + overlap, so no read reaches back before relay
+    started watching the channel."""
 
     __tablename__ = "channel_cursors"
     channel_uuid: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -138,6 +142,14 @@ def due_deliveries(engine: Engine, now: int, limit: int) -> list[Delivery]:
         return list(session.scalars(
             select(Delivery).where(Delivery.status == PENDING, Delivery.next_attempt_at <= now)
             .order_by(Delivery.issue_created_at, Delivery.id).limit(limit)))
+
+
+def backed_off_destinations(engine: Engine, now: int) -> set[str]:
+    """Destinations with a pending row still waiting out a back-off. Their due rows (issues
+    queued during the outage) wait too, so they cannot overtake the older rows."""
+    with engine.connect() as conn:
+        return set(conn.scalars(select(Delivery.destination).where(
+            Delivery.status == PENDING, Delivery.next_attempt_at > now).distinct()))
 
 
 def mark_sent(engine: Engine, delivery_id: int, now: int) -> None:
