@@ -38,6 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="read issues created since this time (Unix s or ISO), e.g. a backfill")
     poll.add_argument("--no-deliver", action="store_true", help="only queue, do not send")
     sub.add_parser("deliver", help="send what is due in the outbox once, then exit")
+    listing = sub.add_parser("deliveries", help="list outbox rows as a table")
+    listing.add_argument("--status", choices=["pending", "failed", "dead", "sent", "digested"])
+    listing.add_argument("--limit", type=int, default=50)
+    again = sub.add_parser("redeliver", help="put deliveries back in the queue")
+    again.add_argument("ids", nargs="*", type=int, metavar="ID")
+    again.add_argument("--dead", action="store_true", help="every dead delivery")
     sub.add_parser("migrate", help="apply database migrations (RELAY_DATABASE_URL)")
     sandbox = sub.add_parser("sandbox", help="the whole round trip against local fakes")
     sandbox.add_argument("--crontab", type=Path, default=None, help=argparse.SUPPRESS)
@@ -89,11 +95,8 @@ def cmd_check_crontab(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from relay.store import make_engine, migrate
-
-    settings = load_settings()
-    migrate(make_engine(settings.database_url))
-    print(f"relay: database is up to date ({settings.database_url.split('://')[0]})")
+    _store_engine()
+    print(f"relay: database is up to date ({load_settings().database_url.split('://')[0]})")
     return 0
 
 
@@ -119,6 +122,45 @@ def cmd_deliver(args: argparse.Namespace) -> int:
     report = deliver(_runtime(load_settings()))
     print(f"deliver: {report.sent} sent, {report.failed} failed, {report.dead} dead")
     return 0
+
+
+def _store_engine():
+    from relay.store import make_engine, migrate
+
+    engine = make_engine(load_settings().database_url)
+    migrate(engine)
+    return engine
+
+
+def cmd_deliveries(args: argparse.Namespace) -> int:
+    from relay.store import list_deliveries
+
+    rows = list_deliveries(_store_engine(), args.status, args.limit)
+    tz = load_settings().tz
+    header = ("ID", "STATUS", "TRIES", "QUEUED", "DESTINATION", "CHANNEL", "ISSUE", "LAST ERROR")
+    table = [header] + [(str(r.id), r.status, str(r.attempts),
+                         datetime.fromtimestamp(r.created_at, tz).strftime("%m-%d %H:%M:%S"),
+                         r.destination, r.channel, r.issue_uuid, (r.last_error or "")[:60])
+                        for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
+    if not rows:
+        print("(no deliveries" + (f" with status {args.status})" if args.status else ")"))
+    return 0
+
+
+def cmd_redeliver(args: argparse.Namespace) -> int:
+    import time
+
+    from relay.store import requeue
+
+    if bool(args.ids) == args.dead:
+        print("relay redeliver: give delivery IDs or --dead (not both)", file=sys.stderr)
+        return 2
+    count = requeue(_store_engine(), int(time.time()), ids=args.ids, dead=args.dead)
+    print(f"redeliver: {count} deliveries queued again; the next deliver run sends them")
+    return 0 if count or args.dead else 1
 
 
 def _serve_forever(rt, scheduler=None) -> int:
@@ -175,7 +217,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "serve": cmd_serve, "poll": cmd_poll, "deliver": cmd_deliver,
-            "migrate": cmd_migrate, "sandbox": cmd_sandbox, "check-crontab": cmd_check_crontab}
+            "deliveries": cmd_deliveries, "redeliver": cmd_redeliver, "migrate": cmd_migrate,
+            "sandbox": cmd_sandbox, "check-crontab": cmd_check_crontab}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -183,3 +183,24 @@ def counts_by_status(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
         return dict(conn.execute(select(Delivery.status, func.count()).group_by(Delivery.status))
                     .all())
+
+
+def list_deliveries(engine: Engine, status: str | None = None, limit: int = 50) -> list[Delivery]:
+    """Newest rows first; status "failed" means pending rows that have failed at least once."""
+    from sqlalchemy.orm import Session
+
+    query = select(Delivery).order_by(Delivery.id.desc()).limit(limit)
+    if status == "failed":
+        query = query.where(Delivery.status == PENDING, Delivery.attempts > 0)
+    elif status:
+        query = query.where(Delivery.status == status)
+    with Session(engine, expire_on_commit=False) as session:
+        return list(session.scalars(query))
+
+
+def requeue(engine: Engine, now: int, ids: list[int] | None = None, dead: bool = False) -> int:
+    """Put rows back to pending, due now, with a fresh max age. Returns how many."""
+    condition = Delivery.status == DEAD if dead else Delivery.id.in_(ids or [])
+    with engine.begin() as conn:
+        return conn.execute(update(Delivery).where(condition).values(
+            status=PENDING, next_attempt_at=now, created_at=now, updated_at=now)).rowcount or 0
