@@ -48,20 +48,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
 
-    @field_validator("guance_base_url")
+    @field_validator("guance_base_url", "guance_console_url")
     @classmethod
-    def _base_url(cls, value: str) -> str:
+    def _http_url(cls, value: str) -> str:
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("must be an http(s) URL such as https://openapi.guance.com")
-        return value.rstrip("/")
-
-    @field_validator("guance_console_url")
-    @classmethod
-    def _console_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("must be an http(s) URL such as https://console.guance.com")
+            raise ValueError("must be an http(s) URL with a host, e.g. https://openapi.guance.com")
         return value.rstrip("/")
 
     @field_validator("feishu_card_template", mode="before")
