@@ -17,12 +17,32 @@ from relay.settings import Settings
 from relay.web import WebServer, create_app
 
 
-def show_card(hook: str, params: dict) -> None:
+def card_texts(node: object):
+    """Every text of a card, in order, whatever the template's layout."""
+    if isinstance(node, dict):
+        if node.get("tag") in ("plain_text", "lark_md", "markdown") and "content" in node:
+            yield str(node["content"])
+        for value in node.values():
+            yield from card_texts(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from card_texts(value)
+
+
+def show_card(hook: str, body: dict) -> None:
+    """Print what the fake Feishu received: flow params, or a custom bot's signed card."""
+    if "card" in body:
+        print(f"  ┌ Feishu custom bot '{hook}' received a signed card (sign {body['sign'][:8]}…)")
+        for text in card_texts(body["card"]):
+            for line in text.splitlines():
+                print(f"  │ {line}")
+        print("  └")
+        return
     print(f"  ┌ Feishu flow '{hook}' received a card")
-    print(f"  │ [{params['level']}] {params['title']}")
-    print(f"  │ source: {params['source']}   created: {params['createAt']}")
-    print(f"  │ {params['message']}")
-    print(f"  └ issue {params['issue_uuid']}")
+    print(f"  │ [{body['level']}] {body['title']}")
+    print(f"  │ source: {body['source']}   created: {body['createAt']}")
+    print(f"  │ {body['message']}")
+    print(f"  └ issue {body['issue_uuid']}")
 
 
 def run_sandbox(crontab: Path | None = None) -> int:
@@ -32,12 +52,15 @@ def run_sandbox(crontab: Path | None = None) -> int:
     g_url, f_url = servers[0].url, servers[1].url
     payments, search = guance.add_channel("payments"), guance.add_channel("search")
     reply_token = secrets.token_urlsafe(16)
+    bot_secret = secrets.token_urlsafe(12)
+    feishu.bot_secrets["search0002"] = bot_secret
     with tempfile.TemporaryDirectory(prefix="relay-sandbox-") as tmp:
         settings = Settings(
             _env_file=None, guance_base_url=g_url, guance_api_key=guance.api_key,
             channels="payments,search", reply_token=reply_token,
             destinations={"payments-oncall": f"{f_url}/flow/api/trigger-webhook/payments0001",
-                          "search-team": f"{f_url}/flow/api/trigger-webhook/search0002"},
+                          "search-team": f"{f_url}/open-apis/bot/v2/hook/search0002"},
+            feishu_bot_secrets={"search-team": bot_secret},
             routes={"payments": ["payments-oncall"], "search": ["search-team"]},
             database_url=f"sqlite:///{tmp}/relay.db")
         rt = Runtime(settings)
