@@ -7,7 +7,9 @@ failed read leaves the cursor where it was: the next run reads the same span aga
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -112,8 +114,45 @@ def poll_channel(rt: Runtime, channel: Channel, destinations: list[str], cursor:
         next_cursor = now + settings.overlap_seconds
     else:
         next_cursor = max(now, cursor or now)
-    new = store.record_poll(rt.engine, channel.uuid, channel.name, next_cursor, now, rows)
+    new = store.record_poll(rt.engine, channel.uuid, channel.name, next_cursor, now, rows,
+                            digest=lambda new_rows: storm_digest(
+                                new_rows, channel, now, settings.storm_threshold,
+                                settings.storm_titles))
     if new:
         log.info("poll %s: %d issue(s) read, %d new deliveries queued", channel.name,
                  len(issues), new)
     return len(issues), new
+
+
+def storm_digest(new_rows: list[dict], channel: Channel, now: int, threshold: int,
+                 titles: int) -> dict | None:
+    """One outbox row standing for more than `threshold` new issues of one poll, or None.
+
+    A storm of hundreds of cards would bury the group and take Feishu's 100-a-minute limit for
+    many minutes; one card with the counts and the first titles says the same at once. Its
+    payload has an issue's keys, so every sink renders it unchanged."""
+    if len(new_rows) <= threshold:
+        return None
+    new_rows = sorted(new_rows, key=lambda r: r["issue_created_at"])  # oldest first
+    payloads = [r["payload"] for r in new_rows]
+    levels = Counter(str(p.get("level") or "Unknown") for p in payloads)
+    worst = min(levels, key=level_rank)
+    uuids = [p["uuid"] for p in payloads]
+    # unique per channel, second and set of issues; within the 64 characters of issue_uuid
+    digest_id = "digest_{}_{}_{}".format(channel.uuid[:32], now, hashlib.sha1(
+        "\n".join(uuids).encode()).hexdigest()[:8])
+    lines = [f"{len(payloads)} new issues: "
+             + ", ".join(f"{lvl} ×{levels[lvl]}" for lvl in sorted(levels, key=level_rank))]
+    lines += [f"- [{p.get('level')}] {p.get('title')} ({p['uuid']})" for p in payloads[:titles]]
+    if len(payloads) > titles:
+        lines.append(f"… and {len(payloads) - titles} more")
+    newest = new_rows[-1]["issue_created_at"]
+    return {"issue_uuid": digest_id, "issue_created_at": newest, "payload": {
+        "uuid": digest_id, "title": f"Storm: {len(payloads)} new issues in {channel.name}",
+        "level": worst, "source": "relay digest", "message": "\n".join(lines),
+        "create_at": newest, "channel": channel.name, "kind": "digest", "issues": uuids}}
+
+
+def level_rank(level: str) -> tuple[int, str]:
+    """P0 is the most severe, then P1, P2, then any other level."""
+    return ({"P0": 0, "P1": 1, "P2": 2}.get(level, 3), level)

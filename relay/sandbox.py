@@ -210,6 +210,8 @@ class FakeFeishu:
         self.received: list[tuple[str, dict[str, Any]]] = []
         self.faults: deque[str] = deque()  # "500", "code" (200 + non-zero code), "429"
         self.too_frequent = 0  # posts refused for exceeding the rate limit
+        self.down_until = 0.0  # an outage: before this clock time every post fails with down_with
+        self.down_with = "500"
         self.bot_secrets: dict[str, str] = {}  # custom bot token → signing secret
         self._times: dict[str, list[float]] = {}
         self._lock = threading.Lock()
@@ -235,6 +237,8 @@ class FakeFeishu:
                 return jsonify({"code": 9499, "msg": "Bad Request", "data": {}})
             with self._lock:
                 fault = self.faults.popleft() if self.faults else None
+                if fault is None and self.clock.now() < self.down_until:
+                    fault = self.down_with
                 if fault is None and self._over_limit(hook, self.clock.now()):
                     self.too_frequent += 1
                     return jsonify({"code": 11232, "msg": "frequency limited", "data": {}})

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     overlap_seconds: int = Field(300, ge=0)
     max_catchup_seconds: int = Field(86_400, ge=60)
     delivery_max_age_seconds: int = Field(86_400, ge=60)
+    storm_threshold: int = Field(10, ge=1)  # more new issues in one poll → one digest card
+    storm_titles: int = Field(5, ge=0)  # titles listed in a digest card
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
 

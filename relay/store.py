@@ -8,7 +8,7 @@ card but never lose one. The schema is created only by the Alembic migrations in
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from sqlalchemy import (JSON, BigInteger, Engine, Index, Integer, String, Text, UniqueConstraint,
                         create_engine, delete, event, func, select, update)
@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 PENDING, SENT, DEAD = "pending", "sent", "dead"
+DIGESTED = "digested"  # recorded, but covered by one storm digest row; never sent itself
 ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements only INTEGER keys
 
 
@@ -102,21 +103,42 @@ def cursor_of(engine: Engine, channel_uuid: str) -> int | None:
 
 
 def record_poll(engine: Engine, channel_uuid: str, channel_name: str, cursor: int, now: int,
-                rows: Iterable[dict[str, Any]]) -> int:
+                rows: Iterable[dict[str, Any]],
+                digest: Callable[[list[dict[str, Any]]], dict[str, Any] | None] | None = None
+                ) -> int:
     """Insert outbox rows (a repeat is a no-op) and move the cursor, in one transaction.
 
     `rows` are dicts with issue_uuid, destination, issue_created_at and payload. Returns how many
-    rows were new.
+    rows were new. `digest` sees each destination's really-new rows and may return one row
+    (issue_uuid, issue_created_at, payload) to send instead of them: a storm then costs one card,
+    while every issue is still recorded (as `digested`), so its re-reads stay no-ops.
     """
     insert = _insert(engine)
     values = [dict(r, channel=channel_name, status=PENDING, attempts=0, next_attempt_at=now,
                    created_at=now, updated_at=now) for r in rows]
-    new = 0
+    new_by_destination: dict[str, list[dict[str, Any]]] = {}
     with engine.begin() as conn:
         for value in values:
             stmt = insert(Delivery).values(**value).on_conflict_do_nothing(
                 index_elements=["issue_uuid", "destination"])
-            new += conn.execute(stmt).rowcount or 0
+            if engine.dialect.name == "postgresql":  # rowcount is -1 there: ask for the id
+                added = conn.execute(stmt.returning(Delivery.id)).first() is not None
+            else:
+                added = (conn.execute(stmt).rowcount or 0) > 0
+            if added:
+                new_by_destination.setdefault(value["destination"], []).append(value)
+        for destination, new_rows in new_by_destination.items():
+            extra = digest(new_rows) if digest else None
+            if extra is None:
+                continue
+            uuids = [r["issue_uuid"] for r in new_rows]
+            for i in range(0, len(uuids), 500):  # stay under SQLite's bound-parameter limit
+                conn.execute(update(Delivery).where(
+                    Delivery.destination == destination,
+                    Delivery.issue_uuid.in_(uuids[i:i + 500])).values(status=DIGESTED))
+            conn.execute(insert(Delivery).values(**dict(
+                new_rows[0], **extra, destination=destination)).on_conflict_do_nothing(
+                index_elements=["issue_uuid", "destination"]))
         stmt = insert(ChannelCursor).values(
             channel_uuid=channel_uuid, channel_name=channel_name, cursor=cursor,
             last_success_at=now, last_error=None, updated_at=now)
@@ -124,7 +146,7 @@ def record_poll(engine: Engine, channel_uuid: str, channel_name: str, cursor: in
             index_elements=["channel_uuid"],
             set_={"channel_name": channel_name, "cursor": cursor, "last_success_at": now,
                   "last_error": None, "updated_at": now}))
-    return new
+    return sum(len(r) for r in new_by_destination.values())
 
 
 def record_poll_error(engine: Engine, channel_uuid: str, error: str, now: int) -> None:
@@ -173,10 +195,13 @@ def mark_failed(engine: Engine, row: Delivery, error: str, retry_at: int, now: i
 
 
 def prune(engine: Engine, before: int) -> int:
-    """Delete sent and dead rows last touched before `before`; pending rows are never pruned."""
+    """Delete sent, dead and digested rows last touched before `before` (a digested row must
+    outlive the look-back like a sent one, or a re-read would queue it again); pending rows are
+    never pruned."""
     with engine.begin() as conn:
         return conn.execute(delete(Delivery).where(
-            Delivery.status.in_([SENT, DEAD]), Delivery.updated_at < before)).rowcount or 0
+            Delivery.status.in_([SENT, DEAD, DIGESTED]), Delivery.updated_at < before)
+        ).rowcount or 0
 
 
 def counts_by_status(engine: Engine) -> dict[str, int]:
