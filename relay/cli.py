@@ -95,8 +95,9 @@ def cmd_check_crontab(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    _store_engine()
-    print(f"relay: database is up to date ({load_settings().database_url.split('://')[0]})")
+    settings = load_settings()
+    _store_engine(settings)
+    print(f"relay: database is up to date ({settings.database_url.split('://')[0]})")
     return 0
 
 
@@ -124,10 +125,11 @@ def cmd_deliver(args: argparse.Namespace) -> int:
     return 0
 
 
-def _store_engine():
+def _store_engine(settings: Settings):
+    """The database, migrated: admin commands need no API key or webhook, only the store."""
     from relay.store import make_engine, migrate
 
-    engine = make_engine(load_settings().database_url)
+    engine = make_engine(settings.database_url)
     migrate(engine)
     return engine
 
@@ -135,8 +137,9 @@ def _store_engine():
 def cmd_deliveries(args: argparse.Namespace) -> int:
     from relay.store import list_deliveries
 
-    rows = list_deliveries(_store_engine(), args.status, args.limit)
-    tz = load_settings().tz
+    settings = load_settings()
+    rows = list_deliveries(_store_engine(settings), args.status, args.limit)
+    tz = settings.tz
     header = ("ID", "STATUS", "TRIES", "QUEUED", "DESTINATION", "CHANNEL", "ISSUE", "LAST ERROR")
     table = [header] + [(str(r.id), r.status, str(r.attempts),
                          datetime.fromtimestamp(r.created_at, tz).strftime("%m-%d %H:%M:%S"),
@@ -158,7 +161,7 @@ def cmd_redeliver(args: argparse.Namespace) -> int:
     if bool(args.ids) == args.dead:
         print("relay redeliver: give delivery IDs or --dead (not both)", file=sys.stderr)
         return 2
-    count = requeue(_store_engine(), int(time.time()), ids=args.ids, dead=args.dead)
+    count = requeue(_store_engine(load_settings()), int(time.time()), ids=args.ids, dead=args.dead)
     print(f"redeliver: {count} deliveries queued again; the next deliver run sends them")
     return 0 if count or args.dead else 1
 

@@ -50,7 +50,8 @@ def run_sandbox(crontab: Path | None = None) -> int:
     feishu = FakeFeishu(on_receive=show_card)
     servers = [ServerThread(guance.app), ServerThread(feishu.app)]
     g_url, f_url = servers[0].url, servers[1].url
-    payments, search = guance.add_channel("payments"), guance.add_channel("search")
+    guance.add_channel("payments")
+    guance.add_channel("search")
     reply_token = secrets.token_urlsafe(16)
     bot_secret = secrets.token_urlsafe(12)
     feishu.bot_secrets["search0002"] = bot_secret

@@ -87,7 +87,6 @@ class Issue:
     message: str
     create_at: int
     deleted: bool = False
-    raw_level: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {"uuid": self.uuid, "title": self.title, "level": self.level,
@@ -113,7 +112,6 @@ def parse_issue(obj: dict[str, Any]) -> Issue:
         message=text.strip(),
         create_at=int(obj.get("createAt") or 0),
         deleted=delete_at not in (-1, None, 0, "-1"),
-        raw_level=raw_level,
     )
 
 

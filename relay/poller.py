@@ -12,8 +12,6 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
-
 from relay import store
 from relay.guance import Channel, GuanceBudgetExhausted, GuanceError
 from relay.runtime import Runtime
@@ -59,9 +57,7 @@ def poll(rt: Runtime, since: int | None = None) -> PollReport:
         log.error("poll: could not list Guance channels: %s (next run retries)", exc)
         report.failed.append("*")
         return report
-    with rt.engine.connect() as conn:
-        cursors = dict(conn.execute(select(store.ChannelCursor.channel_uuid,
-                                           store.ChannelCursor.cursor)).all())
+    cursors = store.cursors(rt.engine)
     targets.sort(key=lambda t: cursors.get(t[0].uuid, 0))
     for index, (channel, destinations) in enumerate(targets):
         try:

@@ -8,8 +8,6 @@ flow-webhook posts and answers like Feishu ({"code": 0, ...}). Both accept injec
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import itertools
 import logging
@@ -23,6 +21,7 @@ from flask import Flask, jsonify, request
 from werkzeug.serving import make_server
 
 from relay.clock import Clock
+from relay.feishu import bot_sign
 
 DEFAULT_CHANNEL = "chan_default0000000000000000000000"
 
@@ -276,6 +275,4 @@ class FakeFeishu:
         ts = str(body.get("timestamp", ""))
         if not ts.isdigit() or abs(self.clock.now() - int(ts)) > 3600:
             return False
-        key = f"{ts}\n{secret}".encode("utf-8")
-        want = base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest())
-        return hmac.compare_digest(want, str(body.get("sign", "")).encode("utf-8"))
+        return hmac.compare_digest(bot_sign(int(ts), secret), str(body.get("sign", "")))

@@ -96,6 +96,12 @@ def _insert(engine: Engine):
     return (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)
 
 
+def cursors(engine: Engine) -> dict[str, int]:
+    """Every channel's cursor, by channel UUID."""
+    with engine.connect() as conn:
+        return dict(conn.execute(select(ChannelCursor.channel_uuid, ChannelCursor.cursor)).all())
+
+
 def cursor_of(engine: Engine, channel_uuid: str) -> int | None:
     with engine.connect() as conn:
         return conn.scalar(select(ChannelCursor.cursor).where(
@@ -121,11 +127,8 @@ def record_poll(engine: Engine, channel_uuid: str, channel_name: str, cursor: in
         for value in values:
             stmt = insert(Delivery).values(**value).on_conflict_do_nothing(
                 index_elements=["issue_uuid", "destination"])
-            if engine.dialect.name == "postgresql":  # rowcount is -1 there: ask for the id
-                added = conn.execute(stmt.returning(Delivery.id)).first() is not None
-            else:
-                added = (conn.execute(stmt).rowcount or 0) > 0
-            if added:
+            # RETURNING tells a new row from a dropped repeat (PostgreSQL's rowcount can't)
+            if conn.execute(stmt.returning(Delivery.id)).first() is not None:
                 new_by_destination.setdefault(value["destination"], []).append(value)
         for destination, new_rows in new_by_destination.items():
             extra = digest(new_rows) if digest else None
@@ -184,7 +187,8 @@ def mark_sent(engine: Engine, delivery_id: int, now: int) -> None:
 def mark_failed(engine: Engine, row: Delivery, error: str, retry_at: int, now: int,
                 dead: bool = False) -> None:
     """Record a failed try; the destination's other pending rows wait until `retry_at` too,
-    so cards still arrive in creation order once it recovers."""
+    so cards still arrive in creation order once it recovers (rows queued later are held by
+    backed_off_destinations)."""
     with engine.begin() as conn:
         conn.execute(update(Delivery).where(Delivery.id == row.id).values(
             status=DEAD if dead else PENDING, attempts=Delivery.attempts + 1,

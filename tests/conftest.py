@@ -56,6 +56,17 @@ def make_runtime(tmp_path, guance, feishu, clock):
         rt.close()
 
 
+@pytest.fixture
+def two_teams(guance, feishu) -> dict:
+    """Settings for channels "ops" and "db", each routed to its own flow (hook-ops, hook-db)."""
+    guance.add_channel("ops")
+    guance.add_channel("db")
+    return dict(channels="ops,db",
+                destinations={"ops-team": f"{feishu.url}/flow/api/trigger-webhook/hook-ops",
+                              "db-team": f"{feishu.url}/flow/api/trigger-webhook/hook-db"},
+                routes={"ops": ["ops-team"], "db": ["db-team"]})
+
+
 @pytest.fixture(scope="session")
 def postgres_server():
     """A real PostgreSQL server for the session (skipped only outside CI when not installed)."""

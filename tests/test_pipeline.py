@@ -263,14 +263,9 @@ def test_429_then_new_issue_keeps_order(make_runtime, guance, feishu, clock):
     assert cards(feishu) == [a, b]
 
 
-def test_failing_destination_does_not_hold_up_another(make_runtime, guance, feishu, clock):
-    guance.add_channel("ops")
-    guance.add_channel("db")
-    rt = make_runtime(
-        channels="ops,db",
-        destinations={"ops-team": f"{feishu.url}/flow/api/trigger-webhook/hook-ops",
-                      "db-team": f"{feishu.url}/flow/api/trigger-webhook/hook-db"},
-        routes={"ops": ["ops-team"], "db": ["db-team"]})
+def test_failing_destination_does_not_hold_up_another(make_runtime, two_teams, guance, feishu,
+                                                      clock):
+    rt = make_runtime(**two_teams)
     poll(rt)
     clock.advance(10)
     ops1 = guance.add_issue("ops 1", ["ops"])
@@ -461,14 +456,9 @@ def test_deleted_issues_are_skipped(make_runtime, guance, feishu, clock):
     assert [r.issue_uuid for r in rows(rt)] == ["issue_live00000001"]
 
 
-def test_routing_sends_each_channel_to_its_own_webhook(make_runtime, guance, feishu, clock):
-    guance.add_channel("ops")
-    guance.add_channel("db")
-    rt = make_runtime(
-        channels="ops,db",
-        destinations={"ops-team": f"{feishu.url}/flow/api/trigger-webhook/hook-ops",
-                      "db-team": f"{feishu.url}/flow/api/trigger-webhook/hook-db"},
-        routes={"ops": ["ops-team"], "db": ["db-team"]})
+def test_routing_sends_each_channel_to_its_own_webhook(make_runtime, two_teams, guance, feishu,
+                                                       clock):
+    rt = make_runtime(**two_teams)
     run(rt)
     clock.advance(10)
     ops = guance.add_issue("ops only", ["ops"])

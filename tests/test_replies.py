@@ -32,7 +32,7 @@ UUID = "issue_3f9a1c2b4d5e6f708192a3b4c5d6e7f8"  # the shape Guance hands out: i
     # white space around and between the parts
     (f"  \n\t#{UUID}#  done  \n", UUID, "done"),
     (f"# {UUID} # done", UUID, "done"),
-    (f"#issue_3f9a1c2b\u200b4d5e6f70#done", "issue_3f9a1c2b4d5e6f70", "done"),  # zero-width space
+    ("#issue_3f9a1c2b\u200b4d5e6f70#done", "issue_3f9a1c2b4d5e6f70", "done"),  # zero-width space
 ])
 def test_parses_valid_replies(message, uuid, text):
     assert parse_reply(message) == ParsedReply(uuid, text)

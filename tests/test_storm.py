@@ -150,15 +150,9 @@ def test_digest_starts_above_the_threshold(make_runtime, guance, feishu, clock):
         f"- [P2] disk full on node-001 ({eleven[1]})", "… and 9 more"]
 
 
-def test_ten_minute_feishu_outage_then_every_card_once_in_order(make_runtime, guance, feishu,
-                                                                clock):
-    guance.add_channel("ops")
-    guance.add_channel("db")
-    rt = make_runtime(
-        channels="ops,db",
-        destinations={"ops-team": f"{feishu.url}/flow/api/trigger-webhook/hook-ops",
-                      "db-team": f"{feishu.url}/flow/api/trigger-webhook/hook-db"},
-        routes={"ops": ["ops-team"], "db": ["db-team"]})
+def test_ten_minute_feishu_outage_then_every_card_once_in_order(make_runtime, two_teams, guance,
+                                                                feishu, clock):
+    rt = make_runtime(**two_teams)
     poll(rt)
     start = clock.now()
     feishu.down_until = start + 600
