@@ -120,6 +120,9 @@ class WebServer:
     def stop(self) -> None:
         from waitress import wasyncore
 
-        wasyncore.close_all(self.server._map)  # the listener and any kept-alive connection
+        # Let the worker threads finish first (they wake the loop when done), then close the
+        # listener and kept-alive connections from inside the server's own loop: closed under a
+        # running select() they would fail it with EBADF.
         self.server.task_dispatcher.shutdown()
+        self.server.trigger.pull_trigger(lambda: wasyncore.close_all(self.server._map))
         self.thread.join(timeout=5)
