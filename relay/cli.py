@@ -6,6 +6,7 @@ import argparse
 import logging
 import signal
 import sys
+import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -171,20 +172,16 @@ def _serve_forever(rt, scheduler=None) -> int:
 
     settings = rt.settings
     web = WebServer(create_app(rt), settings.host, settings.port)
-    stop = {"now": False}
 
     def on_signal(signum, _frame):
-        stop["now"] = True
-        web.server.close()
+        # stop from another thread: the handler runs inside the server loop it is ending
+        threading.Thread(target=web.stop, name="relay-stop", daemon=True).start()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     log.info("reply endpoint on %s/feishu/reply", web.url)
     try:
-        web.server.run()
-    except OSError:
-        if not stop["now"]:
-            raise
+        web.run()
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=True)

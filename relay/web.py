@@ -101,7 +101,8 @@ def create_app(rt: Runtime) -> Flask:
 
 
 class WebServer:
-    """The app under waitress (a production WSGI server) on a background thread."""
+    """The app under waitress (a production WSGI server), in this thread (`run`) or in a
+    background one (`start`); `stop` may be called from any other thread."""
 
     def __init__(self, app: Flask, host: str, port: int, threads: int = 8) -> None:
         from waitress import create_server
@@ -117,6 +118,10 @@ class WebServer:
         self.thread.start()
         return self
 
+    def run(self) -> None:
+        """Serve in this thread until `stop` is called from another."""
+        self.server.run()
+
     def stop(self) -> None:
         from waitress import wasyncore
 
@@ -125,4 +130,5 @@ class WebServer:
         # running select() they would fail it with EBADF.
         self.server.task_dispatcher.shutdown()
         self.server.trigger.pull_trigger(lambda: wasyncore.close_all(self.server._map))
-        self.thread.join(timeout=5)
+        if self.thread.is_alive():
+            self.thread.join(timeout=5)
