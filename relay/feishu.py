@@ -15,7 +15,6 @@ import hashlib
 import hmac
 import json
 import string
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from zoneinfo import ZoneInfo
 import requests
 
 from relay.settings import ConfigError
+from relay.sinks import SendResult
 
 TOO_FREQUENT_CODES = {11232, 99991400}  # system-pressure frequency limit; IM API rate limit
 BOT_HOOK_PATH = "/open-apis/bot/v2/hook/"
@@ -34,13 +34,6 @@ DEFAULT_CARD_TEMPLATE = Path(__file__).with_name("templates") / "feishu_card.jso
 ISSUE_LINK = "{console}/exception/issue?issueUUID={uuid}"
 CARD_PLACEHOLDERS = ("title", "level", "colour", "source", "message", "created", "link", "uuid",
                      "channel")
-
-
-@dataclass(frozen=True)
-class SendResult:
-    ok: bool
-    error: str = ""
-    retry_after: float | None = None  # seconds the destination asked us to wait
 
 
 def format_time(unix_seconds: int, tz: ZoneInfo) -> str:
