@@ -33,9 +33,10 @@ def markdown(payload: dict[str, Any], tz: ZoneInfo, console_url: str) -> dict[st
             f"> Source: {v['source']}",
             f"> Created: {v['created']}",
             f"> Channel: {v['channel']}",
+            "",
             message,
-            f"[Open in Guance]({v['link']})",
-            f"<font color=\"comment\">issue {v['uuid']}</font>"])
+            "",
+            f"[Open in Guance]({v['link']}) <font color=\"comment\">{v['uuid']}</font>"])
 
     return {"msgtype": "markdown",
             "markdown": {"content": fit_utf8(render, v["message"], MAX_CONTENT_BYTES)}}
