@@ -21,19 +21,19 @@ class ConfigError(Exception):
 
 
 # DingTalk / WeCom (issue 7): the kinds of destination, told apart by the webhook URL's path.
-# A new kind is one row here (if it has a URL of its own) and one builder in runtime.SINK_KINDS.
-URL_KINDS = [  # (kind, path, what the URL looks like, query parameter holding its token)
-    ("dingtalk", "/robot/send", "https://oapi.dingtalk.com/robot/send?access_token=<token>",
-     "access_token"),
-    ("wecom", "/cgi-bin/webhook/send", "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=<key>",
-     "key"),
-    ("feishu_bot", "/open-apis/bot/v2/hook/", "https://open.feishu.cn/open-apis/bot/v2/hook/<token>",
-     None),
-]
-FLOW_KIND = "feishu_flow"  # any other URL: a Feishu flow webhook trigger
-DESTINATION_KINDS = [FLOW_KIND] + [kind for kind, *_ in URL_KINDS]
+# A new kind is one row here and one builder in runtime.SINK_KINDS.
+FLOW_KIND = "feishu_flow"  # any URL no other kind claims
+URL_KINDS = {  # kind → (its URL path, what its URL looks like, query parameter holding its token)
+    "dingtalk": ("/robot/send", "https://oapi.dingtalk.com/robot/send?access_token=<token>",
+                 "access_token"),
+    "wecom": ("/cgi-bin/webhook/send",
+              "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=<key>", "key"),
+    "feishu_bot": ("/open-apis/bot/v2/hook/",  # a path prefix: the token follows
+                   "https://open.feishu.cn/open-apis/bot/v2/hook/<token>", None),
+    FLOW_KIND: (None, "https://www.feishu.cn/flow/api/trigger-webhook/<id>", None),
+}
 SIGNED_KINDS = ("feishu_bot", "dingtalk")  # kinds that take a signing secret
-PLATFORM_HOSTS = {"dingtalk.com": "dingtalk", "weixin.qq.com": "wecom"}
+PLATFORM_HOSTS = {"dingtalk.com": "dingtalk", "weixin.qq.com": "wecom"}  # their URLs are robots
 
 
 class Destination(BaseModel):
@@ -47,8 +47,9 @@ class Destination(BaseModel):
 
 def url_kind(url: str) -> str:
     path = urlsplit(url).path
-    for kind, kind_path, _, _ in URL_KINDS:
-        if path.startswith(kind_path) if kind_path.endswith("/") else path.rstrip("/") == kind_path:
+    for kind, (kind_path, _, _) in URL_KINDS.items():
+        if kind_path and (path.rstrip("/") == kind_path
+                          or (kind_path.endswith("/") and path.startswith(kind_path))):
             return kind
     return FLOW_KIND
 
@@ -64,9 +65,8 @@ def parse_destination(name: str, value: object) -> Destination:
             raise ValueError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))} "
                              "(known: type, url, secret)")
         kind, url, secret = value.get("type"), value.get("url"), value.get("secret")
-        if kind is not None and kind not in DESTINATION_KINDS:
-            raise ValueError(f"{where}: unknown type {kind!r} (known: "
-                             + ", ".join(DESTINATION_KINDS) + ")")
+        if kind is not None and kind not in URL_KINDS:
+            raise ValueError(f"{where}: unknown type {kind!r} (known: {', '.join(URL_KINDS)})")
         if secret is not None and (not isinstance(secret, str) or not secret.strip()):
             raise ValueError(f"{where}: \"secret\" must be a non-empty string")
     elif isinstance(value, str):
@@ -77,16 +77,14 @@ def parse_destination(name: str, value: object) -> Destination:
     if not isinstance(url, str):
         raise ValueError(f'{where}: needs "url", the webhook URL')
     _check_webhook_url(url, where)
-    found = url_kind(url)
-    host_kind = next((k for host, k in PLATFORM_HOSTS.items()
-                      if (urlsplit(url).hostname or "").endswith(host)), None)
-    for k, _, shape, token in URL_KINDS:
-        if k in (kind, host_kind) and found != k:
-            raise ValueError(f"{where}: not a {k} robot URL; it looks like {shape}")
-        if k == found and token and not parse_qs(urlsplit(url).query).get(token):
-            raise ValueError(f"{where}: the URL has no {token}= (it looks like {shape})")
-    if kind is not None and kind != found:
-        raise ValueError(f"{where}: type {kind!r}, but the URL is a {found} URL")
+    found, host = url_kind(url), urlsplit(url).hostname or ""
+    expected = kind or next((k for h, k in PLATFORM_HOSTS.items() if host.endswith(h)), found)
+    if expected != found:
+        raise ValueError(f"{where}: the URL is not a {expected} URL (one looks like "
+                         f"{URL_KINDS[expected][1]})")
+    _, shape, token = URL_KINDS[found]
+    if token and not parse_qs(urlsplit(url).query).get(token):
+        raise ValueError(f"{where}: the URL has no {token}= (it looks like {shape})")
     if secret is not None and found not in SIGNED_KINDS:
         raise ValueError(f"{where}: a {found} destination takes no \"secret\" (only "
                          + " and ".join(SIGNED_KINDS) + " sign their requests)")
@@ -195,6 +193,7 @@ class Settings(BaseSettings):
         return table
 
     def destination_urls(self) -> dict[str, str]:
+        """Name → URL, for callers that need only where to post."""
         return {name: d.url.get_secret_value() for name, d in self.destination_table().items()}
 
     def secrets(self) -> list[str]:

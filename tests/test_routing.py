@@ -117,13 +117,15 @@ def test_every_secret_is_redacted(make_runtime):
 
 @pytest.mark.parametrize("entry,why", [
     ("https://oapi.dingtalk.com/robot/send", "no access_token="),
-    ("https://oapi.dingtalk.com/robot/sendd?access_token=SECRETdingtoken77", "not a dingtalk"),
+    ("https://oapi.dingtalk.com/robot/sendd?access_token=SECRETdingtoken77", "not a dingtalk URL"),
     ("https://qyapi.weixin.qq.com/cgi-bin/webhook/send", "no key="),
     ("oapi.dingtalk.com/robot/send?access_token=SECRETdingtoken77", "webhook URL"),
     ({"type": "wecom", "url": WECOM, "secret": "SECRETsigning99"}, "takes no \"secret\""),
     ({"type": "slack", "url": "https://hooks.slack.com/x/SECRETslack"}, "unknown type 'slack'"),
-    ({"type": "wecom", "url": DING}, "not a wecom"),
-    ({"type": "feishu_flow", "url": DING}, "the URL is a dingtalk URL"),
+    ({"type": "wecom", "url": DING}, "not a wecom URL"),
+    ({"type": "feishu_flow", "url": DING}, "not a feishu_flow URL"),
+    ({"type": "feishu_bot", "url": "https://www.feishu.cn/flow/api/trigger-webhook/SECRETx"},
+     "not a feishu_bot URL"),
     ({"url": DING, "secrett": "SECRETsigning99"}, "unknown key(s) 'secrett'"),
     ({"type": "dingtalk"}, "needs \"url\""),
     ({"type": "dingtalk", "url": DING, "secret": ""}, "non-empty string"),
