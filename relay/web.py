@@ -1,4 +1,5 @@
-"""The HTTP side: `POST /feishu/reply` turns `#uuid#text` into a Guance issue comment.
+"""The HTTP side: `POST /feishu/reply` turns `#uuid#text` into a Guance issue comment
+(`POST /dingtalk/reply`, in relay/dingtalk_reply.py, does the same for DingTalk).
 
 Every answer is JSON: 200 {issueUUID, time} on success, else {error, hint?} with 400 malformed,
 401 bad token, 404 unknown issue, 413 too large, 502 Guance failed, 503 Guance busy (retry later).
