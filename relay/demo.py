@@ -12,6 +12,7 @@ import requests
 from jobs import JOBS
 from relay.runtime import Runtime
 from relay.sandbox import FakeFeishu, FakeGuance, ServerThread
+from relay.sandbox_robots import FakeDingTalk, FakeWeCom, robot_url
 from relay.schedule import parse_crontab
 from relay.settings import Settings
 from relay.web import WebServer, create_app
@@ -98,11 +99,64 @@ def run_sandbox(crontab: Path | None = None) -> int:
             print(f"   comments on {first} in Guance: {guance.comments(first)}")
             ok = (resp.status_code == 200 and len(feishu.received) == 3
                   and guance.comments(first) == [text.split("#", 2)[2]])
+            ok = run_robots(guance, g_url, tmp) and ok  # DingTalk and WeCom (issue 7)
         finally:
             web.stop()
             rt.close()
             for server in servers:
                 server.stop()
-    print("\nsandbox OK: 3 cards delivered once each, the reply landed on the issue" if ok
+    print("\nsandbox OK: every card delivered once, the replies landed on the issues" if ok
           else "\nsandbox FAILED: see above")
     return 0 if ok else 1
+
+
+def show_robot(platform: str):
+    """Print what a fake DingTalk or WeCom robot received: the markdown text."""
+    def show(robot: str, body: dict) -> None:
+        part = body.get(body["msgtype"], {})
+        print(f"  ┌ {platform} robot '{robot}' received a {body['msgtype']} message")
+        for line in str(part.get("text") or part.get("content") or "").splitlines():
+            if line.strip():
+                print(f"  │ {line}")
+        print("  └")
+    return show
+
+
+def run_robots(guance: FakeGuance, guance_url: str, tmp: str) -> bool:
+    """A channel routed to a signed DingTalk robot and a WeCom robot, and a reply through the
+    DingTalk outgoing robot; True when each robot got the card once and the comment landed."""
+    dingtalk, wecom = FakeDingTalk(on_receive=show_robot("DingTalk")), FakeWeCom(
+        on_receive=show_robot("WeCom"))
+    servers = [ServerThread(dingtalk.app), ServerThread(wecom.app)]
+    ding_secret, app_secret = "SEC" + secrets.token_hex(16), secrets.token_urlsafe(16)
+    dingtalk.secrets["refunds0003"] = ding_secret
+    guance.add_channel("refunds")
+    settings = Settings(
+        _env_file=None, guance_base_url=guance_url, guance_api_key=guance.api_key,
+        channels="refunds", dingtalk_app_secret=app_secret,
+        destinations={"refunds-ding": {"type": "dingtalk", "secret": ding_secret,
+                                       "url": robot_url(servers[0].url, "dingtalk",
+                                                        "refunds0003")},
+                      "refunds-wecom": robot_url(servers[1].url, "wecom", "refunds0004")},
+        routes={"refunds": ["refunds-ding", "refunds-wecom"]},
+        database_url=f"sqlite:///{tmp}/robots.db")
+    rt = Runtime(settings)
+    web = WebServer(create_app(rt), "127.0.0.1", 0).start()
+    try:
+        print("\n5. channel 'refunds' goes to a signed DingTalk robot and a WeCom robot")
+        JOBS["poll_issues"](rt)
+        issue = guance.add_issue("Refund queue backing up", ["refunds"], level="system_level_1",
+                                 created_at=rt.clock.now(), message="2,300 refunds waiting")
+        JOBS["poll_issues"](rt)
+        text = f"#{issue}#Scaled refund workers to 8"
+        print(f"\n6. an engineer @-mentions the DingTalk robot: {text!r}")
+        resp = dingtalk.mention(f"{web.url}/dingtalk/reply", app_secret, text)
+        print(f"   POST /dingtalk/reply → {resp.status_code}; the robot answers in the group: "
+              f"{resp.json()['text']['content']!r}")
+        return (len(dingtalk.received) == 1 and len(wecom.received) == 1
+                and guance.comments(issue) == ["Scaled refund workers to 8"])
+    finally:
+        web.stop()
+        rt.close()
+        for server in servers:
+            server.stop()

@@ -26,6 +26,7 @@ import requests
 from relay.settings import ConfigError
 from relay.sinks import SendResult
 
+FEISHU_LIMITS = [(5, 1.0), (100, 60.0)]  # per custom bot, documented; flows get the same care
 TOO_FREQUENT_CODES = {11232, 99991400}  # system-pressure frequency limit; IM API rate limit
 BOT_HOOK_PATH = "/open-apis/bot/v2/hook/"
 MAX_BOT_BODY = 20_000  # Feishu takes ≤ 20 KB per custom-bot request; a margin for "KB" = 1000
@@ -88,6 +89,8 @@ def judge(resp: requests.Response, now: float) -> SendResult:
 
 class FlowWebhookSink:
     """A Feishu flow (机器人助手) webhook trigger: POST the flat JSON params."""
+
+    limits = FEISHU_LIMITS
 
     def __init__(self, url: str, tz: ZoneInfo, session: requests.Session | None = None,
                  timeout: float = 10.0) -> None:
@@ -170,6 +173,8 @@ def load_card_template(path: Path | None) -> CardTemplate:
 class BotWebhookSink:
     """A Feishu custom bot (自定义机器人) webhook: POST an interactive card, signed when the
     destination has a secret (Feishu's "signature" security setting)."""
+
+    limits = FEISHU_LIMITS
 
     def __init__(self, url: str, tz: ZoneInfo, card: CardTemplate, console_url: str,
                  secret: str | None = None, session: requests.Session | None = None,

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import threading
+from typing import Callable
 
 import requests
 
 from relay.clock import Clock
-from relay.feishu import BotWebhookSink, FlowWebhookSink, is_bot_url, load_card_template
+from relay.dingtalk import DingTalkSink
+from relay.feishu import FEISHU_LIMITS  # noqa: F401  (was defined here; kept importable)
+from relay.feishu import BotWebhookSink, FlowWebhookSink, load_card_template
 from relay.guance import GuanceClient
 from relay.logs import Redactor
 from relay.ratelimit import RateLimiter
-from relay.settings import ConfigError, Settings
+from relay.settings import ConfigError, Destination, Settings
+from relay.sinks import Sink
 from relay.store import make_engine, migrate
+from relay.wecom import WeComSink
 
-# Feishu documents 5 requests/s and 100/min per custom bot; flows get the same care.
-FEISHU_LIMITS = [(5, 1.0), (100, 60.0)]
 GUANCE_WINDOW_SECONDS = 61.0  # a second of margin over Guance's one-minute window
 
 
@@ -34,27 +37,20 @@ class Runtime:
         self.budget = RateLimiter([(settings.guance_calls_per_minute, GUANCE_WINDOW_SECONDS)],
                                   self.clock)
         http = requests.Session()  # one pool of keep-alive connections for every webhook
-        self.sinks = {name: self._sink(name, url, http)
-                      for name, url in settings.destination_urls().items()}
-        self.send_limits = {name: RateLimiter(FEISHU_LIMITS, self.clock) for name in self.sinks}
+        self.sinks: dict[str, Sink] = {
+            name: SINK_KINDS[dest.kind](self, dest, http)
+            for name, dest in settings.destination_table().items()}
+        # each destination keeps under its platform's documented limits
+        self.send_limits = {name: RateLimiter(sink.limits, self.clock)
+                            for name, sink in self.sinks.items()}
         self.deliver_lock = threading.Lock()
         self._guance: GuanceClient | None = None
 
-    def _sink(self, name: str, url: str, http: requests.Session):
-        """The URL says which kind of Feishu endpoint this is: custom bot or flow webhook."""
-        s = self.settings
-        if not is_bot_url(url):
-            return FlowWebhookSink(url, s.tz, http, s.feishu_timeout)
-        secret = s.feishu_bot_secrets.get(name)
-        return BotWebhookSink(url, s.tz, self.card, s.guance_console_url,
-                              secret.get_secret_value() if secret else None, http,
-                              s.feishu_timeout)
-
     def _check_bot_secrets(self) -> None:
         """A secret for a name that is not a custom bot is a typo that would silently go unused."""
-        urls = self.settings.destination_urls()
+        table = self.settings.destination_table()
         for name in self.settings.feishu_bot_secrets:
-            if not is_bot_url(urls.get(name, "")):
+            if name not in table or table[name].kind != "feishu_bot":
                 raise ConfigError(
                     f"RELAY_FEISHU_BOT_SECRETS: {name!r} is not a destination with a custom bot "
                     "URL (…/open-apis/bot/v2/hook/<token>); the default webhook's name is "
@@ -73,3 +69,37 @@ class Runtime:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+# -- the sink for each kind of destination (settings.URL_KINDS tells the kind from the URL) --------
+
+def _secret(dest: Destination) -> str | None:
+    return dest.secret.get_secret_value() if dest.secret else None
+
+
+def _feishu_flow(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
+    return FlowWebhookSink(dest.url.get_secret_value(), rt.settings.tz, http,
+                           rt.settings.feishu_timeout)
+
+
+def _feishu_bot(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
+    s = rt.settings
+    return BotWebhookSink(dest.url.get_secret_value(), s.tz, rt.card, s.guance_console_url,
+                          _secret(dest), http, s.feishu_timeout)
+
+
+def _dingtalk(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
+    s = rt.settings
+    return DingTalkSink(dest.url.get_secret_value(), s.tz, s.guance_console_url, _secret(dest),
+                        http, s.feishu_timeout)
+
+
+def _wecom(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
+    s = rt.settings
+    return WeComSink(dest.url.get_secret_value(), s.tz, s.guance_console_url, http,
+                     s.feishu_timeout)
+
+
+SINK_KINDS: dict[str, Callable[[Runtime, Destination, requests.Session], Sink]] = {
+    "feishu_flow": _feishu_flow, "feishu_bot": _feishu_bot, "dingtalk": _dingtalk,
+    "wecom": _wecom}

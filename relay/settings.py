@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 DEFAULT_DESTINATION = "default"
@@ -18,6 +18,77 @@ DEFAULT_DESTINATION = "default"
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message names the variable."""
+
+
+# DingTalk / WeCom (issue 7): the kinds of destination, told apart by the webhook URL's path.
+# A new kind is one row here and one builder in runtime.SINK_KINDS.
+FLOW_KIND = "feishu_flow"  # any URL no other kind claims
+URL_KINDS = {  # kind → (its URL path, what its URL looks like, query parameter holding its token)
+    "dingtalk": ("/robot/send", "https://oapi.dingtalk.com/robot/send?access_token=<token>",
+                 "access_token"),
+    "wecom": ("/cgi-bin/webhook/send",
+              "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=<key>", "key"),
+    "feishu_bot": ("/open-apis/bot/v2/hook/",  # a path prefix: the token follows
+                   "https://open.feishu.cn/open-apis/bot/v2/hook/<token>", None),
+    FLOW_KIND: (None, "https://www.feishu.cn/flow/api/trigger-webhook/<id>", None),
+}
+SIGNED_KINDS = ("feishu_bot", "dingtalk")  # kinds that take a signing secret
+PLATFORM_HOSTS = {"dingtalk.com": "dingtalk", "weixin.qq.com": "wecom"}  # their URLs are robots
+
+
+class Destination(BaseModel):
+    """Where a channel's cards go: the kind of endpoint, its URL and its signing secret."""
+
+    model_config = ConfigDict(frozen=True)
+    kind: str
+    url: SecretStr
+    secret: SecretStr | None = None
+
+
+def url_kind(url: str) -> str:
+    path = urlsplit(url).path
+    for kind, (kind_path, _, _) in URL_KINDS.items():
+        if kind_path and (path.rstrip("/") == kind_path
+                          or (kind_path.endswith("/") and path.startswith(kind_path))):
+            return kind
+    return FLOW_KIND
+
+
+def parse_destination(name: str, value: object) -> Destination:
+    """A RELAY_DESTINATIONS entry: a URL string, or {"type", "url", "secret"}. The ValueError
+    names the entry and never shows its URL or secret."""
+    where = f"destination {name!r}"
+    kind = secret = None
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - {"type", "url", "secret"})
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))} "
+                             "(known: type, url, secret)")
+        kind, url, secret = value.get("type"), value.get("url"), value.get("secret")
+        if kind is not None and kind not in URL_KINDS:
+            raise ValueError(f"{where}: unknown type {kind!r} (known: {', '.join(URL_KINDS)})")
+        if secret is not None and (not isinstance(secret, str) or not secret.strip()):
+            raise ValueError(f"{where}: \"secret\" must be a non-empty string")
+    elif isinstance(value, str):
+        url = value
+    else:
+        raise ValueError(f"{where} must be a webhook URL string or an object "
+                         '{"type": …, "url": …, "secret": …}')
+    if not isinstance(url, str):
+        raise ValueError(f'{where}: needs "url", the webhook URL')
+    _check_webhook_url(url, where)
+    found, host = url_kind(url), urlsplit(url).hostname or ""
+    expected = kind or next((k for h, k in PLATFORM_HOSTS.items() if host.endswith(h)), found)
+    if expected != found:
+        raise ValueError(f"{where}: the URL is not a {expected} URL (one looks like "
+                         f"{URL_KINDS[expected][1]})")
+    _, shape, token = URL_KINDS[found]
+    if token and not parse_qs(urlsplit(url).query).get(token):
+        raise ValueError(f"{where}: the URL has no {token}= (it looks like {shape})")
+    if secret is not None and found not in SIGNED_KINDS:
+        raise ValueError(f"{where}: a {found} destination takes no \"secret\" (only "
+                         + " and ".join(SIGNED_KINDS) + " sign their requests)")
+    return Destination(kind=found, url=url, secret=secret)
 
 
 class Settings(BaseSettings):
@@ -32,7 +103,7 @@ class Settings(BaseSettings):
     guance_timeout: float = Field(10.0, gt=0)
     channels: str = "all"
     feishu_webhook_url: SecretStr | None = None
-    destinations: dict[str, SecretStr] = {}
+    destinations: dict[str, Destination] = {}  # name → URL or {"type", "url", "secret"}
     routes: dict[str, list[str]] = {}
     feishu_timeout: float = Field(10.0, gt=0)
     feishu_bot_secrets: dict[str, SecretStr] = {}  # destination name → custom bot signing secret
@@ -49,6 +120,8 @@ class Settings(BaseSettings):
     storm_titles: int = Field(5, ge=0)  # titles listed in a digest card
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+    # DingTalk / WeCom (issue 7); their robots are RELAY_DESTINATIONS entries
+    dingtalk_app_secret: SecretStr | None = None  # outgoing robot's AppSecret: signs /dingtalk/reply
 
     @field_validator("guance_base_url", "guance_console_url")
     @classmethod
@@ -68,16 +141,15 @@ class Settings(BaseSettings):
     def _webhook(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
             _check_webhook_url(value.get_secret_value())
+            parse_destination(DEFAULT_DESTINATION, value.get_secret_value())
         return value
 
     @field_validator("destinations", mode="before")
     @classmethod
     def _destinations(cls, value: object) -> object:
         if isinstance(value, dict):
-            for name, url in value.items():
-                if not isinstance(url, str):
-                    raise ValueError(f"destination {name!r} must map to a webhook URL string")
-                _check_webhook_url(url, f"destination {name!r}")
+            return {name: entry if isinstance(entry, Destination)
+                    else parse_destination(str(name), entry) for name, entry in value.items()}
         return value
 
     @field_validator("routes", mode="before")
@@ -108,25 +180,41 @@ class Settings(BaseSettings):
             return ["default"]
         return names
 
-    def destination_urls(self) -> dict[str, str]:
-        urls = {name: url.get_secret_value() for name, url in self.destinations.items()}
+    def destination_table(self) -> dict[str, Destination]:
+        """Every destination by name; RELAY_FEISHU_WEBHOOK_URL is `default`, and a Feishu custom
+        bot without a secret of its own takes the one in RELAY_FEISHU_BOT_SECRETS."""
+        table = dict(self.destinations)
         if self.feishu_webhook_url is not None:
-            urls[DEFAULT_DESTINATION] = self.feishu_webhook_url.get_secret_value()
-        return urls
+            table[DEFAULT_DESTINATION] = parse_destination(
+                DEFAULT_DESTINATION, self.feishu_webhook_url.get_secret_value())
+        for name, dest in table.items():
+            if dest.kind == "feishu_bot" and dest.secret is None and name in self.feishu_bot_secrets:
+                table[name] = dest.model_copy(update={"secret": self.feishu_bot_secrets[name]})
+        return table
+
+    def destination_urls(self) -> dict[str, str]:
+        """Name → URL, for callers that need only where to post."""
+        return {name: d.url.get_secret_value() for name, d in self.destination_table().items()}
 
     def secrets(self) -> list[str]:
         """Every secret value, for redaction from logs and stored errors."""
         values = [s.get_secret_value() for s in (self.guance_api_key, self.reply_token,
-                                                  self.feishu_webhook_url) if s is not None]
-        values += [u.get_secret_value() for u in self.destinations.values()]
+                                                  self.feishu_webhook_url,
+                                                  self.dingtalk_app_secret) if s is not None]
+        for dest in self.destinations.values():
+            values += [s.get_secret_value() for s in (dest.url, dest.secret) if s is not None]
         values += [s.get_secret_value() for s in self.feishu_bot_secrets.values()]
-        # a webhook's secret part is its last path segment; redact it wherever it shows up alone
-        values += [v.rstrip("/").rsplit("/", 1)[-1] for v in list(values) if "://" in v]
+        # a webhook's secret part is its last path segment (Feishu) or a query value (DingTalk's
+        # access_token, WeCom's key); redact those wherever they show up alone
+        for url in [v for v in values if "://" in v]:
+            parts = urlsplit(url)
+            values.append(parts.path.rstrip("/").rsplit("/", 1)[-1])
+            values += [v for _, v in parse_qsl(parts.query)]
         return [v for v in values if len(v) >= 6]
 
     def routing(self) -> dict[str, list[str]]:
         """Channel (name or UUID) → destination names. Raises ConfigError for unknown names."""
-        known = self.destination_urls()
+        known = self.destination_table()
         table = {channel: list(self.routes.get(channel, [DEFAULT_DESTINATION]))
                  for channel in self.channel_list}
         table.update({channel: list(names) for channel, names in self.routes.items()})

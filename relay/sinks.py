@@ -8,7 +8,9 @@ the platform said yes; a limit answer carries how long to wait.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Callable, ClassVar, Protocol
+
+import requests
 
 
 @dataclass(frozen=True)
@@ -20,4 +22,40 @@ class SendResult:
 
 
 class Sink(Protocol):
+    # the platform's documented send limits per destination: (count, seconds) pairs, as
+    # relay.ratelimit.RateLimiter takes them; relay keeps under them
+    limits: ClassVar[list[tuple[int, float]]]
+
     def send(self, payload: dict[str, Any], now: float) -> SendResult: ...
+
+
+def judge_errcode(platform: str, resp: requests.Response,
+                  waits: dict[int, float], hints: dict[int, str] | None = None) -> SendResult:
+    """The answer of a DingTalk or WeCom robot: sent only for HTTP 2xx with `errcode` 0 (both
+    report failures with HTTP 200 and a non-zero errcode). `waits` maps the platform's "too fast"
+    codes to the seconds it wants us to stay away; `hints` adds what to check for other codes."""
+    if not 200 <= resp.status_code < 300:
+        return SendResult(False, f"{platform} HTTP {resp.status_code} {resp.text[:200]}".strip(),
+                          60.0 if resp.status_code == 429 else None)
+    try:
+        body = resp.json()
+        code = int(body["errcode"])
+    except (ValueError, TypeError, KeyError):
+        return SendResult(False, f"{platform} answered without an errcode: {resp.text[:200]}")
+    if code == 0:
+        return SendResult(True)
+    hint = (hints or {}).get(code, "")
+    error = f"{platform} errcode {code}: {body.get('errmsg', '')}{hint}"[:300]
+    return SendResult(False, error, waits.get(code))
+
+
+def fit_utf8(render: Callable[[str], str], message: str, max_bytes: int) -> str:
+    """`render(message)`, the message cut (with a visible marker) so the whole stays within
+    `max_bytes` of UTF-8."""
+    whole = render(message)
+    if len(whole.encode("utf-8")) <= max_bytes:
+        return whole
+    marker_room = 64  # "\n… (truncated, N more characters)" with room for any N
+    room = max_bytes - len(render("").encode("utf-8")) - marker_room
+    kept = message.encode("utf-8")[:max(room, 0)].decode("utf-8", "ignore")
+    return render(f"{kept}\n… (truncated, {len(message) - len(kept)} more characters)")

@@ -1,4 +1,5 @@
-"""The HTTP side: `POST /feishu/reply` turns `#uuid#text` into a Guance issue comment.
+"""The HTTP side: `POST /feishu/reply` turns `#uuid#text` into a Guance issue comment
+(`POST /dingtalk/reply`, in relay/dingtalk_reply.py, does the same for DingTalk).
 
 Every answer is JSON: 200 {issueUUID, time} on success, else {error, hint?} with 400 malformed,
 401 bad token, 404 unknown issue, 413 too large, 502 Guance failed, 503 Guance busy (retry later).
@@ -14,9 +15,9 @@ from typing import Any
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from relay.feishu import format_time
-from relay.guance import (GuanceBudgetExhausted, GuanceError, GuanceNotFound, GuanceRateLimited)
-from relay.replies import USAGE, ReplyParseError, ReplyTooLong, parse_reply
+from relay.comments import post_reply
+from relay.dingtalk_reply import dingtalk_reply_blueprint
+from relay.replies import USAGE
 from relay.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -72,31 +73,14 @@ def create_app(rt: Runtime) -> Flask:
         if message is None:
             return error(400, "no message: send JSON {\"content\": \"#<issueUUID>#<text>\"} or "
                          "a form field 'content'", hint=USAGE)
-        try:
-            parsed = parse_reply(message)
-        except ReplyTooLong as exc:
-            return error(413, str(exc))
-        except ReplyParseError as exc:
-            return error(400, str(exc), hint=USAGE)
-        try:
-            reply = rt.guance.reply(parsed.issue_uuid, parsed.text)
-        except GuanceNotFound:
-            return error(404, "no such issue in Guance", issueUUID=parsed.issue_uuid)
-        except (GuanceBudgetExhausted, GuanceRateLimited) as exc:
-            wait = int(getattr(exc, "wait", 60)) + 1
-            resp = error(503, "Guance is rate-limiting relay; try again shortly",
-                         issueUUID=parsed.issue_uuid, retryAfter=wait)
-            resp.headers["Retry-After"] = str(wait)
-            return resp
-        except GuanceError as exc:
-            log.error("reply to %s failed: %s", parsed.issue_uuid, rt.redact(str(exc)))
-            return error(502, "Guance did not take the comment", detail=rt.redact(str(exc)),
-                         issueUUID=parsed.issue_uuid)
-        when = reply.get("updateAt") or reply.get("createAt") or rt.clock.now()
-        log.info("reply to %s posted", parsed.issue_uuid)
-        return jsonify({"issueUUID": parsed.issue_uuid,
-                        "time": format_time(int(when), rt.settings.tz)})
+        outcome = post_reply(rt, message)
+        resp = jsonify(outcome.body)
+        resp.status_code = outcome.status
+        if outcome.retry_after:
+            resp.headers["Retry-After"] = str(outcome.retry_after)
+        return resp
 
+    app.register_blueprint(dingtalk_reply_blueprint(rt))  # POST /dingtalk/reply
     return app
 
 

@@ -1,0 +1,58 @@
+"""Post a chat reply as a Guance comment and say how it went: shared by every reply route.
+
+The outcome is the JSON answer of `/feishu/reply` (its status and body); other routes turn it
+into their platform's message.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from relay.feishu import format_time
+from relay.guance import GuanceBudgetExhausted, GuanceError, GuanceNotFound, GuanceRateLimited
+from relay.replies import USAGE, ReplyParseError, ReplyTooLong, parse_reply
+from relay.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int  # 200 posted, 400 malformed, 404 unknown issue, 413 too long, 502/503 Guance
+    body: dict[str, Any] = field(default_factory=dict)  # {issueUUID, time} or {error, …}
+    retry_after: int | None = None  # seconds, when Guance is rate-limiting relay
+
+
+def failed(status: int, message: str, retry_after: int | None = None, **extra: Any) -> Outcome:
+    return Outcome(status, {"error": message, **extra}, retry_after)
+
+
+def post_reply(rt: Runtime, message: str) -> Outcome:
+    """`#<issueUUID>#<text>` → a comment on that issue."""
+    try:
+        parsed = parse_reply(message)
+    except ReplyTooLong as exc:
+        return failed(413, str(exc))
+    except ReplyParseError as exc:
+        return failed(400, str(exc), hint=USAGE)
+    return post_comment(rt, parsed.issue_uuid, parsed.text)
+
+
+def post_comment(rt: Runtime, issue_uuid: str, text: str) -> Outcome:
+    try:
+        reply = rt.guance.reply(issue_uuid, text)
+    except GuanceNotFound:
+        return failed(404, "no such issue in Guance", issueUUID=issue_uuid)
+    except (GuanceBudgetExhausted, GuanceRateLimited) as exc:
+        wait = int(getattr(exc, "wait", 60)) + 1
+        return failed(503, "Guance is rate-limiting relay; try again shortly", wait,
+                      issueUUID=issue_uuid, retryAfter=wait)
+    except GuanceError as exc:
+        log.error("reply to %s failed: %s", issue_uuid, rt.redact(str(exc)))
+        return failed(502, "Guance did not take the comment", detail=rt.redact(str(exc)),
+                      issueUUID=issue_uuid)
+    when = reply.get("updateAt") or reply.get("createAt") or rt.clock.now()
+    log.info("reply to %s posted", issue_uuid)
+    return Outcome(200, {"issueUUID": issue_uuid, "time": format_time(int(when), rt.settings.tz)})

@@ -1,0 +1,67 @@
+"""Fixtures and helpers for the DingTalk and WeCom tests: the fake robots on 127.0.0.1, and
+polling issues through relay to them. Test modules import the fixtures they use."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from relay import store
+from relay.delivery import deliver
+from relay.poller import poll
+from relay.sandbox import ServerThread
+from relay.sandbox_robots import FakeDingTalk, FakeWeCom, robot_url
+
+DING_TOKEN = "ding-access-token-0123456789"
+DING_SECRET = "SECding0123456789abcdef"
+WECOM_KEY = "wecom-key-0a1b2c3d-4e5f"
+
+
+@pytest.fixture
+def dingtalk(clock):
+    fake = FakeDingTalk(clock=clock)
+    server = ServerThread(fake.app)
+    fake.url = server.url
+    yield fake
+    server.stop()
+
+
+@pytest.fixture
+def wecom(clock):
+    fake = FakeWeCom(clock=clock)
+    server = ServerThread(fake.app)
+    fake.url = server.url
+    yield fake
+    server.stop()
+
+
+def ding_url(dingtalk, token: str = DING_TOKEN) -> str:
+    return robot_url(dingtalk.url, "dingtalk", token)
+
+
+def wecom_url(wecom, key: str = WECOM_KEY) -> str:
+    return robot_url(wecom.url, "wecom", key)
+
+
+def new_issues(rt, guance, clock, *titles: str, **kw) -> list[str]:
+    """Start watching, add issues with these titles, poll them into the outbox, deliver once."""
+    poll(rt)
+    clock.advance(30)
+    made = [guance.add_issue(title, **kw) for title in titles or ["Disk full on db-1"]]
+    clock.advance(30)
+    poll(rt)
+    deliver(rt)
+    return made
+
+
+def outbox(rt) -> list[store.Delivery]:
+    with Session(rt.engine) as session:
+        return list(session.scalars(select(store.Delivery).order_by(store.Delivery.id)))
+
+
+def deliver_each_minute(rt, clock, minutes: int) -> None:
+    """The crontab's deliver job, once a minute for `minutes` simulated minutes."""
+    for _ in range(minutes):
+        clock.advance(60)
+        deliver(rt)
