@@ -8,6 +8,7 @@ import requests
 
 from relay.clock import Clock
 from relay.feishu import BotWebhookSink, FlowWebhookSink, is_bot_url, load_card_template
+from relay.feishu_app import AppChatSink, app_from_settings
 from relay.guance import GuanceClient
 from relay.logs import Redactor
 from relay.ratelimit import RateLimiter
@@ -36,6 +37,13 @@ class Runtime:
         http = requests.Session()  # one pool of keep-alive connections for every webhook
         self.sinks = {name: self._sink(name, url, http)
                       for name, url in settings.destination_urls().items()}
+        # -- Feishu app bot (issue 4): IM API chats are destinations too; events worker ---------
+        self.feishu_app = app_from_settings(settings, self.clock, http)
+        self.sinks.update({name: AppChatSink(self.feishu_app, chat_id, settings.tz, self.card,
+                                             settings.guance_console_url)
+                           for name, chat_id in settings.feishu_app_chats.items()})
+        self.event_worker = None  # started by the /feishu/events blueprint (relay/chat.py)
+        # -- end Feishu app bot -------------------------------------------------------------------
         self.send_limits = {name: RateLimiter(FEISHU_LIMITS, self.clock) for name in self.sinks}
         self.deliver_lock = threading.Lock()
         self._guance: GuanceClient | None = None
@@ -72,4 +80,6 @@ class Runtime:
         return self._guance
 
     def close(self) -> None:
+        if self.event_worker is not None:  # Feishu app bot (issue 4)
+            self.event_worker.stop()
         self.engine.dispose()

@@ -15,6 +15,7 @@ from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from relay.feishu import format_time
+from relay.feishu_events import feishu_events_blueprint
 from relay.guance import (GuanceBudgetExhausted, GuanceError, GuanceNotFound, GuanceRateLimited)
 from relay.replies import USAGE, ReplyParseError, ReplyTooLong, parse_reply
 from relay.runtime import Runtime
@@ -56,6 +57,8 @@ def create_app(rt: Runtime) -> Flask:
     def crash(exc: Exception):
         log.exception("unexpected error in %s", request.path)
         return error(500, "internal error; see relay's log")
+
+    app.register_blueprint(feishu_events_blueprint(rt))  # Feishu app bot (issue 4)
 
     @app.get("/healthz")
     def healthz():
