@@ -3,8 +3,8 @@
 Guance has no "replies since" call, so each issue costs one call. Within the shared budget of
 20 calls a minute, a run checks at most `max_issues` issues — those sent to an app-bot chat in
 the last RELAY_REPLY_NOTIFY_DAYS days — the ones checked longest ago (or never) first. The first
-check of an issue only records the replies it already has (no flood of old ones); later checks
-post each new comment (type "reply"; change records are skipped) once, as a reply to the card.
+check of an issue only records the replies older than its card (no flood of old ones); every
+other comment (type "reply"; change records are skipped) is posted once, as a reply to the card.
 Replies relay posted itself (from Feishu) are recorded when posted and never echoed back.
 """
 
@@ -69,12 +69,15 @@ def _notify_issue(rt: Runtime, issue: str, replies: list[dict]) -> int:
     new = sorted((r for r in replies if r.get("type") == "reply" and str(r["uuid"]) not in known),
                  key=lambda r: int(r.get("createAt") or 0))
     now = int(rt.clock.now())
-    if first_check:
-        for reply in new:
-            chat_store.record_reply(rt.engine, str(reply["uuid"]), issue, SEEN, now)
-        return 0
     cards = [c for c in chat_store.cards_of(rt.engine, issue)
              if c.destination in rt.settings.feishu_app_chats]
+    if first_check:
+        # replies older than the card are history: recorded, not posted (no flood); newer ones
+        # were written while the issue waited for its first check, and are news
+        card_sent = min((c.sent_at or now for c in cards), default=now)
+        for reply in [r for r in new if int(r.get("createAt") or 0) <= card_sent]:
+            chat_store.record_reply(rt.engine, str(reply["uuid"]), issue, SEEN, now)
+        new = [r for r in new if int(r.get("createAt") or 0) > card_sent]
     posted = 0
     for reply in new:
         if not _post(rt, cards, reply):
