@@ -10,6 +10,7 @@ from pathlib import Path
 import requests
 
 from jobs import JOBS
+from relay.demo_app_bot import run_app_bot_step
 from relay.runtime import Runtime
 from relay.sandbox import FakeFeishu, FakeGuance, ServerThread
 from relay.schedule import parse_crontab
@@ -98,6 +99,8 @@ def run_sandbox(crontab: Path | None = None) -> int:
             print(f"   comments on {first} in Guance: {guance.comments(first)}")
             ok = (resp.status_code == 200 and len(feishu.received) == 3
                   and guance.comments(first) == [text.split("#", 2)[2]])
+            print("\n5. Feishu app bot: card by IM API, reply in its thread, notification back")
+            ok = run_app_bot_step(guance, g_url, Path(tmp)) and ok  # issue 4
         finally:
             web.stop()
             rt.close()
