@@ -275,3 +275,22 @@ def test_an_event_acknowledged_before_a_crash_is_acted_on_after_restart(app_rt, 
     wait_for(lambda: guance.comments(issue))
     assert guance.comments(issue)[0].startswith("survives a crash")
     wait_for(lambda: open_api.texts_replying_to(event["event"]["message"]["message_id"]))
+
+
+def test_thread_reply_dedupe_and_notification_on_postgres(app_rt, postgres_url, open_api, guance,
+                                                          clock):
+    from relay.reply_notify import notify_replies
+
+    rt = app_rt(database_url=postgres_url)
+    issue, card_id = send_card(rt, guance, clock)
+    client = create_app(rt).test_client()
+    notify_replies(rt)
+    event = thread_reply(open_api, "on postgres", root_id=card_id)
+    for nonce in ("a", "b"):
+        assert signed_post(client, event, clock.now(), nonce=nonce).status_code == 200
+    wait_for(lambda: open_api.texts_replying_to(event["event"]["message"]["message_id"]))
+    guance.add_reply(issue, "noted", author="Eve")
+    clock.advance(300)
+    notify_replies(rt)
+    assert len(guance.comments(issue)) == 2  # relay's one comment, and Eve's
+    assert open_api.texts_replying_to(card_id) == ["💬 Eve replied in Guance: noted"]
