@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Engine, Index, Integer, String, Text, or_, select, update
+from sqlalchemy import (JSON, BigInteger, Engine, Index, Integer, String, Text, delete, or_,
+                        select, update)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from relay.store import SENT, Base, Delivery, _insert
@@ -164,3 +165,19 @@ def mark_checked(engine: Engine, issue_uuid: str, now: int) -> None:
     with engine.begin() as conn:
         conn.execute(stmt.on_conflict_do_update(index_elements=["issue_uuid"],
                                                 set_={"checked_at": now}))
+
+
+def prune(engine: Engine, before: int, replies_too: bool) -> int:
+    """Forget finished events last touched before `before` (Feishu redelivers for hours, not
+    weeks) and, when `replies_too`, the replies and checks of that age (only safe past the
+    notification window, or old replies would look new again)."""
+    with engine.begin() as conn:
+        removed = conn.execute(delete(FeishuEvent).where(
+            FeishuEvent.status.in_([DONE, FAILED, IGNORED]), FeishuEvent.updated_at < before)
+        ).rowcount or 0
+        if replies_too:
+            removed += conn.execute(delete(IssueReply).where(
+                IssueReply.recorded_at < before)).rowcount or 0
+            removed += conn.execute(delete(ReplyCheck).where(
+                ReplyCheck.checked_at < before)).rowcount or 0
+    return removed

@@ -135,3 +135,22 @@ def test_budget_exhausted_leaves_the_rest_for_the_next_run(app_rt, open_api, gua
     report = notify_replies(rt)
     assert report.waiting and report.checked == 0
     assert time.monotonic() - start < 2
+
+
+def test_prune_forgets_old_events_and_replies_but_keeps_pending_work(app_rt, open_api, guance,
+                                                                     clock):
+    from jobs.prune import prune
+    from relay import chat_store
+
+    rt = app_rt()
+    issue, card_id = send_card(rt, guance, clock)
+    notify_replies(rt)
+    chat_store.accept_event(rt.engine, "ev-done", "im.message.receive_v1", {}, int(clock.now()))
+    chat_store.finish_event(rt.engine, "ev-done", "done", "ok", int(clock.now()))
+    chat_store.record_reply(rt.engine, "repim_old", issue, "seen", int(clock.now()))
+    clock.advance(31 * 86_400)
+    chat_store.accept_event(rt.engine, "ev-new", "im.message.receive_v1", {}, int(clock.now()))
+    prune(rt, days=30)
+    assert chat_store.get_event(rt.engine, "ev-done") is None
+    assert chat_store.get_event(rt.engine, "ev-new").status == "pending"
+    assert chat_store.known_replies(rt.engine, issue) == set()
