@@ -159,7 +159,9 @@ def accept(rt: Runtime, event: dict[str, Any]):
         log.info("/feishu/events: %s %s is not a message event; nothing to do", event_type,
                  event_id)
         return jsonify({"msg": "success"})
-    if chat_store.accept_event(rt.engine, event_id, str(event_type)[:128], event,
+    stored = dict(event, header={k: v for k, v in header.items() if k != "token"})
+    stored.pop("token", None)  # the verification token is a secret: not kept in the database
+    if chat_store.accept_event(rt.engine, event_id, str(event_type)[:128], stored,
                                int(rt.clock.now())):
         if rt.event_worker is not None:
             rt.event_worker.wake()

@@ -153,6 +153,9 @@ def test_reply_to_an_alert_card_becomes_a_comment_without_the_uuid(rt, client, o
     assert "@_user_1" not in comment  # the bot's mention placeholder is gone
     assert ENGINEER in comment  # who wrote it
     assert answers == [f"Comment posted on Guance issue {issue}."]
+    stored = wait_for(lambda: (row := chat_store.get_event(rt.engine, event["header"]["event_id"]))
+                      .status == "done" and row)
+    assert VTOKEN not in json.dumps(stored.body)  # the token is a secret: not kept
 
 
 def test_hash_uuid_text_works_in_any_allowed_chat(app_rt, open_api, guance, clock):
