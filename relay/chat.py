@@ -22,7 +22,7 @@ from typing import Any
 from relay import chat_store
 from relay.chat_store import DONE, FAILED, IGNORED, PENDING, POSTED_BY_RELAY
 from relay.guance import GuanceAuthError, GuanceError, GuanceNotFound
-from relay.replies import MAX_TEXT, ISSUE_UUID, ReplyParseError, parse_reply
+from relay.replies import ISSUE_UUID, MAX_TEXT, ReplyParseError, ReplyTooLong, parse_reply
 from relay.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,8 @@ def read_message(event: dict[str, Any], bot_open_id: str | None) -> Message | No
     ids = sender.get("sender_id") if isinstance(sender.get("sender_id"), dict) else {}
     sender_ids = tuple(str(ids[k]) for k in ("open_id", "user_id", "union_id") if ids.get(k))
     text, readable = _plain(str(msg.get("message_type") or ""), msg.get("content"))
-    mentions = [m for m in msg.get("mentions") or [] if isinstance(m, dict)]
+    mentions = sorted((m for m in msg.get("mentions") or [] if isinstance(m, dict)),
+                      key=lambda m: -len(str(m.get("key") or "")))  # @_user_10 before @_user_1
     mentions_bot = False
     for mention in mentions:
         key, name = str(mention.get("key") or ""), str(mention.get("name") or "")
@@ -176,6 +177,8 @@ def _target(rt: Runtime, message: Message) -> tuple[str, str, str]:
     try:
         parsed = parse_reply(message.text)
         return parsed.issue_uuid, parsed.text, ""
+    except ReplyTooLong as exc:
+        return "", "", f"Not posted: {exc}."
     except ReplyParseError as exc:
         explicit_error = str(exc)
     card = chat_store.delivery_by_message(rt.engine, [message.root_id, message.parent_id])

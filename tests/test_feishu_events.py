@@ -297,3 +297,17 @@ def test_thread_reply_dedupe_and_notification_on_postgres(app_rt, postgres_url, 
     notify_replies(rt)
     assert len(guance.comments(issue)) == 2  # relay's one comment, and Eve's
     assert open_api.texts_replying_to(card_id) == ["💬 Eve replied in Guance: noted"]
+
+
+def test_mentions_become_names_and_the_bots_disappears():
+    from relay.chat import read_message
+    from relay.sandbox_feishu_app import message_event
+
+    event = message_event(VTOKEN, CHAT, "@_user_10 please check with @_user_2", root_id="om_1",
+                          mention_bot="ou_bot")
+    event["event"]["message"]["mentions"] += [
+        {"key": "@_user_2", "id": {"open_id": "ou_bo"}, "name": "Bo"},
+        {"key": "@_user_10", "id": {"open_id": "ou_ann"}, "name": "Ann"}]
+    message = read_message(event, "ou_bot")
+    assert message.mentions_bot and message.text == "@Ann please check with @Bo"
+    assert not read_message(event, "ou_someone_else").mentions_bot
