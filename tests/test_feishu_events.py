@@ -311,3 +311,20 @@ def test_mentions_become_names_and_the_bots_disappears():
     message = read_message(event, "ou_bot")
     assert message.mentions_bot and message.text == "@Ann please check with @Bo"
     assert not read_message(event, "ou_someone_else").mentions_bot
+
+
+def test_an_event_a_crashed_worker_held_is_taken_up_again(app_rt, open_api, guance, clock):
+    issue = guance.add_issue("cpu high")
+    rt = app_rt()
+    event = thread_reply(open_api, f"#{issue}#half done")
+    assert chat_store.accept_event(rt.engine, event["header"]["event_id"],
+                                   "im.message.receive_v1", event, int(clock.now()))
+    (row,) = chat_store.due_events(rt.engine, int(clock.now()))
+    assert chat_store.claim_event(rt.engine, row, int(clock.now()))  # then the process died
+    create_app(rt)
+    time.sleep(0.3)
+    assert guance.comments(issue) == []  # a live worker elsewhere may still be on it
+    clock.advance(chat_store.STALE_CLAIM_SECONDS + 1)
+    rt.event_worker.wake()
+    wait_for(lambda: guance.comments(issue))
+    assert guance.comments(issue)[0].startswith("half done")
