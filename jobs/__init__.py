@@ -1,7 +1,9 @@
 """The jobs a crontab line may name. Each takes the runtime, then its key=value arguments."""
 
 from jobs.deliver import deliver
+from jobs.notify_replies import notify_replies
 from jobs.poll_issues import poll_issues
 from jobs.prune import prune
 
-JOBS = {"poll_issues": poll_issues, "deliver": deliver, "prune": prune}
+JOBS = {"poll_issues": poll_issues, "deliver": deliver, "prune": prune,
+        "notify_replies": notify_replies}

@@ -1,6 +1,6 @@
 import logging
 
-from relay import store
+from relay import chat_store, store
 from relay.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -13,3 +13,6 @@ def prune(rt: Runtime, days: int = 30) -> None:
         return
     removed = store.prune(rt.engine, int(rt.clock.now()) - days * 86_400)
     log.info("prune: %d old deliveries removed", removed)
+    # Feishu app bot (issue 4): old events, and replies past the notification window
+    chat_store.prune(rt.engine, int(rt.clock.now()) - days * 86_400,
+                     replies_too=days > rt.settings.reply_notify_days)

@@ -78,7 +78,7 @@ def _deliver(rt: Runtime, max_seconds: float, report: DeliverReport) -> None:
                 continue
             result = sink.send(row.payload, clock.now())
             if result.ok:
-                store.mark_sent(engine, row.id, int(clock.now()))
+                store.mark_sent(engine, row.id, int(clock.now()), result.message_id)
                 report.sent += 1
                 progressed = True
                 continue

@@ -10,6 +10,7 @@ from pathlib import Path
 import requests
 
 from jobs import JOBS
+from relay.demo_app_bot import run_app_bot_step
 from relay.runtime import Runtime
 from relay.sandbox import FakeFeishu, FakeGuance, ServerThread
 from relay.sandbox_robots import FakeDingTalk, FakeWeCom, robot_url
@@ -100,6 +101,8 @@ def run_sandbox(crontab: Path | None = None) -> int:
             ok = (resp.status_code == 200 and len(feishu.received) == 3
                   and guance.comments(first) == [text.split("#", 2)[2]])
             ok = run_robots(guance, g_url, tmp) and ok  # DingTalk and WeCom (issue 7)
+            print("\n7. Feishu app bot: card by IM API, reply in its thread, notification back")
+            ok = run_app_bot_step(guance, g_url, Path(tmp)) and ok  # issue 4
         finally:
             web.stop()
             rt.close()

@@ -213,6 +213,15 @@ class GuanceClient:
         log.warning("issue list of %s stopped after %d pages", channel_uuid, MAX_PAGES)
         return found
 
+    def replies(self, issue_uuid: str) -> list[dict[str, Any]]:
+        """The issue's newest replies (one page, newest first): comments and change records."""
+        body = self._call("GET", f"/api/v1/issue/reply/{issue_uuid}/list", params={
+            "ordering": "-createAt", "pageIndex": 1, "pageSize": PAGE_SIZE})
+        content = body.get("content")
+        if isinstance(content, dict):  # parse defensively, as for the issue list
+            content = content.get("data")
+        return [r for r in content or [] if isinstance(r, dict) and r.get("uuid")]
+
     def reply(self, issue_uuid: str, content: str) -> dict[str, Any]:
         """Post `content` as a comment on the issue; returns Guance's reply object."""
         body = self._call("POST", "/api/v1/issue/reply/create", reply=True,

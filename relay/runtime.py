@@ -11,6 +11,7 @@ from relay.clock import Clock
 from relay.dingtalk import DingTalkSink
 from relay.feishu import FEISHU_LIMITS  # noqa: F401  (was defined here; kept importable)
 from relay.feishu import BotWebhookSink, FlowWebhookSink, load_card_template
+from relay.feishu_app import AppChatSink, app_from_settings
 from relay.guance import GuanceClient
 from relay.logs import Redactor
 from relay.ratelimit import RateLimiter
@@ -40,6 +41,13 @@ class Runtime:
         self.sinks: dict[str, Sink] = {
             name: SINK_KINDS[dest.kind](self, dest, http)
             for name, dest in settings.destination_table().items()}
+        # -- Feishu app bot (issue 4): IM API chats are destinations too; events worker ---------
+        self.feishu_app = app_from_settings(settings, self.clock, http)
+        self.sinks.update({name: AppChatSink(self.feishu_app, chat_id, settings.tz, self.card,
+                                             settings.guance_console_url)
+                           for name, chat_id in settings.feishu_app_chats.items()})
+        self.event_worker = None  # started by the /feishu/events blueprint (relay/chat.py)
+        # -- end Feishu app bot -------------------------------------------------------------------
         # each destination keeps under its platform's documented limits
         self.send_limits = {name: RateLimiter(sink.limits, self.clock)
                             for name, sink in self.sinks.items()}
@@ -68,6 +76,8 @@ class Runtime:
         return self._guance
 
     def close(self) -> None:
+        if self.event_worker is not None:  # Feishu app bot (issue 4)
+            self.event_worker.stop()
         self.engine.dispose()
 
 

@@ -96,6 +96,18 @@ class FakeGuance:
             self.replies[uuid] = []
         return uuid
 
+    def add_reply(self, issue_uuid: str, content: str, author: str = "Alice",
+                  kind: str = "reply") -> str:
+        """A reply written in Guance's console by a person (kind "change": a system record)."""
+        now = int(self.clock.now())
+        uuid = f"repim_{uuidlib.uuid4().hex}"
+        with self._lock:
+            self.replies[issue_uuid].append({
+                "uuid": uuid, "issueUUID": issue_uuid, "content": content, "type": kind,
+                "extend": {}, "creator": "acnt_alice", "creatorInfo": {"name": author},
+                "createAt": now, "updateAt": now})
+        return uuid
+
     def comments(self, issue_uuid: str) -> list[str]:
         return [r["content"] for r in self.replies.get(issue_uuid, [])]
 

@@ -122,8 +122,19 @@ class Settings(BaseSettings):
     port: int = Field(8080, ge=0, le=65535)
     # DingTalk / WeCom (issue 7); their robots are RELAY_DESTINATIONS entries
     dingtalk_app_secret: SecretStr | None = None  # outgoing robot's AppSecret: signs /dingtalk/reply
+    # -- Feishu app bot (issue 4): IM API cards, /feishu/events, reply notifications ----------
+    feishu_app_id: str | None = None
+    feishu_app_secret: SecretStr | None = None
+    feishu_verification_token: SecretStr | None = None
+    feishu_encrypt_key: SecretStr | None = None
+    feishu_open_base_url: str = "https://open.feishu.cn"
+    feishu_app_chats: dict[str, str] = {}  # destination name → chat_id (oc_…)
+    feishu_allowed_chats: str = ""  # comma-separated chat_ids; empty: the chats of app_chats
+    feishu_allowed_users: str = ""  # comma-separated open_id/user_id; empty: anyone in them
+    reply_notify_days: int = Field(7, ge=1)
+    # -- end Feishu app bot --------------------------------------------------------------------
 
-    @field_validator("guance_base_url", "guance_console_url")
+    @field_validator("guance_base_url", "guance_console_url", "feishu_open_base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         parts = urlsplit(value)
@@ -157,6 +168,14 @@ class Settings(BaseSettings):
     def _routes(cls, value: object) -> object:
         if isinstance(value, dict):
             return {k: [v] if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+    @field_validator("feishu_app_chats")
+    @classmethod
+    def _app_chats(cls, value: dict[str, str]) -> dict[str, str]:  # Feishu app bot (issue 4)
+        for name, chat_id in value.items():
+            if not chat_id.startswith("oc_"):
+                raise ValueError(f"destination {name!r} must map to a Feishu chat_id (oc_…)")
         return value
 
     @field_validator("timezone")
@@ -204,6 +223,9 @@ class Settings(BaseSettings):
         for dest in self.destinations.values():
             values += [s.get_secret_value() for s in (dest.url, dest.secret) if s is not None]
         values += [s.get_secret_value() for s in self.feishu_bot_secrets.values()]
+        values += [s.get_secret_value() for s in (  # Feishu app bot (issue 4)
+            self.feishu_app_secret, self.feishu_verification_token, self.feishu_encrypt_key)
+            if s is not None]
         # a webhook's secret part is its last path segment (Feishu) or a query value (DingTalk's
         # access_token, WeCom's key); redact those wherever they show up alone
         for url in [v for v in values if "://" in v]:
@@ -214,7 +236,7 @@ class Settings(BaseSettings):
 
     def routing(self) -> dict[str, list[str]]:
         """Channel (name or UUID) → destination names. Raises ConfigError for unknown names."""
-        known = self.destination_table()
+        known = {**self.destination_table(), **self.feishu_app_chats}  # app chats: issue 4
         table = {channel: list(self.routes.get(channel, [DEFAULT_DESTINATION]))
                  for channel in self.channel_list}
         table.update({channel: list(names) for channel, names in self.routes.items()})
@@ -228,7 +250,7 @@ class Settings(BaseSettings):
                         "in RELAY_ROUTES, so it goes to the default Feishu webhook)")
                 raise ConfigError(
                     f"RELAY_ROUTES: channel {channel!r} names destination {name!r}, "
-                    "which is not in RELAY_DESTINATIONS")
+                    "which is not in RELAY_DESTINATIONS or RELAY_FEISHU_APP_CHATS")
         return table
 
     def require(self, *names: str) -> None:

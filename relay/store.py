@@ -47,6 +47,7 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("issue_uuid", "destination", name="uq_deliveries_issue_destination"),
         Index("ix_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_deliveries_message_id", "message_id"),
     )
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
     issue_uuid: Mapped[str] = mapped_column(String(64))
@@ -61,6 +62,9 @@ class Delivery(Base):
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
     sent_at: Mapped[int | None] = mapped_column(BigInteger)
+    # the platform's id of the sent card (Feishu IM API: om_…), so a reply in its thread
+    # finds the issue
+    message_id: Mapped[str | None] = mapped_column(String(128))
 
 
 def make_engine(url: str) -> Engine:
@@ -177,11 +181,11 @@ def backed_off_destinations(engine: Engine, now: int) -> set[str]:
             Delivery.status == PENDING, Delivery.next_attempt_at > now).distinct()))
 
 
-def mark_sent(engine: Engine, delivery_id: int, now: int) -> None:
+def mark_sent(engine: Engine, delivery_id: int, now: int, message_id: str | None = None) -> None:
     with engine.begin() as conn:
         conn.execute(update(Delivery).where(Delivery.id == delivery_id).values(
             status=SENT, attempts=Delivery.attempts + 1, last_error=None, sent_at=now,
-            updated_at=now))
+            updated_at=now, message_id=message_id))
 
 
 def mark_failed(engine: Engine, row: Delivery, error: str, retry_at: int, now: int,

@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from relay.comments import post_reply
 from relay.dingtalk_reply import dingtalk_reply_blueprint
+from relay.feishu_events import feishu_events_blueprint
 from relay.replies import USAGE
 from relay.runtime import Runtime
 
@@ -57,6 +58,8 @@ def create_app(rt: Runtime) -> Flask:
     def crash(exc: Exception):
         log.exception("unexpected error in %s", request.path)
         return error(500, "internal error; see relay's log")
+
+    app.register_blueprint(feishu_events_blueprint(rt))  # Feishu app bot (issue 4)
 
     @app.get("/healthz")
     def healthz():

@@ -1,0 +1,184 @@
+"""A local stand-in for the Feishu open platform, for the app bot: tokens, IM messages, events.
+
+FakeFeishuApp hands out `tenant_access_token`s that expire on its clock, refuses expired ones
+(code 99991663, as Feishu does), records every message sent to a chat or as a reply (with the
+`uuid` idempotency key honoured), answers the bot-info call, and can be told to answer with the
+rate-limit code 99991400. `push_event` plays Feishu pushing an event to relay: encrypted with the
+app's Encrypt Key and signed with the X-Lark-* headers, as Feishu's HTTP callback does.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import itertools
+import json
+import os
+import threading
+import time
+import uuid as uuidlib
+from collections import deque
+from typing import Any
+
+import requests
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from flask import Flask, jsonify, request
+
+from relay.clock import Clock
+
+
+class FakeFeishuApp:
+    def __init__(self, app_id: str = "cli_sandbox0001", app_secret: str = "sandbox-app-secret",
+                 clock: Clock | None = None, token_expire: int = 7200,
+                 bot_open_id: str = "ou_relaybot000000000000000000000") -> None:
+        self.app_id, self.app_secret = app_id, app_secret
+        self.clock = clock or Clock()
+        self.token_expire = token_expire
+        self.bot_open_id = bot_open_id
+        self.token_requests = 0
+        self.token_delay = 0.0  # seconds the token endpoint takes (to race threads against it)
+        self.messages: list[dict[str, Any]] = []  # every message the bot sent, in order
+        self.faults: deque[str] = deque()  # "ratelimit", "500"
+        self.on_message = None  # optional callback(message dict)
+        self._tokens: dict[str, float] = {}  # token → expiry (clock time)
+        self._by_key: dict[str, dict[str, Any]] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self.app = self._make_app()
+
+    # -- for tests -------------------------------------------------------------------------------
+    def in_chat(self, chat_id: str) -> list[dict[str, Any]]:
+        return [m for m in self.messages if m["chat_id"] == chat_id]
+
+    def replies_to(self, message_id: str) -> list[dict[str, Any]]:
+        return [m for m in self.messages if m.get("reply_to") == message_id]
+
+    def texts_replying_to(self, message_id: str) -> list[str]:
+        return [m["content"].get("text", "") for m in self.replies_to(message_id)]
+
+    # -- the API ---------------------------------------------------------------------------------
+    def _authorised(self) -> bool:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        with self._lock:
+            expiry = self._tokens.get(token)
+        return scheme == "Bearer" and expiry is not None and self.clock.now() < expiry
+
+    def _record(self, chat_id: str, body: dict[str, Any], reply_to: str | None):
+        if not self._authorised():
+            return jsonify({"code": 99991663, "msg": "Invalid access token for authorization"}), 400
+        fault = self.faults.popleft() if self.faults else None
+        if fault == "ratelimit":
+            return jsonify({"code": 99991400, "msg": "request trigger frequency limit"}), 429, {
+                "x-ogw-ratelimit-limit": "5", "x-ogw-ratelimit-reset": "2"}
+        if fault == "500":
+            return jsonify({"code": 500, "msg": "internal error"}), 500
+        content = body.get("content")
+        if not isinstance(content, str) or body.get("msg_type") not in ("text", "interactive",
+                                                                         "post"):
+            return jsonify({"code": 230001, "msg": "invalid message content"}), 400
+        try:
+            parsed = json.loads(content)  # the IM API wants the content as a JSON *string*
+        except ValueError:
+            return jsonify({"code": 230001, "msg": "content is not JSON"}), 400
+        key = body.get("uuid")
+        with self._lock:
+            if key and key in self._by_key:  # the same uuid again: the same message, not a new one
+                return jsonify({"code": 0, "msg": "success", "data": self._by_key[key]["data"]})
+            parent = next((m for m in self.messages if m["message_id"] == reply_to), None)
+            message = {"message_id": f"om_{next(self._ids):04d}{uuidlib.uuid4().hex[:20]}",
+                       "chat_id": parent["chat_id"] if parent else chat_id,
+                       "msg_type": body["msg_type"], "content": parsed, "reply_to": reply_to,
+                       "root_id": (parent.get("root_id") or parent["message_id"]) if parent
+                       else (reply_to or "")}
+            message["data"] = {k: message[k] for k in ("message_id", "chat_id", "root_id")}
+            self.messages.append(message)
+            if key:
+                self._by_key[key] = message
+        if self.on_message:
+            self.on_message(message)
+        return jsonify({"code": 0, "msg": "success", "data": message["data"]})
+
+    def _make_app(self) -> Flask:
+        app = Flask("fake-feishu-open")
+
+        @app.post("/open-apis/auth/v3/tenant_access_token/internal")
+        def token():
+            body = request.get_json(silent=True) or {}
+            with self._lock:
+                self.token_requests += 1
+            if self.token_delay:
+                time.sleep(self.token_delay)
+            if body.get("app_id") != self.app_id or body.get("app_secret") != self.app_secret:
+                return jsonify({"code": 10014, "msg": "app secret invalid"})
+            value = f"t-{uuidlib.uuid4().hex}"
+            with self._lock:
+                self._tokens[value] = self.clock.now() + self.token_expire
+            return jsonify({"code": 0, "msg": "ok", "tenant_access_token": value,
+                            "expire": self.token_expire})
+
+        @app.get("/open-apis/bot/v3/info")
+        def bot_info():
+            if not self._authorised():
+                return jsonify({"code": 99991663, "msg": "Invalid access token"}), 400
+            return jsonify({"code": 0, "msg": "ok", "bot": {
+                "open_id": self.bot_open_id, "app_name": "relay", "activate_status": 2}})
+
+        @app.post("/open-apis/im/v1/messages")
+        def send():
+            if request.args.get("receive_id_type") != "chat_id":
+                return jsonify({"code": 99992402, "msg": "receive_id_type is required"}), 400
+            body = request.get_json(silent=True) or {}
+            return self._record(str(body.get("receive_id") or ""), body, None)
+
+        @app.post("/open-apis/im/v1/messages/<message_id>/reply")
+        def reply(message_id: str):
+            return self._record("", request.get_json(silent=True) or {}, message_id)
+
+        return app
+
+
+# -- Feishu pushing an event to relay ----------------------------------------------------------
+
+def encrypt(encrypt_key: str, plain: str) -> str:
+    """Feishu's event encryption: AES-256-CBC, key SHA-256(encrypt key), random IV in front,
+    PKCS#7 padding, base64."""
+    key = hashlib.sha256(encrypt_key.encode("utf-8")).digest()
+    iv = os.urandom(16)
+    padder = padding.PKCS7(128).padder()
+    data = padder.update(plain.encode("utf-8")) + padder.finalize()
+    enc = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    return base64.b64encode(iv + enc.update(data) + enc.finalize()).decode("ascii")
+
+
+def message_event(token: str, chat_id: str, text: str, *, sender: str = "ou_engineer0001",
+                  root_id: str = "", parent_id: str = "", mention_bot: str | None = None,
+                  create_time_ms: int | None = None) -> dict[str, Any]:
+    """An im.message.receive_v1 event (schema 2.0), `@_user_1` standing for the bot."""
+    mentions = []
+    if mention_bot:
+        mentions.append({"key": "@_user_1", "id": {"open_id": mention_bot}, "name": "relay"})
+        text = f"@_user_1 {text}"
+    ms = str(create_time_ms if create_time_ms is not None else int(time.time() * 1000))
+    return {"schema": "2.0", "header": {
+        "event_id": uuidlib.uuid4().hex, "event_type": "im.message.receive_v1",
+        "create_time": ms, "token": token, "app_id": "cli_sandbox0001", "tenant_key": "tk"},
+        "event": {"sender": {"sender_id": {"open_id": sender}, "sender_type": "user"},
+                  "message": {"message_id": f"om_user{uuidlib.uuid4().hex[:20]}",
+                              "root_id": root_id, "parent_id": parent_id, "chat_id": chat_id,
+                              "chat_type": "group", "message_type": "text", "create_time": ms,
+                              "content": json.dumps({"text": text}, ensure_ascii=False),
+                              "mentions": mentions}}}
+
+
+def push_event(url: str, event: dict[str, Any], encrypt_key: str | None, now: float,
+               timeout: float = 10.0) -> requests.Response:
+    """POST an event the way Feishu does: encrypted and signed when there is an Encrypt Key."""
+    if encrypt_key is None:
+        return requests.post(url, json=event, timeout=timeout)
+    body = json.dumps({"encrypt": encrypt(encrypt_key, json.dumps(event))}).encode()
+    ts, nonce = str(int(now)), uuidlib.uuid4().hex[:16]
+    sig = hashlib.sha256((ts + nonce + encrypt_key).encode() + body).hexdigest()
+    return requests.post(url, data=body, timeout=timeout, headers={
+        "Content-Type": "application/json", "X-Lark-Request-Timestamp": ts,
+        "X-Lark-Request-Nonce": nonce, "X-Lark-Signature": sig})
