@@ -54,40 +54,87 @@ def deliver(rt: Runtime, max_seconds: float = 50.0) -> DeliverReport:
 
 
 def _deliver(rt: Runtime, max_seconds: float, report: DeliverReport) -> None:
+    """Send the due rows of every destination this run can lease, oldest issue first.
+
+    Replicas: a destination's rows are sent only under its lease `deliver:<name>`, claimed before
+    its rows are read, so no row is sent by two replicas, a destination's cards keep their order
+    and its Feishu rate limit is kept by one process at a time."""
     clock, engine = rt.clock, rt.engine
     started = clock.now()
-    # destinations that are backing off, or failed or hit their rate limit in this run
+    # destinations that are backing off, leased by another replica, or failed or hit their
+    # rate limit in this run
     held = store.backed_off_destinations(engine, int(clock.now()))
-    while True:
-        rows = store.due_deliveries(engine, int(clock.now()), BATCH)
-        progressed = False
-        for row in rows:
-            if row.destination in held:
-                continue
-            sink = rt.sinks.get(row.destination)
-            if sink is None:
-                _fail(rt, row, f"destination {row.destination!r} is not configured "
-                      "(RELAY_DESTINATIONS / RELAY_FEISHU_WEBHOOK_URL)", None, report)
-                held.add(row.destination)
-                continue
-            try:
-                rt.send_limits[row.destination].acquire(
-                    max_wait=max(max_seconds - (clock.now() - started), 0.0))
-            except LimitExceeded:
-                held.add(row.destination)
-                continue
-            result = sink.send(row.payload, clock.now())
-            if result.ok:
-                store.mark_sent(engine, row.id, int(clock.now()))
-                report.sent += 1
-                progressed = True
-                continue
-            if result.retry_after:
-                rt.send_limits[row.destination].block(result.retry_after)
-            _fail(rt, row, result.error, result.retry_after, report)
-            held.add(row.destination)
-        if not progressed or len(rows) < BATCH:
-            return
+    owned: dict[str, float] = {}  # destination → when our lease on it runs out
+    try:
+        while True:
+            for destination in sorted(store.due_destinations(engine, int(clock.now()))
+                                      - held - owned.keys()):
+                if rt.leases.claim(f"deliver:{destination}"):
+                    owned[destination] = clock.now() + rt.leases.seconds
+                else:
+                    held.add(destination)
+            ready = [d for d in owned if d not in held]
+            if not ready:
+                return
+            rows = store.due_deliveries(engine, int(clock.now()), BATCH, destinations=ready)
+            progressed = False
+            for row in rows:
+                if row.destination in held:
+                    continue
+                if not _keep_lease(rt, owned, row.destination):
+                    held.add(row.destination)  # lost it: another replica sends these now
+                    continue
+                if _send(rt, row, max(max_seconds - (clock.now() - started), 0.0), report):
+                    progressed = True
+                else:
+                    held.add(row.destination)
+            if not progressed or len(rows) < BATCH:
+                return
+    finally:
+        for destination in owned:
+            rt.leases.release(f"deliver:{destination}")
+
+
+def _keep_lease(rt: Runtime, owned: dict[str, float], destination: str) -> bool:
+    """Renew a destination's lease once half of it has passed; False if it is no longer ours."""
+    now = rt.clock.now()
+    if owned[destination] - now > rt.leases.seconds / 2:
+        return True
+    if not rt.leases.renew(f"deliver:{destination}"):
+        return False
+    owned[destination] = now + rt.leases.seconds
+    return True
+
+
+def _send(rt: Runtime, row: store.Delivery, max_wait: float, report: DeliverReport) -> bool:
+    """Send one row; True when Feishu took it, False when its destination must wait."""
+    clock = rt.clock
+    sink = rt.sinks.get(row.destination)
+    if sink is None:
+        _fail(rt, row, f"destination {row.destination!r} is not configured "
+              "(RELAY_DESTINATIONS / RELAY_FEISHU_WEBHOOK_URL)", None, report)
+        return False
+    try:
+        rt.send_limits[row.destination].acquire(max_wait=max_wait)
+    except LimitExceeded:
+        return False
+    if row.attempts:
+        rt.metrics.retries.inc()
+    result = sink.send(row.payload, clock.now())
+    if result.ok:
+        now = clock.now()
+        store.mark_sent(rt.engine, row.id, int(now))
+        report.sent += 1
+        rt.metrics.deliveries.labels("sent").inc()
+        rt.metrics.latency.observe(max(now - row.issue_created_at, 0.0))
+        log.info("delivered %s to %s", row.issue_uuid, row.destination,
+                 extra={"channel": row.channel, "issue": row.issue_uuid,
+                        "destination": row.destination})
+        return True
+    if result.retry_after:
+        rt.send_limits[row.destination].block(result.retry_after)
+    _fail(rt, row, result.error, result.retry_after, report)
+    return False
 
 
 def _fail(rt: Runtime, row: store.Delivery, error: str, retry_after: float | None,
@@ -99,5 +146,8 @@ def _fail(rt: Runtime, row: store.Delivery, error: str, retry_after: float | Non
     store.mark_failed(rt.engine, row, error, retry_at, now, dead=dead)
     report.failed += 1
     report.dead += dead
+    rt.metrics.deliveries.labels("dead" if dead else "failed").inc()
     log.warning("deliver %s to %s failed (attempt %d): %s%s", row.issue_uuid, row.destination,
-                row.attempts + 1, error, " — now dead" if dead else f"; retry in {retry_at - now} s")
+                row.attempts + 1, error, " — now dead" if dead else f"; retry in {retry_at - now} s",
+                extra={"channel": row.channel, "issue": row.issue_uuid,
+                       "destination": row.destination})

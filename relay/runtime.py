@@ -9,9 +9,12 @@ import requests
 from relay.clock import Clock
 from relay.feishu import BotWebhookSink, FlowWebhookSink, is_bot_url, load_card_template
 from relay.guance import GuanceClient
+from relay.leases import Leases
 from relay.logs import Redactor
+from relay.metrics import Metrics
 from relay.ratelimit import RateLimiter
 from relay.settings import ConfigError, Settings
+from relay.shared_budget import SharedRateLimiter, key_id
 from relay.store import make_engine, migrate
 
 # Feishu documents 5 requests/s and 100/min per custom bot; flows get the same care.
@@ -31,8 +34,13 @@ class Runtime:
         self.engine = make_engine(settings.database_url)
         if apply_migrations:
             migrate(self.engine)
-        self.budget = RateLimiter([(settings.guance_calls_per_minute, GUANCE_WINDOW_SECONDS)],
-                                  self.clock)
+        # one budget per API key for every replica on this database (relay/shared_budget.py)
+        api_key = settings.guance_api_key.get_secret_value() if settings.guance_api_key else ""
+        self.budget: RateLimiter = SharedRateLimiter(
+            self.engine, key_id(api_key),
+            [(settings.guance_calls_per_minute, GUANCE_WINDOW_SECONDS)], self.clock)
+        self.leases = Leases(self.engine, settings.lease_seconds, self.clock)
+        self.metrics = Metrics()
         http = requests.Session()  # one pool of keep-alive connections for every webhook
         self.sinks = {name: self._sink(name, url, http)
                       for name, url in settings.destination_urls().items()}

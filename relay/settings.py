@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -49,6 +50,12 @@ class Settings(BaseSettings):
     storm_titles: int = Field(5, ge=0)  # titles listed in a digest card
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+
+    # --- issue 5: replicas, logs, the delivery log page ----------------------------------------
+    lease_seconds: float = Field(60.0, ge=1)  # a killed replica's claims pass on after this
+    log_format: Literal["text", "json"] = "text"  # json: one JSON object per log line
+    ui_token: SecretStr | None = None  # the delivery log page at / is off until this is set
+    # --- end of issue 5 ------------------------------------------------------------------------
 
     @field_validator("guance_base_url", "guance_console_url")
     @classmethod
@@ -117,7 +124,8 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every secret value, for redaction from logs and stored errors."""
         values = [s.get_secret_value() for s in (self.guance_api_key, self.reply_token,
-                                                  self.feishu_webhook_url) if s is not None]
+                                                  self.feishu_webhook_url, self.ui_token)
+                  if s is not None]
         values += [u.get_secret_value() for u in self.destinations.values()]
         values += [s.get_secret_value() for s in self.feishu_bot_secrets.values()]
         # a webhook's secret part is its last path segment; redact it wherever it shows up alone
