@@ -43,3 +43,16 @@ REPLY_OUTCOMES = {200: "ok", 400: "bad_request", 401: "unauthorized", 404: "not_
 
 def reply_outcome(status: int) -> str:
     return REPLY_OUTCOMES.get(status, "error")
+
+
+def metrics_blueprint(metrics: Metrics):
+    """`GET /metrics` in Prometheus' text format."""
+    from flask import Blueprint, Response
+
+    bp = Blueprint("metrics", __name__)
+
+    @bp.get("/metrics")
+    def exposition():
+        return Response(metrics.exposition(), content_type=CONTENT_TYPE)
+
+    return bp

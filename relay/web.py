@@ -16,8 +16,12 @@ from werkzeug.exceptions import HTTPException
 
 from relay.feishu import format_time
 from relay.guance import (GuanceBudgetExhausted, GuanceError, GuanceNotFound, GuanceRateLimited)
+from relay.health import health_blueprint
+from relay.metrics import metrics_blueprint
 from relay.replies import USAGE, ReplyParseError, ReplyTooLong, parse_reply
+from relay.replylog import reply_log_blueprint
 from relay.runtime import Runtime
+from relay.ui import ui_blueprint
 
 log = logging.getLogger(__name__)
 MAX_BODY = 256 * 1024
@@ -57,9 +61,10 @@ def create_app(rt: Runtime) -> Flask:
         log.exception("unexpected error in %s", request.path)
         return error(500, "internal error; see relay's log")
 
-    @app.get("/healthz")
-    def healthz():
-        return jsonify({"status": "ok"})
+    app.register_blueprint(health_blueprint(rt))
+    app.register_blueprint(metrics_blueprint(rt.metrics))
+    app.register_blueprint(reply_log_blueprint(rt))
+    app.register_blueprint(ui_blueprint(rt))
 
     @app.post("/feishu/reply")
     def feishu_reply():
@@ -89,11 +94,12 @@ def create_app(rt: Runtime) -> Flask:
             resp.headers["Retry-After"] = str(wait)
             return resp
         except GuanceError as exc:
-            log.error("reply to %s failed: %s", parsed.issue_uuid, rt.redact(str(exc)))
+            log.error("reply to %s failed: %s", parsed.issue_uuid, rt.redact(str(exc)),
+                      extra={"issue": parsed.issue_uuid})
             return error(502, "Guance did not take the comment", detail=rt.redact(str(exc)),
                          issueUUID=parsed.issue_uuid)
         when = reply.get("updateAt") or reply.get("createAt") or rt.clock.now()
-        log.info("reply to %s posted", parsed.issue_uuid)
+        log.info("reply to %s posted", parsed.issue_uuid, extra={"issue": parsed.issue_uuid})
         return jsonify({"issueUUID": parsed.issue_uuid,
                         "time": format_time(int(when), rt.settings.tz)})
 
