@@ -52,10 +52,12 @@ def poll(rt: Runtime, since: int | None = None) -> PollReport:
         targets = resolve_channels(rt)
     except GuanceBudgetExhausted as exc:  # a wait, not a failure: the next run lists them
         log.warning("poll: %s; the channel list waits for the next run", exc)
+        rt.metrics.polls.labels("waiting").inc()
         report.waiting.append("*")
         return report
     except GuanceError as exc:
         log.error("poll: could not list Guance channels: %s (next run retries)", exc)
+        rt.metrics.polls.labels("failed").inc()
         report.failed.append("*")
         return report
     cursors = store.cursors(rt.engine)
