@@ -9,8 +9,8 @@ that moved too early). Kill points, one per round, each followed by a fresh star
 * guance     — SIGKILL when the n-th issue-list request arrives, before Guance answers (mid-poll);
 * card-lost  — SIGKILL when the n-th card arrives; Feishu drops it (the card never went out);
 * card-acked — SIGKILL after Feishu took the n-th card, before relay hears "yes";
-* commit     — the process SIGKILLs itself just before its n-th database commit (commit 1 is the
-               migration check, 2 and 3 the two channels' polls, 4.. the `sent` marks).
+* commit     — the process SIGKILLs itself just before its n-th database commit (the migration
+               check, call-budget grants, work leases, the channels' polls, the `sent` marks).
 
 RELAY_STORM_THRESHOLD is set out of reach, so every issue is its own card and can be checked off.
 """
