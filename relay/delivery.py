@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 BACKOFF_FIRST = 15.0
 BACKOFF_MAX = 900.0
 BATCH = 200
+CLAIM_AT_ONCE = 4  # destinations a deliver run leases per pass
 
 
 @dataclass
@@ -66,11 +67,19 @@ def _deliver(rt: Runtime, max_seconds: float, report: DeliverReport) -> None:
     held = store.backed_off_destinations(engine, int(clock.now()))
     owned: dict[str, float] = {}  # destination → when our lease on it runs out
     try:
-        while True:
-            for destination in sorted(store.due_destinations(engine, int(clock.now()))
-                                      - held - owned.keys()):
+        while clock.now() - started < max_seconds:
+            # a few destinations per pass, in random order, so replicas share the destinations
+            # instead of the first one to look taking them all
+            unclaimed = list(store.due_destinations(engine, int(clock.now()))
+                             - held - owned.keys())
+            random.shuffle(unclaimed)
+            claimed = 0
+            for destination in unclaimed:
+                if claimed == CLAIM_AT_ONCE:
+                    break
                 if rt.leases.claim(f"deliver:{destination}"):
                     owned[destination] = clock.now() + rt.leases.seconds
+                    claimed += 1
                 else:
                     held.add(destination)
             ready = [d for d in owned if d not in held]
@@ -88,7 +97,7 @@ def _deliver(rt: Runtime, max_seconds: float, report: DeliverReport) -> None:
                     progressed = True
                 else:
                     held.add(row.destination)
-            if not progressed or len(rows) < BATCH:
+            if not progressed and not claimed:
                 return
     finally:
         for destination in owned:
@@ -147,7 +156,8 @@ def _fail(rt: Runtime, row: store.Delivery, error: str, retry_after: float | Non
     report.failed += 1
     report.dead += dead
     rt.metrics.deliveries.labels("dead" if dead else "failed").inc()
+    outlook = " — now dead" if dead else f"; retry in {retry_at - now} s"
     log.warning("deliver %s to %s failed (attempt %d): %s%s", row.issue_uuid, row.destination,
-                row.attempts + 1, error, " — now dead" if dead else f"; retry in {retry_at - now} s",
+                row.attempts + 1, error, outlook,
                 extra={"channel": row.channel, "issue": row.issue_uuid,
                        "destination": row.destination})

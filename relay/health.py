@@ -77,11 +77,12 @@ def health_blueprint(rt: Runtime) -> Blueprint:
             age = None if last is None else max(now - last, 0.0)
             stale = (age if age is not None else now - started) > STALE_INTERVALS * interval
             healthy = healthy and not stale
+            error = row.last_error if row else None
             channels[key] = {
-                "last_success_age_seconds": None if age is None else round(age),
-                "ok": not stale, "last_error": rt.redact(row.last_error) if row and
-                row.last_error else None,
-                "pending": by_status.get((name, PENDING), 0), "dead": by_status.get((name, DEAD), 0)}
+                "last_success_age_seconds": None if age is None else round(age), "ok": not stale,
+                "last_error": rt.redact(error) if error else None,
+                "pending": by_status.get((name, PENDING), 0),
+                "dead": by_status.get((name, DEAD), 0)}
         resp = jsonify({"status": "ok" if healthy else "unhealthy", "database": "ok",
                         "poll_interval_seconds": interval,
                         "stale_after_seconds": STALE_INTERVALS * interval, "channels": channels})
