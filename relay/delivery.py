@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
+from typing import Callable
 
 from relay import store
 from relay.ratelimit import LimitExceeded
@@ -90,12 +91,10 @@ def _deliver(rt: Runtime, max_seconds: float, report: DeliverReport) -> None:
             for row in rows:
                 if row.destination in held:
                     continue
-                if not _keep_lease(rt, owned, row.destination):
-                    held.add(row.destination)  # lost it: another replica sends these now
-                    continue
-                if _send(rt, row, max(max_seconds - (clock.now() - started), 0.0), report):
+                if _send(rt, row, max(max_seconds - (clock.now() - started), 0.0), report,
+                         still_ours=lambda d=row.destination: _keep_lease(rt, owned, d)):
                     progressed = True
-                else:
+                else:  # failed, rate-limited, or the lease was lost to another replica
                     held.add(row.destination)
             if not progressed and not claimed:
                 return
@@ -115,8 +114,11 @@ def _keep_lease(rt: Runtime, owned: dict[str, float], destination: str) -> bool:
     return True
 
 
-def _send(rt: Runtime, row: store.Delivery, max_wait: float, report: DeliverReport) -> bool:
-    """Send one row; True when Feishu took it, False when its destination must wait."""
+def _send(rt: Runtime, row: store.Delivery, max_wait: float, report: DeliverReport,
+          still_ours: Callable[[], bool]) -> bool:
+    """Send one row; True when Feishu took it, False when its destination must wait.
+    `still_ours` is asked right before the send (after any rate-limit wait): False means the
+    destination's lease passed to another replica, which sends the row instead."""
     clock = rt.clock
     sink = rt.sinks.get(row.destination)
     if sink is None:
@@ -126,6 +128,8 @@ def _send(rt: Runtime, row: store.Delivery, max_wait: float, report: DeliverRepo
     try:
         rt.send_limits[row.destination].acquire(max_wait=max_wait)
     except LimitExceeded:
+        return False
+    if not still_ours():
         return False
     if row.attempts:
         rt.metrics.retries.inc()

@@ -20,6 +20,7 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
+from relay import store
 from relay.clock import FakeClock
 from relay.delivery import deliver
 from relay.leases import Leases
@@ -267,3 +268,23 @@ def test_three_replicas_deliver_2000_issues_once_with_one_killed(tmp_path, postg
     assert sent_by[killed] and sum(sent_by) - sent_by[killed], "the work was shared"
     assert guance.rate_limited == 0  # one budget for three replicas
     assert guance.calls_in_any_minute() <= CALLS_PER_MINUTE
+
+
+def test_work_another_replica_holds_waits_until_its_lease_runs_out(make_runtime, guance, feishu,
+                                                                   clock):
+    rt = make_runtime(lease_seconds=30)
+    poll(rt)
+    clock.advance(5)
+    guance.add_issue("disk full")
+    other = Leases(rt.engine, 30, clock, owner="other-host:4242:0a1b2c3d")  # a replica elsewhere
+    assert other.claim("deliver:default")
+    clock.advance(5)
+    poll(rt)
+    assert deliver(rt).sent == 0 and feishu.received == []  # the other replica sends these
+    clock.advance(31)  # it died without releasing: its lease ran out
+    assert deliver(rt).sent == 1
+    assert not other.renew("deliver:default")  # and it would learn it lost the destination
+    guance.add_issue("disk fuller")
+    assert other.claim("poll:" + next(iter(store.cursors(rt.engine))))
+    clock.advance(5)
+    assert poll(rt).busy == ["default"]  # a channel being polled elsewhere is skipped
