@@ -70,3 +70,10 @@ def test_a_delivery_line_names_its_channel_issue_and_destination(captured, fmt, 
         assert entry["level"] == "INFO" and entry["logger"] == "relay.delivery"
     else:
         assert lines[0].endswith(f"channel=db issue={uuid} destination=db-team")
+
+
+def test_an_unknown_log_format_stops_start_up_naming_the_setting():
+    from relay.settings import ConfigError
+
+    with pytest.raises(ConfigError, match="RELAY_LOG_FORMAT: .*'text' or 'json'"):
+        load_settings(_env_file=None, log_format="xml")
