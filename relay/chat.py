@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from relay import chat_store
+from relay import chat_store, replylog
 from relay.chat_store import DONE, FAILED, IGNORED, PENDING, POSTED_BY_RELAY
 from relay.guance import GuanceAuthError, GuanceError, GuanceNotFound
 from relay.replies import ISSUE_UUID, MAX_TEXT, ReplyParseError, ReplyTooLong, parse_reply
@@ -156,16 +156,20 @@ def act(rt: Runtime, event: dict[str, Any], attempts: int) -> tuple[str, str, st
     try:
         reply = rt.guance.reply(issue, comment)
     except GuanceNotFound:
+        replylog.note(rt, 404, issue, comment, "no such issue in Guance")
         return DONE, f"unknown issue {issue}", f"Not posted: Guance has no issue {issue}.", answer_to
     except GuanceAuthError as exc:
+        replylog.note(rt, 502, issue, comment, str(exc))
         return FAILED, rt.redact(str(exc)), ("Not posted: Guance refused relay's API key; please "
                                              "tell the relay admin."), answer_to
     except GuanceError as exc:
         if attempts < MAX_ATTEMPTS:
             raise Retry(rt.redact(str(exc))) from None
+        replylog.note(rt, 502, issue, comment, str(exc))
         return FAILED, rt.redact(str(exc)), (
             f"Not posted: Guance is not answering ({rt.redact(str(exc))[:200]}). Please try "
             "again later."), answer_to
+    replylog.note(rt, 200, issue, comment)
     if reply.get("uuid"):
         chat_store.record_reply(rt.engine, str(reply["uuid"]), issue, POSTED_BY_RELAY,
                                 int(rt.clock.now()))

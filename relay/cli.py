@@ -68,7 +68,7 @@ def _runtime(settings: Settings):
     from relay.logs import Redactor, setup_logging
     from relay.runtime import Runtime
 
-    setup_logging(Redactor(settings.secrets()))
+    setup_logging(Redactor(settings.secrets()), fmt=settings.log_format)
     return Runtime(settings)
 
 

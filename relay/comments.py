@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from relay import replylog
 from relay.feishu import format_time
 from relay.guance import GuanceBudgetExhausted, GuanceError, GuanceNotFound, GuanceRateLimited
 from relay.replies import USAGE, ReplyParseError, ReplyTooLong, parse_reply
@@ -30,14 +31,21 @@ def failed(status: int, message: str, retry_after: int | None = None, **extra: A
 
 
 def post_reply(rt: Runtime, message: str) -> Outcome:
-    """`#<issueUUID>#<text>` → a comment on that issue."""
+    """`#<issueUUID>#<text>` → a comment on that issue; noted in the reply log either way."""
     try:
         parsed = parse_reply(message)
     except ReplyTooLong as exc:
-        return failed(413, str(exc))
+        outcome, issue, text = failed(413, str(exc)), None, message
     except ReplyParseError as exc:
-        return failed(400, str(exc), hint=USAGE)
-    return post_comment(rt, parsed.issue_uuid, parsed.text)
+        outcome, issue, text = failed(400, str(exc), hint=USAGE), None, message
+    else:
+        issue, text = parsed.issue_uuid, parsed.text
+        outcome = post_comment(rt, issue, text)
+    error = outcome.body.get("error")
+    if error and outcome.body.get("detail"):
+        error = f"{error}: {outcome.body['detail']}"
+    replylog.note(rt, outcome.status, issue, text, error)
+    return outcome
 
 
 def post_comment(rt: Runtime, issue_uuid: str, text: str) -> Outcome:
@@ -50,9 +58,10 @@ def post_comment(rt: Runtime, issue_uuid: str, text: str) -> Outcome:
         return failed(503, "Guance is rate-limiting relay; try again shortly", wait,
                       issueUUID=issue_uuid, retryAfter=wait)
     except GuanceError as exc:
-        log.error("reply to %s failed: %s", issue_uuid, rt.redact(str(exc)))
+        log.error("reply to %s failed: %s", issue_uuid, rt.redact(str(exc)),
+                  extra={"issue": issue_uuid})
         return failed(502, "Guance did not take the comment", detail=rt.redact(str(exc)),
                       issueUUID=issue_uuid)
     when = reply.get("updateAt") or reply.get("createAt") or rt.clock.now()
-    log.info("reply to %s posted", issue_uuid)
+    log.info("reply to %s posted", issue_uuid, extra={"issue": issue_uuid})
     return Outcome(200, {"issueUUID": issue_uuid, "time": format_time(int(when), rt.settings.tz)})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
+from typing import Callable
 
 from relay import store
 from relay.ratelimit import LimitExceeded
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 BACKOFF_FIRST = 15.0
 BACKOFF_MAX = 900.0
 BATCH = 200
+CLAIM_AT_ONCE = 4  # destinations a deliver run leases per pass
 
 
 @dataclass
@@ -54,40 +56,98 @@ def deliver(rt: Runtime, max_seconds: float = 50.0) -> DeliverReport:
 
 
 def _deliver(rt: Runtime, max_seconds: float, report: DeliverReport) -> None:
+    """Send the due rows of every destination this run can lease, oldest issue first.
+
+    Replicas: a destination's rows are sent only under its lease `deliver:<name>`, claimed before
+    its rows are read, so no row is sent by two replicas, a destination's cards keep their order
+    and its Feishu rate limit is kept by one process at a time."""
     clock, engine = rt.clock, rt.engine
     started = clock.now()
-    # destinations that are backing off, or failed or hit their rate limit in this run
+    # destinations that are backing off, leased by another replica, or failed or hit their
+    # rate limit in this run
     held = store.backed_off_destinations(engine, int(clock.now()))
-    while True:
-        rows = store.due_deliveries(engine, int(clock.now()), BATCH)
-        progressed = False
-        for row in rows:
-            if row.destination in held:
-                continue
-            sink = rt.sinks.get(row.destination)
-            if sink is None:
-                _fail(rt, row, f"destination {row.destination!r} is not configured "
-                      "(RELAY_DESTINATIONS / RELAY_FEISHU_WEBHOOK_URL)", None, report)
-                held.add(row.destination)
-                continue
-            try:
-                rt.send_limits[row.destination].acquire(
-                    max_wait=max(max_seconds - (clock.now() - started), 0.0))
-            except LimitExceeded:
-                held.add(row.destination)
-                continue
-            result = sink.send(row.payload, clock.now())
-            if result.ok:
-                store.mark_sent(engine, row.id, int(clock.now()), result.message_id)
-                report.sent += 1
-                progressed = True
-                continue
-            if result.retry_after:
-                rt.send_limits[row.destination].block(result.retry_after)
-            _fail(rt, row, result.error, result.retry_after, report)
-            held.add(row.destination)
-        if not progressed or len(rows) < BATCH:
-            return
+    owned: dict[str, float] = {}  # destination → when our lease on it runs out
+    try:
+        while clock.now() - started < max_seconds:
+            # a few destinations per pass, in random order, so replicas share the destinations
+            # instead of the first one to look taking them all
+            unclaimed = list(store.due_destinations(engine, int(clock.now()))
+                             - held - owned.keys())
+            random.shuffle(unclaimed)
+            claimed = 0
+            for destination in unclaimed:
+                if claimed == CLAIM_AT_ONCE:
+                    break
+                if rt.leases.claim(f"deliver:{destination}"):
+                    owned[destination] = clock.now() + rt.leases.seconds
+                    claimed += 1
+                else:
+                    held.add(destination)
+            ready = [d for d in owned if d not in held]
+            if not ready:
+                return
+            rows = store.due_deliveries(engine, int(clock.now()), BATCH, destinations=ready)
+            progressed = False
+            for row in rows:
+                if row.destination in held:
+                    continue
+                if _send(rt, row, max(max_seconds - (clock.now() - started), 0.0), report,
+                         still_ours=lambda d=row.destination: _keep_lease(rt, owned, d)):
+                    progressed = True
+                else:  # failed, rate-limited, or the lease was lost to another replica
+                    held.add(row.destination)
+            if not progressed and not claimed:
+                return
+    finally:
+        for destination in owned:
+            rt.leases.release(f"deliver:{destination}")
+
+
+def _keep_lease(rt: Runtime, owned: dict[str, float], destination: str) -> bool:
+    """Renew a destination's lease once half of it has passed; False if it is no longer ours."""
+    now = rt.clock.now()
+    if owned[destination] - now > rt.leases.seconds / 2:
+        return True
+    if not rt.leases.renew(f"deliver:{destination}"):
+        return False
+    owned[destination] = now + rt.leases.seconds
+    return True
+
+
+def _send(rt: Runtime, row: store.Delivery, max_wait: float, report: DeliverReport,
+          still_ours: Callable[[], bool]) -> bool:
+    """Send one row; True when Feishu took it, False when its destination must wait.
+    `still_ours` is asked right before the send (after any rate-limit wait): False means the
+    destination's lease passed to another replica, which sends the row instead."""
+    clock = rt.clock
+    sink = rt.sinks.get(row.destination)
+    if sink is None:
+        _fail(rt, row, f"destination {row.destination!r} is not configured "
+              "(RELAY_DESTINATIONS / RELAY_FEISHU_WEBHOOK_URL)", None, report)
+        return False
+    try:
+        rt.send_limits[row.destination].acquire(max_wait=max_wait)
+    except LimitExceeded:
+        return False
+    if not still_ours():
+        return False
+    if row.attempts:
+        rt.metrics.retries.inc()
+    result = sink.send(row.payload, clock.now())
+    if result.ok:
+        now = clock.now()
+        store.mark_sent(rt.engine, row.id, int(now), result.message_id)
+        report.sent += 1
+        rt.metrics.deliveries.labels("sent").inc()
+        rt.metrics.latency.observe(max(now - row.issue_created_at, 0.0))
+        log.info("delivered %s to %s", row.issue_uuid, row.destination,
+                 extra={"channel": row.channel, "issue": row.issue_uuid,
+                        "destination": row.destination})
+        return True
+    if result.retry_after:
+        rt.send_limits[row.destination].block(result.retry_after)
+    _fail(rt, row, result.error, result.retry_after, report)
+    return False
 
 
 def _fail(rt: Runtime, row: store.Delivery, error: str, retry_after: float | None,
@@ -99,5 +159,9 @@ def _fail(rt: Runtime, row: store.Delivery, error: str, retry_after: float | Non
     store.mark_failed(rt.engine, row, error, retry_at, now, dead=dead)
     report.failed += 1
     report.dead += dead
+    rt.metrics.deliveries.labels("dead" if dead else "failed").inc()
+    outlook = " — now dead" if dead else f"; retry in {retry_at - now} s"
     log.warning("deliver %s to %s failed (attempt %d): %s%s", row.issue_uuid, row.destination,
-                row.attempts + 1, error, " — now dead" if dead else f"; retry in {retry_at - now} s")
+                row.attempts + 1, error, outlook,
+                extra={"channel": row.channel, "issue": row.issue_uuid,
+                       "destination": row.destination})

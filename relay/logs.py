@@ -1,11 +1,20 @@
-"""Logging set-up: one line per event, with every configured secret masked."""
+"""Logging set-up: one line per event, as text or JSON (RELAY_LOG_FORMAT), secrets masked.
+
+A log call may carry the event's channel, issue UUID and destination as fields
+(`extra={"channel": ..., "issue": ..., "destination": ...}`); text lines append them as
+`key=value`, JSON lines as keys, so a log search can find every line about one issue.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from datetime import datetime, timezone
+from typing import TextIO
 
 MASK = "***"
+FIELDS = ("channel", "issue", "destination")
 
 
 class Redactor:
@@ -21,17 +30,44 @@ class Redactor:
 
 
 class RedactingFormatter(logging.Formatter):
-    def __init__(self, redact: Redactor, fmt: str) -> None:
+    """`time LEVEL logger: message key=value ...`, with secrets masked."""
+
+    def __init__(self, redact: Redactor,
+                 fmt: str = "%(asctime)s %(levelname)s %(name)s: %(message)s") -> None:
         super().__init__(fmt)
         self.redact = redact
 
     def format(self, record: logging.LogRecord) -> str:
-        return self.redact(super().format(record))
+        text = super().format(record)
+        fields = " ".join(f"{k}={getattr(record, k)}" for k in FIELDS
+                          if getattr(record, k, None) is not None)
+        # a traceback stays on the event's one line (as literal \n), so lines stay events
+        return self.redact(f"{text} {fields}" if fields else text).replace("\n", "\\n")
 
 
-def setup_logging(redact: Redactor, level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(RedactingFormatter(redact, "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, the event's fields, and
+    `exception` when there is one. Secrets are masked in every value before encoding."""
+
+    def __init__(self, redact: Redactor) -> None:
+        super().__init__()
+        self.redact = redact
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": datetime.fromtimestamp(record.created, timezone.utc)
+                 .isoformat(timespec="milliseconds"), "level": record.levelname,
+                 "logger": record.name, "message": record.getMessage()}
+        entry.update({k: str(getattr(record, k)) for k in FIELDS
+                      if getattr(record, k, None) is not None})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps({k: self.redact(v) for k, v in entry.items()}, ensure_ascii=False)
+
+
+def setup_logging(redact: Redactor, level: int = logging.INFO, fmt: str = "text",
+                  stream: TextIO | None = None) -> None:
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter(redact) if fmt == "json" else RedactingFormatter(redact))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

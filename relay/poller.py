@@ -24,6 +24,7 @@ class PollReport:
     polled: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)  # not reached: call budget used up
+    busy: list[str] = field(default_factory=list)  # another replica polls / just polled them
     issues_seen: int = 0
     new_rows: int = 0
 
@@ -51,27 +52,46 @@ def poll(rt: Runtime, since: int | None = None) -> PollReport:
         targets = resolve_channels(rt)
     except GuanceBudgetExhausted as exc:  # a wait, not a failure: the next run lists them
         log.warning("poll: %s; the channel list waits for the next run", exc)
+        rt.metrics.polls.labels("waiting").inc()
         report.waiting.append("*")
         return report
     except GuanceError as exc:
         log.error("poll: could not list Guance channels: %s (next run retries)", exc)
+        rt.metrics.polls.labels("failed").inc()
         report.failed.append("*")
         return report
     cursors = store.cursors(rt.engine)
+    polled_before = store.last_successes(rt.engine)
     targets.sort(key=lambda t: cursors.get(t[0].uuid, 0))
     for index, (channel, destinations) in enumerate(targets):
+        # Replicas: the lease keeps two from polling one channel at once; a channel another
+        # replica polled since this run began is done (polling it again would only spend calls).
+        lease = f"poll:{channel.uuid}"
+        if not rt.leases.claim(lease):
+            report.busy.append(channel.name)
+            continue
         try:
-            seen, new = poll_channel(rt, channel, destinations, cursors.get(channel.uuid), since)
+            cursor, last_success = store.cursor_state(rt.engine, channel.uuid)
+            if since is None and last_success != polled_before.get(channel.uuid):
+                report.busy.append(channel.name)
+                continue
+            seen, new = poll_channel(rt, channel, destinations, cursor, since)
         except GuanceBudgetExhausted as exc:
             report.waiting = [c.name for c, _ in targets[index:]]
+            rt.metrics.polls.labels("waiting").inc(len(report.waiting))
             log.warning("poll: %s; %d channel(s) wait for the next run", exc, len(report.waiting))
             break
         except GuanceError as exc:
             log.error("poll %s: %s (cursor kept; the next run reads this span again)",
-                      channel.name, rt.redact(str(exc)))
+                      channel.name, rt.redact(str(exc)), extra={"channel": channel.name})
             store.record_poll_error(rt.engine, channel.uuid, str(exc)[:500], int(rt.clock.now()))
+            rt.metrics.polls.labels("failed").inc()
             report.failed.append(channel.name)
             continue
+        finally:
+            rt.leases.release(lease)
+        rt.metrics.polls.labels("ok").inc()
+        rt.metrics.issues_seen.inc(seen)
         report.polled.append(channel.name)
         report.issues_seen += seen
         report.new_rows += new
@@ -92,7 +112,8 @@ def poll_channel(rt: Runtime, channel: Channel, destinations: list[str], cursor:
         floor = now - settings.max_catchup_seconds
         if start < floor:
             log.warning("poll %s: catching up %d s is more than RELAY_MAX_CATCHUP_SECONDS; "
-                        "issues created before that are skipped", channel.name, now - start)
+                        "issues created before that are skipped", channel.name, now - start,
+                        extra={"channel": channel.name})
             start = floor
     first_run = cursor is None and since is None
     # the first run ever only starts the cursor; later reads include `now` itself (a read may
@@ -116,7 +137,7 @@ def poll_channel(rt: Runtime, channel: Channel, destinations: list[str], cursor:
                                 settings.storm_titles))
     if new:
         log.info("poll %s: %d issue(s) read, %d new deliveries queued", channel.name,
-                 len(issues), new)
+                 len(issues), new, extra={"channel": channel.name})
     return len(issues), new
 
 

@@ -50,16 +50,22 @@ class RateLimiter:
         """Take one call, sleeping up to `max_wait` seconds for it; else raise LimitExceeded."""
         waited = 0.0
         while True:
-            with self._lock:
-                now = self.clock.now()
-                wait = self._wait_needed(now, reserve)
-                if wait <= 0:
-                    self._granted.append(now)
-                    return
+            wait = self._take(reserve)
+            if wait <= 0:
+                return
             if waited + wait > max_wait:
                 raise LimitExceeded(wait)
             self.clock.sleep(wait)
             waited += wait
+
+    def _take(self, reserve: int) -> float:
+        """Grant one call now (returns 0) or say how long until one could be granted."""
+        with self._lock:
+            now = self.clock.now()
+            wait = self._wait_needed(now, reserve)
+            if wait <= 0:
+                self._granted.append(now)
+            return wait
 
     def block(self, seconds: float) -> None:
         """The peer said "too many": grant nothing for `seconds`."""

@@ -13,9 +13,12 @@ from relay.feishu import FEISHU_LIMITS  # noqa: F401  (was defined here; kept im
 from relay.feishu import BotWebhookSink, FlowWebhookSink, load_card_template
 from relay.feishu_app import AppChatSink, app_from_settings
 from relay.guance import GuanceClient
+from relay.leases import Leases
 from relay.logs import Redactor
+from relay.metrics import Metrics
 from relay.ratelimit import RateLimiter
 from relay.settings import ConfigError, Destination, Settings
+from relay.shared_budget import SharedRateLimiter, key_id
 from relay.sinks import Sink
 from relay.store import make_engine, migrate
 from relay.wecom import WeComSink
@@ -35,8 +38,13 @@ class Runtime:
         self.engine = make_engine(settings.database_url)
         if apply_migrations:
             migrate(self.engine)
-        self.budget = RateLimiter([(settings.guance_calls_per_minute, GUANCE_WINDOW_SECONDS)],
-                                  self.clock)
+        # one budget per API key for every replica on this database (relay/shared_budget.py)
+        api_key = settings.guance_api_key.get_secret_value() if settings.guance_api_key else ""
+        self.budget: RateLimiter = SharedRateLimiter(
+            self.engine, key_id(api_key),
+            [(settings.guance_calls_per_minute, GUANCE_WINDOW_SECONDS)], self.clock)
+        self.leases = Leases(self.engine, settings.lease_seconds, self.clock)
+        self.metrics = Metrics()
         http = requests.Session()  # one pool of keep-alive connections for every webhook
         self.sinks: dict[str, Sink] = {
             name: SINK_KINDS[dest.kind](self, dest, http)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -134,6 +135,12 @@ class Settings(BaseSettings):
     reply_notify_days: int = Field(7, ge=1)
     # -- end Feishu app bot --------------------------------------------------------------------
 
+    # --- issue 5: replicas, logs, the delivery log page ----------------------------------------
+    lease_seconds: float = Field(60.0, ge=1)  # a killed replica's claims pass on after this
+    log_format: Literal["text", "json"] = "text"  # json: one JSON object per log line
+    ui_token: SecretStr | None = None  # the delivery log page at / is off until this is set
+    # --- end of issue 5 ------------------------------------------------------------------------
+
     @field_validator("guance_base_url", "guance_console_url", "feishu_open_base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
@@ -219,7 +226,7 @@ class Settings(BaseSettings):
         """Every secret value, for redaction from logs and stored errors."""
         values = [s.get_secret_value() for s in (self.guance_api_key, self.reply_token,
                                                   self.feishu_webhook_url,
-                                                  self.dingtalk_app_secret) if s is not None]
+                                                  self.dingtalk_app_secret, self.ui_token) if s is not None]
         for dest in self.destinations.values():
             values += [s.get_secret_value() for s in (dest.url, dest.secret) if s is not None]
         values += [s.get_secret_value() for s in self.feishu_bot_secrets.values()]

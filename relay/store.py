@@ -92,6 +92,8 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(migrations.__file__).parent))
     with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":  # replicas starting together migrate one by one
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7312049)")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
@@ -104,6 +106,22 @@ def cursors(engine: Engine) -> dict[str, int]:
     """Every channel's cursor, by channel UUID."""
     with engine.connect() as conn:
         return dict(conn.execute(select(ChannelCursor.channel_uuid, ChannelCursor.cursor)).all())
+
+
+def last_successes(engine: Engine) -> dict[str, int | None]:
+    """Every channel's last successful poll time, by channel UUID (to notice that another
+    replica polled a channel while this one was busy elsewhere)."""
+    with engine.connect() as conn:
+        return dict(conn.execute(select(ChannelCursor.channel_uuid,
+                                        ChannelCursor.last_success_at)).all())
+
+
+def cursor_state(engine: Engine, channel_uuid: str) -> tuple[int | None, int | None]:
+    """(cursor, last successful poll time) of one channel; (None, None) before its first poll."""
+    with engine.connect() as conn:
+        row = conn.execute(select(ChannelCursor.cursor, ChannelCursor.last_success_at).where(
+            ChannelCursor.channel_uuid == channel_uuid)).first()
+    return (row[0], row[1]) if row else (None, None)
 
 
 def cursor_of(engine: Engine, channel_uuid: str) -> int | None:
@@ -163,14 +181,24 @@ def record_poll_error(engine: Engine, channel_uuid: str, error: str, now: int) -
             ChannelCursor.channel_uuid == channel_uuid).values(last_error=error, updated_at=now))
 
 
-def due_deliveries(engine: Engine, now: int, limit: int) -> list[Delivery]:
-    """Pending rows whose time has come, oldest issue first."""
+def due_deliveries(engine: Engine, now: int, limit: int,
+                   destinations: Iterable[str] | None = None) -> list[Delivery]:
+    """Pending rows whose time has come, oldest issue first (only for `destinations` if given)."""
     from sqlalchemy.orm import Session
 
+    query = select(Delivery).where(Delivery.status == PENDING, Delivery.next_attempt_at <= now)
+    if destinations is not None:
+        query = query.where(Delivery.destination.in_(list(destinations)))
     with Session(engine, expire_on_commit=False) as session:
         return list(session.scalars(
-            select(Delivery).where(Delivery.status == PENDING, Delivery.next_attempt_at <= now)
-            .order_by(Delivery.issue_created_at, Delivery.id).limit(limit)))
+            query.order_by(Delivery.issue_created_at, Delivery.id).limit(limit)))
+
+
+def due_destinations(engine: Engine, now: int) -> set[str]:
+    """Destinations with at least one row due now."""
+    with engine.connect() as conn:
+        return set(conn.scalars(select(Delivery.destination).where(
+            Delivery.status == PENDING, Delivery.next_attempt_at <= now).distinct()))
 
 
 def backed_off_destinations(engine: Engine, now: int) -> set[str]:

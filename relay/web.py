@@ -18,8 +18,12 @@ from werkzeug.exceptions import HTTPException
 from relay.comments import post_reply
 from relay.dingtalk_reply import dingtalk_reply_blueprint
 from relay.feishu_events import feishu_events_blueprint
+from relay.health import health_blueprint
+from relay.metrics import metrics_blueprint
 from relay.replies import USAGE
+from relay.replylog import reply_log_blueprint
 from relay.runtime import Runtime
+from relay.ui import ui_blueprint
 
 log = logging.getLogger(__name__)
 MAX_BODY = 256 * 1024
@@ -60,10 +64,10 @@ def create_app(rt: Runtime) -> Flask:
         return error(500, "internal error; see relay's log")
 
     app.register_blueprint(feishu_events_blueprint(rt))  # Feishu app bot (issue 4)
-
-    @app.get("/healthz")
-    def healthz():
-        return jsonify({"status": "ok"})
+    app.register_blueprint(health_blueprint(rt))
+    app.register_blueprint(metrics_blueprint(rt.metrics))
+    app.register_blueprint(reply_log_blueprint(rt))
+    app.register_blueprint(ui_blueprint(rt))
 
     @app.post("/feishu/reply")
     def feishu_reply():

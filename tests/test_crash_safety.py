@@ -9,8 +9,8 @@ that moved too early). Kill points, one per round, each followed by a fresh star
 * guance     — SIGKILL when the n-th issue-list request arrives, before Guance answers (mid-poll);
 * card-lost  — SIGKILL when the n-th card arrives; Feishu drops it (the card never went out);
 * card-acked — SIGKILL after Feishu took the n-th card, before relay hears "yes";
-* commit     — the process SIGKILLs itself just before its n-th database commit (commit 1 is the
-               migration check, 2 and 3 the two channels' polls, 4.. the `sent` marks).
+* commit     — the process SIGKILLs itself just before its n-th database commit (the migration
+               check, call-budget grants, work leases, the channels' polls, the `sent` marks).
 
 RELAY_STORM_THRESHOLD is set out of reach, so every issue is its own card and can be checked off.
 """
@@ -75,7 +75,10 @@ class Crasher:
             RELAY_DESTINATIONS=json.dumps({
                 n: f"{self.feishu.url}/flow/api/trigger-webhook/{h}" for n, h in HOOKS.items()}),
             RELAY_DATABASE_URL=self.db_url, RELAY_OVERLAP_SECONDS="0",
-            RELAY_STORM_THRESHOLD="100000")
+            RELAY_STORM_THRESHOLD="100000",
+            # the call budget is shared by every process on the database (and so by the two dozen
+            # runs here): a minute's worth of them must not wait for it
+            RELAY_GUANCE_CALLS_PER_MINUTE="1000")
         self.expected: set[tuple[str, str]] = set()  # (hook, issue uuid) that must arrive
         self.seeded = 0
         self._lock = threading.Lock()

@@ -154,3 +154,19 @@ def test_a_picture_gets_a_message_too(client, clock):
     body = {"msgtype": "picture", "content": {"downloadCode": "x"}, "senderNick": "Alice"}
     sentence = said(client.post("/dingtalk/reply", headers=headers(clock), json=body))
     assert "only text messages" in sentence and "#<issueUUID>#" in sentence
+
+
+def test_dingtalk_replies_are_in_the_reply_log_and_counted_once(rt, client, guance, clock):
+    from relay import replylog
+
+    uuid = guance.add_issue("disk full")
+    client.post("/dingtalk/reply", headers=headers(clock), json=mention(f"#{uuid}#on it"))
+    client.post("/dingtalk/reply", headers=headers(clock), json=mention("no uuid here"))
+    client.post("/dingtalk/reply", headers=headers(clock, secret="wrong"), json=mention("x"))
+    rows = replylog.recent(rt.engine)
+    assert [(r.http_status, r.issue_uuid, r.text) for r in rows] == [
+        (400, None, "no uuid here"), (200, uuid, "on it")]
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'relay_reply_requests_total{outcome="ok"} 1.0' in metrics
+    assert 'relay_reply_requests_total{outcome="bad_request"} 1.0' in metrics
+    assert 'relay_reply_requests_total{outcome="unauthorized"} 1.0' in metrics

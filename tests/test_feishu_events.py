@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from relay import chat_store
+from relay import chat_store, replylog
 from relay.chat import EventWorker
 from relay.feishu_events import decrypt, signature
 from relay.web import WebServer, create_app
@@ -156,6 +156,8 @@ def test_reply_to_an_alert_card_becomes_a_comment_without_the_uuid(rt, client, o
     stored = wait_for(lambda: (row := chat_store.get_event(rt.engine, event["header"]["event_id"]))
                       .status == "done" and row)
     assert VTOKEN not in json.dumps(stored.body)  # the token is a secret: not kept
+    (logged,) = replylog.recent(rt.engine)  # the delivery log page lists the comment
+    assert (logged.http_status, logged.issue_uuid, logged.text) == (200, issue, comment)
 
 
 def test_hash_uuid_text_works_in_any_allowed_chat(app_rt, open_api, guance, clock):

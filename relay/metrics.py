@@ -1,0 +1,58 @@
+"""Prometheus metrics of one relay process, served at GET /metrics.
+
+Each Runtime has its own registry (not prometheus-client's global one), so two runtimes in one
+test process never add to each other's counts. Counters count events of this process; sum them
+over replicas in Prometheus.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+# issue creation → Feishu accepted, in seconds: from a prompt card to a day-long outage
+LATENCY_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 24 * 3600)
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.polls = Counter("relay_polls", "Channel polls by outcome (ok, failed, waiting)",
+                             ["outcome"], registry=r)
+        self.issues_seen = Counter("relay_issues_seen", "Issues read from Guance", registry=r)
+        self.deliveries = Counter("relay_deliveries", "Delivery attempts by outcome "
+                                  "(sent, failed, dead)", ["outcome"], registry=r)
+        self.retries = Counter("relay_delivery_retries",
+                               "Sends that were a retry of an earlier failed try", registry=r)
+        self.latency = Histogram("relay_delivery_latency_seconds",
+                                 "Issue creation in Guance to Feishu accepting the card",
+                                 buckets=LATENCY_BUCKETS, registry=r)
+        self.replies = Counter("relay_reply_requests", "Reply endpoint requests by outcome "
+                               "(ok, bad_request, unauthorized, not_found, guance_error, busy, "
+                               "error)", ["outcome"], registry=r)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+REPLY_OUTCOMES = {200: "ok", 400: "bad_request", 401: "unauthorized", 404: "not_found",
+                  413: "bad_request", 502: "guance_error", 503: "busy"}
+
+
+def reply_outcome(status: int) -> str:
+    return REPLY_OUTCOMES.get(status, "error")
+
+
+def metrics_blueprint(metrics: Metrics):
+    """`GET /metrics` in Prometheus' text format."""
+    from flask import Blueprint, Response
+
+    bp = Blueprint("metrics", __name__)
+
+    @bp.get("/metrics")
+    def exposition():
+        return Response(metrics.exposition(), content_type=CONTENT_TYPE)
+
+    return bp
