@@ -192,7 +192,7 @@ def _serve_forever(rt, scheduler=None) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings()
-    settings.require("guance_api_key", "reply_token")
+    settings.require("guance_api_key")
     return _serve_forever(_runtime(settings))
 
 
@@ -201,7 +201,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from relay.schedule import CrontabError, build_scheduler, parse_crontab
 
     settings = load_settings()
-    settings.require("guance_api_key", "reply_token")
+    settings.require("guance_api_key")
     settings.routing()
     try:
         entries = parse_crontab(settings.crontab, JOBS, settings.tz)

@@ -50,7 +50,8 @@ def reply_text() -> str | None:
 def create_app(rt: Runtime) -> Flask:
     app = Flask("relay")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
-    token = rt.settings.reply_token.get_secret_value().encode() if rt.settings.reply_token else b""
+    token = (rt.settings.reply_token.get_secret_value().strip().encode()
+             if rt.settings.reply_token else b"")
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
@@ -71,9 +72,11 @@ def create_app(rt: Runtime) -> Flask:
 
     @app.post("/feishu/reply")
     def feishu_reply():
+        if not token:
+            return error(404, "replies through a Feishu flow are off: RELAY_REPLY_TOKEN is not set")
         scheme, _, value = request.headers.get("Authorization", "").strip().partition(" ")
         given = (value if scheme.lower() == "bearer" else scheme).strip().encode()
-        if not token or not hmac.compare_digest(given, token):
+        if not hmac.compare_digest(given, token):
             return error(401, "missing or wrong token",
                          hint="send 'Authorization: Bearer <RELAY_REPLY_TOKEN>'")
         message = reply_text()
