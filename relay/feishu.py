@@ -18,7 +18,7 @@ import string
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import requests
@@ -104,10 +104,6 @@ class FlowWebhookSink:
         except requests.RequestException as exc:
             return SendResult(False, f"could not reach Feishu: {type(exc).__name__}")
         return judge(resp, now)
-
-
-def is_bot_url(url: str) -> bool:
-    return urlsplit(url).path.startswith(BOT_HOOK_PATH)
 
 
 def bot_sign(timestamp: int, secret: str) -> str:

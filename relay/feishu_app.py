@@ -173,7 +173,7 @@ def app_from_settings(settings: Any, clock: Clock, session: requests.Session) ->
     from relay.settings import ConfigError
 
     s = settings
-    clash = sorted(set(s.feishu_app_chats) & set(s.destination_urls()))
+    clash = sorted(set(s.feishu_app_chats) & set(s.destination_table()))
     if clash:
         raise ConfigError(f"RELAY_FEISHU_APP_CHATS: {clash[0]!r} is also a webhook destination "
                           "(RELAY_DESTINATIONS / 'default'); use another name")

@@ -9,7 +9,6 @@ import requests
 
 from relay.clock import Clock
 from relay.dingtalk import DingTalkSink
-from relay.feishu import FEISHU_LIMITS  # noqa: F401  (was defined here; kept importable)
 from relay.feishu import BotWebhookSink, FlowWebhookSink, load_card_template
 from relay.feishu_app import AppChatSink, app_from_settings
 from relay.guance import GuanceClient

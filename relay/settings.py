@@ -218,10 +218,6 @@ class Settings(BaseSettings):
                 table[name] = dest.model_copy(update={"secret": self.feishu_bot_secrets[name]})
         return table
 
-    def destination_urls(self) -> dict[str, str]:
-        """Name → URL, for callers that need only where to post."""
-        return {name: d.url.get_secret_value() for name, d in self.destination_table().items()}
-
     def secrets(self) -> list[str]:
         """Every secret value, for redaction from logs and stored errors."""
         values = [s.get_secret_value() for s in (self.guance_api_key, self.reply_token,

@@ -10,6 +10,9 @@ from relay.runtime import Runtime
 from relay.sandbox import FakeFeishu, FakeGuance, ServerThread
 from relay.settings import Settings
 
+# fixtures of the chat platforms' fakes: dingtalk, wecom (robots); open_api, app_rt (app bot)
+pytest_plugins = ["tests.robots", "tests.appbot"]
+
 REPLY_TOKEN = "test-reply-token-0123456789"
 
 

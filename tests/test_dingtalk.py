@@ -12,7 +12,6 @@ import requests
 
 from relay.dingtalk import DingTalkSink, markdown
 from relay.settings import Settings
-from tests.robots import dingtalk  # noqa: F401  (the fixture)
 from tests.robots import DING_SECRET, DING_TOKEN, deliver_each_minute, ding_url, new_issues, outbox
 
 TZ = Settings(_env_file=None).tz

@@ -8,10 +8,8 @@ import hashlib
 import hmac
 
 import pytest
-import requests
 
 from relay.web import WebServer, create_app
-from tests.robots import dingtalk  # noqa: F401  (the fixture)
 
 APP_SECRET = "dingtalk-app-secret-0123456789abcdef"
 UNKNOWN_ISSUE = "issue_00000000000000000000000000dead"

@@ -12,7 +12,7 @@ from relay.delivery import deliver
 from relay.feishu_app import FeishuApp
 from relay.poller import poll
 from relay.settings import ConfigError, Settings
-from tests.appbot import CHAT, app_rt, open_api, send_card  # noqa: F401
+from tests.appbot import CHAT, send_card
 
 
 def test_card_goes_through_the_im_api_and_its_message_id_is_stored(app_rt, open_api, guance,

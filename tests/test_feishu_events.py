@@ -13,8 +13,8 @@ from relay import chat_store, replylog
 from relay.chat import EventWorker
 from relay.feishu_events import decrypt, signature
 from relay.web import WebServer, create_app
-from tests.appbot import (CHAT, EKEY, ENGINEER, OTHER_CHAT, VTOKEN, app_rt, encrypt,  # noqa: F401
-                          open_api, send_card, sign, signed_post, thread_reply, wait_for)
+from tests.appbot import (CHAT, EKEY, ENGINEER, OTHER_CHAT, VTOKEN, encrypt, send_card, sign,
+                          signed_post, thread_reply, wait_for)
 
 
 @pytest.fixture

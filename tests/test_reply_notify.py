@@ -12,8 +12,7 @@ from relay.poller import poll
 from relay.ratelimit import LimitExceeded
 from relay.reply_notify import notify_replies
 from relay.web import create_app
-from tests.appbot import (CHAT, app_rt, open_api, send_card, signed_post,  # noqa: F401
-                          thread_reply, wait_for)
+from tests.appbot import CHAT, send_card, signed_post, thread_reply, wait_for
 
 
 def reply_list_calls(guance) -> int:

@@ -12,7 +12,6 @@ import pytest
 from relay.cli import main
 from relay.delivery import deliver
 from relay.settings import ConfigError, load_settings
-from tests.robots import dingtalk, wecom  # noqa: F401  (the fixtures)
 from tests.robots import (DING_SECRET, DING_TOKEN, WECOM_KEY, ding_url, new_issues, outbox,
                           wecom_url)
 

@@ -8,7 +8,6 @@ import requests
 
 from relay.settings import Settings
 from relay.wecom import markdown
-from tests.robots import wecom  # noqa: F401  (the fixture)
 from tests.robots import WECOM_KEY, deliver_each_minute, new_issues, outbox, wecom_url
 
 TZ = Settings(_env_file=None).tz
