@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+from contextlib import contextmanager
 import platform
 import resource
 import subprocess
@@ -24,8 +26,23 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return (f"{os.cpu_count()} CPU(s) (nproc {len(os.sched_getaffinity(0))}), {model}, "
-            f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
+    return (f"nproc {len(os.sched_getaffinity(0))}, {model}, Python {platform.python_version()}, "
+            f"{platform.system()} {platform.release()}")
+
+
+@contextmanager
+def quiet_logs(*names: str):
+    """Only errors from these loggers while measuring (refusals are counted, not logged);
+    the levels are put back after, so a test run's own log checks are unaffected."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def peak_rss_mb() -> float:
