@@ -31,12 +31,12 @@ def summary(results: dict, quick: bool) -> str:
                        for s in ("relay-digest", "relay-cards", "baseline")), "zero lost",
                      verdict(all(b[s]["lost"] == 0 and b[s]["repeated"] == 0
                                  for s in ("relay-digest", "relay-cards")))])
-        rows.append(["Burst: cards sent", *(b[s]["cards"] for s in
+        rows.append(["Burst: cards delivered", *(b[s]["cards"] for s in
                                             ("relay-digest", "relay-cards", "baseline")), "", ""])
         rows.append(["Burst: minutes until all arrived",
                      *(f"{b[s]['sim_seconds'] / 60:.1f}" if b[s]["sim_seconds"] else "never"
                        for s in ("relay-digest", "relay-cards", "baseline")), "", ""])
-        rows.append(["Burst: CPU ms per issue",
+        rows.append(["Burst: CPU ms per issue handled",
                      *(f"{b[s]['cpu_ms_per_issue']:.3f}"
                        for s in ("relay-digest", "relay-cards", "baseline")), "< 1 ms",
                      " / ".join(verdict(b[s]["cpu_ms_per_issue"] < 1.0)

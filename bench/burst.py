@@ -69,6 +69,7 @@ def _measure(side: str, channels: int, per_channel: int, speed: float, max_minut
 
         begin = clock.now()
         seeded_at, first_run = begin + 5, begin + 60
+        handled = lambda: len(expected)  # noqa: E731 - relay handles every issue
     else:
         stats = BaselineStats()
 
@@ -77,6 +78,7 @@ def _measure(side: str, channels: int, per_channel: int, speed: float, max_minut
 
         begin = clock.now()
         seeded_at, first_run, max_minutes = begin - 30, begin, 1
+        handled = lambda: stats.posted  # noqa: E731 - the issues it got from Guance and posted
 
     waits = {"deliver": 0.0}
     made = fakes.add_issues(names, per_channel, int(seeded_at))
@@ -100,7 +102,8 @@ def _measure(side: str, channels: int, per_channel: int, speed: float, max_minut
         **counts, "sim_seconds": round(done_at - seeded_at, 1) if done_at else None,
         "deliver_asleep_seconds": round(waits["deliver"], 1),
         "real_seconds": round(time.time() - real_start, 1),
-        "cpu_seconds": round(cpu, 3), "cpu_ms_per_issue": round(1000 * cpu / len(expected), 3),
+        "handled": handled(), "cpu_seconds": round(cpu, 3),
+        "cpu_ms_per_issue": round(1000 * cpu / max(handled(), 1), 3),
         "peak_rss_mb": round(peak_rss_mb(), 1), "feishu_refused": seen["feishu_refused"],
         "guance_rate_limited": seen["guance_rate_limited"], "guance_calls": seen["guance_calls"]}
     if rt is not None:
@@ -121,20 +124,22 @@ def compare(results: list[dict]) -> str:
              f"{r['cpu_ms_per_issue']:.3f}", f"{r['peak_rss_mb']:.0f}",
              r["feishu_refused"], r["guance_rate_limited"]] for r in results]
     table = markdown_table(["side", "issues", "cards", "issues covered", "lost", "repeated",
-                            "minutes to all", "CPU ms/issue", "peak RSS MB",
+                            "minutes to all", "CPU ms/issue handled", "peak RSS MB",
                             "Feishu refusals (11232/429)", "Guance 401 rate limits"], rows)
     print(table)
     by_side = {r["side"]: r for r in results}
     for side in ("relay-digest", "relay-cards"):
         r = by_side.get(side)
         if r:
-            print(f"  {side}: CPU {r['cpu_ms_per_issue']:.3f} ms/issue (target < "
+            print(f"  {side}: deliver slept {r['deliver_asleep_seconds'] / 60:.1f} min on "
+                  f"send limits; CPU {r['cpu_ms_per_issue']:.3f} ms/issue (target < "
                   f"{CPU_TARGET_MS} ms): {verdict(r['cpu_ms_per_issue'] < CPU_TARGET_MS)}; "
                   f"lost {r['lost']}, repeated {r['repeated']}: "
                   f"{verdict(r['lost'] == 0 and r['repeated'] == 0)}")
     base, relay = by_side.get("baseline"), by_side.get("relay-digest")
     if base and relay:
-        print(f"  baseline covered {base['covered']} of {base['issues']} issues "
+        print(f"  baseline: got {base['handled']} issues from Guance before its rate limit, "
+              f"covered {base['covered']} of {base['issues']} issues "
               f"({100 * base['covered'] / base['issues']:.1f} %); relay {relay['covered']} "
               f"({100 * relay['covered'] / relay['issues']:.1f} %). CPU per issue relay/baseline: "
               f"{relay['cpu_ms_per_issue'] / max(base['cpu_ms_per_issue'], 1e-9):.2f}")
