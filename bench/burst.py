@@ -22,11 +22,18 @@ import argparse
 import tempfile
 import time
 
+from sqlalchemy import func, select
+
 from bench.baseline import BaselineStats, run_once
 from bench.clock import ScaledClock
 from bench.common import hand_back, markdown_table, peak_rss_mb, quiet_logs, run_part, verdict
 from bench.fakes import Fakes
 from bench.tally import digest_members, tally
+from relay import store
+from relay.delivery import deliver
+from relay.poller import poll
+from relay.runtime import Runtime
+from relay.settings import Settings
 
 SIDES = ("relay-digest", "relay-cards", "baseline")
 CPU_TARGET_MS = 1.0
@@ -34,87 +41,117 @@ CPU_TARGET_MS = 1.0
 
 def measure(side: str, channels: int, per_channel: int, speed: float,
             max_minutes: int = 40) -> dict:
-    with quiet_logs("relay"):
-        return _measure(side, channels, per_channel, speed, max_minutes)
-
-
-def _measure(side: str, channels: int, per_channel: int, speed: float, max_minutes: int) -> dict:
+    """One side's burst, in this process; the fakes in a child process."""
     origin = time.time()
     clock = ScaledClock(origin, speed)
     fakes = Fakes(origin, speed)
-    names = [f"ch{i:02d}" for i in range(channels)]
-    fakes.add_channels(names)
-    hooks = {name: fakes.hook_url(f"{side}-{name}") for name in names}
-    tmp = tempfile.TemporaryDirectory(prefix="bench-burst-")
-    rt = None
-    if side.startswith("relay"):
-        from relay import store
-        from relay.delivery import deliver
-        from relay.poller import poll
-        from relay.runtime import Runtime
-        from relay.settings import Settings
+    try:
+        with quiet_logs("relay"), tempfile.TemporaryDirectory(prefix="bench-burst-") as tmp:
+            names = [f"ch{i:02d}" for i in range(channels)]
+            fakes.add_channels(names)
+            hooks = {name: fakes.hook_url(f"{side}-{name}") for name in names}
+            if side == "baseline":
+                runner = BaselineSide(fakes, hooks, clock)
+            else:
+                runner = RelaySide(fakes, hooks, clock, side == "relay-digest",
+                                   f"sqlite:///{tmp}/burst.db")
+            try:
+                return burst(runner, side, fakes, clock, names, per_channel, max_minutes)
+            finally:
+                runner.close()
+    finally:
+        fakes.stop()
 
-        rt = Runtime(Settings(
+
+class RelaySide:
+    """relay as its crontab drives it: every minute a poll, then a deliver run."""
+
+    def __init__(self, fakes: Fakes, hooks: dict[str, str], clock: ScaledClock, digest: bool,
+                 database_url: str) -> None:
+        self.clock = clock
+        self.rt = Runtime(Settings(
             _env_file=None, guance_base_url=fakes.guance, guance_api_key=fakes.api_key,
-            channels=",".join(names), destinations=hooks, routes={n: [n] for n in names},
-            storm_threshold=10 if side == "relay-digest" else 1_000_000,
-            database_url=f"sqlite:///{tmp.name}/burst.db"), clock=clock)
-        poll(rt)  # the first run ever starts the cursors
+            channels=",".join(hooks), destinations=hooks, routes={n: [n] for n in hooks},
+            storm_threshold=10 if digest else 1_000_000, database_url=database_url), clock=clock)
+        poll(self.rt)  # the first run ever starts the cursors
+        self.begin = clock.now()
+        self.seeded_at, self.first_run, self.max_runs = self.begin + 5, self.begin + 60, None
+        self.deliver_asleep = 0.0  # simulated seconds deliver slept on send limits
 
-        def one_run() -> None:
-            poll(rt)
-            slept = clock.slept
-            deliver(rt)
-            waits["deliver"] += clock.slept - slept
+    def run(self) -> None:
+        poll(self.rt)
+        slept = self.clock.slept
+        deliver(self.rt)
+        self.deliver_asleep += self.clock.slept - slept
 
-        begin = clock.now()
-        seeded_at, first_run = begin + 5, begin + 60
-        handled = lambda: len(expected)  # noqa: E731 - relay handles every issue
-    else:
-        stats = BaselineStats()
+    def digests(self) -> dict[str, list[str]]:
+        return digest_members(self.rt.engine)
 
-        def one_run() -> None:
-            run_once(fakes.guance, fakes.api_key, hooks, clock.now(), stats)
+    def handled(self, issues: int) -> int:
+        return issues  # every issue goes through relay's store
 
-        begin = clock.now()
-        seeded_at, first_run, max_minutes = begin - 30, begin, 1
-        handled = lambda: stats.posted  # noqa: E731 - the issues it got from Guance and posted
+    def retried_rows(self) -> int:
+        with self.rt.engine.connect() as conn:
+            return conn.scalar(select(func.count()).where(store.Delivery.attempts > 1))
 
-    waits = {"deliver": 0.0}
-    made = fakes.add_issues(names, per_channel, int(seeded_at))
+    def close(self) -> None:
+        self.rt.close()
+
+
+class BaselineSide:
+    """The naive script: the issues appear 30 s before its run, inside that run's window."""
+
+    deliver_asleep = 0.0
+
+    def __init__(self, fakes: Fakes, hooks: dict[str, str], clock: ScaledClock) -> None:
+        self.fakes, self.hooks, self.clock = fakes, hooks, clock
+        self.stats = BaselineStats()
+        self.begin = clock.now()
+        self.seeded_at, self.first_run, self.max_runs = self.begin - 30, self.begin, 1
+
+    def run(self) -> None:
+        run_once(self.fakes.guance, self.fakes.api_key, self.hooks, self.clock.now(), self.stats)
+
+    def digests(self) -> None:
+        return None
+
+    def handled(self, issues: int) -> int:
+        return self.stats.posted  # the issues it got from Guance (and posted)
+
+    def retried_rows(self) -> int:
+        return 0  # it never retries
+
+    def close(self) -> None:
+        pass
+
+
+def burst(runner, side: str, fakes: Fakes, clock: ScaledClock, names: list[str],
+          per_channel: int, max_minutes: int) -> dict:
+    made = fakes.add_issues(names, per_channel, int(runner.seeded_at))
     expected = {(f"{side}-{name}", uuid) for uuid, name, _ in made}
     cpu = 0.0
     done_at = None
     real_start = time.time()
-    for run in range(max_minutes):
-        clock.sleep(first_run + 60 * run - clock.now())
+    for run in range(runner.max_runs or max_minutes):
+        clock.sleep(runner.first_run + 60 * run - clock.now())
         cpu_before = time.process_time()
-        one_run()
+        runner.run()
         cpu += time.process_time() - cpu_before
         seen = fakes.stats()
-        counts = tally(expected, [tuple(c) for c in seen["cards"]],
-                       digest_members(rt.engine) if rt else None)
+        counts = tally(expected, [tuple(c) for c in seen["cards"]], runner.digests())
         if counts["lost"] == 0:
             done_at = clock.now()
             break
-    result = {
-        "side": side, "issues": len(expected), "channels": channels, "speed": speed,
-        **counts, "sim_seconds": round(done_at - seeded_at, 1) if done_at else None,
-        "deliver_asleep_seconds": round(waits["deliver"], 1),
-        "real_seconds": round(time.time() - real_start, 1),
-        "handled": handled(), "cpu_seconds": round(cpu, 3),
-        "cpu_ms_per_issue": round(1000 * cpu / max(handled(), 1), 3),
+    handled = runner.handled(len(expected))
+    return {
+        "side": side, "issues": len(expected), "channels": len(names), "speed": clock.speed,
+        **counts, "sim_seconds": round(done_at - runner.seeded_at, 1) if done_at else None,
+        "deliver_asleep_seconds": round(runner.deliver_asleep, 1),
+        "real_seconds": round(time.time() - real_start, 1), "handled": handled,
+        "cpu_seconds": round(cpu, 3), "cpu_ms_per_issue": round(1000 * cpu / max(handled, 1), 3),
         "peak_rss_mb": round(peak_rss_mb(), 1), "feishu_refused": seen["feishu_refused"],
-        "guance_rate_limited": seen["guance_rate_limited"], "guance_calls": seen["guance_calls"]}
-    if rt is not None:
-        with rt.engine.connect() as conn:
-            from sqlalchemy import func, select
-            result["retried_rows"] = conn.scalar(select(func.count()).where(
-                store.Delivery.attempts > 1))
-        rt.close()
-    fakes.stop()
-    tmp.cleanup()
-    return result
+        "guance_rate_limited": seen["guance_rate_limited"], "guance_calls": seen["guance_calls"],
+        "retried_rows": runner.retried_rows()}
 
 
 def compare(results: list[dict]) -> str:

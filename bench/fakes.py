@@ -21,6 +21,7 @@ import requests
 from flask import Flask, jsonify, request
 
 from bench.clock import ScaledClock
+from bench.common import ROOT
 from relay.sandbox import FakeFeishu, FakeGuance
 from relay.web import WebServer
 
@@ -93,7 +94,7 @@ class Fakes:
             [sys.executable, "-m", "bench.fakes", "--origin", repr(origin), "--speed",
              repr(speed), "--guance-calls-per-minute", str(guance_calls_per_minute),
              "--feishu-limits", feishu_limits],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
         urls = json.loads(self.proc.stdout.readline())
         self.guance, self.feishu, self.control = urls["guance"], urls["feishu"], urls["control"]
         self.api_key = API_KEY

@@ -19,7 +19,7 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-from bench.common import hand_back, run_part, verdict
+from bench.common import ROOT, hand_back, run_part, verdict
 from bench.fakes import Fakes
 
 TOKEN = "bench-reply-token-0123456789"
@@ -130,7 +130,7 @@ def run(seconds: float, clients: int = CLIENTS) -> dict:
     issues = [uuid for uuid, _, _ in fakes.add_issues(["ops"], 200, int(time.time()))]
     server = subprocess.Popen([sys.executable, "-m", "bench.reply", "--serve", fakes.guance,
                                fakes.api_key], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True)
+                              text=True, cwd=ROOT)
     try:
         url = server.stdout.readline().strip()
         if not url:
