@@ -10,6 +10,7 @@ index, so the median cycle time must stay flat: 1M/10k ≤ 1.5.
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import tempfile
 import time
@@ -70,9 +71,14 @@ def fill(engine: sa.Engine, lo: int, hi: int, total: int, t0: int) -> None:
         for start in range(lo, hi + 1, 200_000):  # keeps one statement's work bounded
             conn.execute(sa.text(sql), {"lo": start, "hi": min(start + 199_999, hi),
                                         "t0": t0 - HISTORY_SECONDS, "step": int(step) or 1})
-    if engine.dialect.name == "postgresql":
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(sa.text("ANALYZE deliveries"))
+    # settle as a long-running database would be (autovacuum; WAL checkpoints), so the cycles
+    # measure the table's size, not the bulk load's aftermath
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(sa.text("VACUUM ANALYZE deliveries"))
+        else:
+            conn.execute(sa.text("PRAGMA wal_checkpoint(TRUNCATE)"))
+            conn.execute(sa.text("ANALYZE"))
 
 
 def backing_off(engine: sa.Engine, now: int) -> None:
@@ -87,13 +93,14 @@ def backing_off(engine: sa.Engine, now: int) -> None:
                    '"create_at": 0}'} for i in range(50)])
 
 
-def measure(url: str, sizes: list[int], cycles: int) -> list[dict]:
-    """Median poll+deliver cycle time at each table size (the table only grows)."""
+def measure(url: str, sizes: list[int], cycles: int) -> dict:
+    """Median poll+deliver cycle time at each table size (the table only grows), and the full
+    scans of deliveries, if any, in the cycle's query plans at the largest size."""
     with quiet_logs("relay", "waitress"):
         return _measure(url, sizes, cycles)
 
 
-def _measure(url: str, sizes: list[int], cycles: int) -> list[dict]:
+def _measure(url: str, sizes: list[int], cycles: int) -> dict:
     clock = FakeClock()
     guance, feishu = FakeGuance("growth-key-0123456789", clock=clock), FakeFeishu(clock=clock)
     servers = [WebServer(guance.app, "127.0.0.1", 0).start(),
@@ -102,6 +109,18 @@ def _measure(url: str, sizes: list[int], cycles: int) -> list[dict]:
                           guance_api_key=guance.api_key, guance_calls_per_minute=1000,
                           feishu_webhook_url=f"{servers[1].url}/flow/api/trigger-webhook/ops",
                           database_url=url), clock=clock)
+
+    def one_cycle() -> float:
+        """A minute with a few new issues, then poll + deliver; returns its seconds."""
+        clock.advance(30)
+        for _ in range(NEW_PER_CYCLE):
+            guance.add_issue("disk usage high")
+        clock.advance(30)
+        started = time.perf_counter()
+        poll(rt)
+        deliver(rt)
+        return time.perf_counter() - started
+
     results = []
     try:
         backing_off(rt.engine, int(clock.now()))
@@ -114,33 +133,52 @@ def _measure(url: str, sizes: list[int], cycles: int) -> list[dict]:
             filled = size
             with rt.engine.connect() as conn:
                 rows = conn.scalar(sa.text("SELECT count(*) FROM deliveries"))
-            times = []
-            for cycle in range(cycles + 3):  # three warm-up cycles
-                clock.advance(30)
-                for i in range(NEW_PER_CYCLE):
-                    guance.add_issue(f"new {size}/{cycle}/{i}")
-                clock.advance(30)
-                started = time.perf_counter()
-                poll(rt)
-                deliver(rt)
-                if cycle >= 3:
-                    times.append(time.perf_counter() - started)
+            times = [one_cycle() for _ in range(cycles + 3)][3:]  # three warm-up cycles
             results.append({"rows": rows, "fill_seconds": round(fill_seconds, 1),
                             "median_ms": round(1000 * statistics.median(times), 2),
                             "p90_ms": round(1000 * sorted(times)[int(0.9 * (len(times) - 1))],
                                             2)})
+        scans = full_scans(rt.engine, one_cycle)
         sent = len(feishu.received)
     finally:
         rt.close()
         for server in servers:
             server.stop()
-    expected = len(sizes) * (cycles + 3) * NEW_PER_CYCLE
+    expected = (len(sizes) * (cycles + 3) + 1) * NEW_PER_CYCLE
     if sent != expected:
         raise RuntimeError(f"growth: {sent} cards arrived, {expected} expected")
-    return results
+    return {"results": results, "full_scans": scans}
 
 
-def with_postgres(sizes: list[int], cycles: int) -> list[dict] | None:
+def full_scans(engine: sa.Engine, cycle) -> list[str]:
+    """Run one cycle while recording its SQL, then ask the database how it runs each statement
+    that reads deliveries: any full scan of the table is listed (an index is missing)."""
+    seen: list[tuple[str, object]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if "deliveries" in statement and statement.lstrip().upper().startswith(
+                ("SELECT", "UPDATE", "DELETE")) and not executemany:
+            seen.append((statement, parameters))
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        cycle()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    postgres = engine.dialect.name == "postgresql"
+    scans = []
+    with engine.connect() as conn:
+        for statement, parameters in seen:
+            explain = ("EXPLAIN " if postgres else "EXPLAIN QUERY PLAN ") + statement
+            plan = " | ".join(str(row[-1]) for row in conn.exec_driver_sql(explain, parameters))
+            # SQLite: SEARCH uses an index to find rows, SCAN reads the whole table or index
+            if ("Seq Scan on deliveries" in plan if postgres
+                    else re.search(r"\bSCAN deliveries\b", plan)):
+                scans.append(f"{' '.join(statement.split())[:120]} → {plan}")
+    return sorted(set(scans))
+
+
+def with_postgres(sizes: list[int], cycles: int) -> dict | None:
     """The same on a throw-away PostgreSQL server (Debian's binaries), or None without them."""
     from tests.postgres import PostgresServer, find_bin
 
@@ -163,13 +201,15 @@ def with_postgres(sizes: list[int], cycles: int) -> list[dict] | None:
 def run(sizes: list[int], cycles: int, postgres: bool = True) -> dict:
     print(f"\n== Growth: one poll + deliver cycle ({NEW_PER_CYCLE} new issues) as the outbox "
           f"holds {', '.join(f'{s:,}' for s in sizes)} rows; median of {cycles} cycles")
-    by_backend = {}
+    measured = {}
     with tempfile.TemporaryDirectory(prefix="bench-growth-") as tmp:
-        by_backend["SQLite"] = measure(f"sqlite:///{tmp}/growth.db", sizes, cycles)
+        measured["SQLite"] = measure(f"sqlite:///{tmp}/growth.db", sizes, cycles)
     if postgres:
         pg = with_postgres(sizes, cycles)
         if pg:
-            by_backend["PostgreSQL"] = pg
+            measured["PostgreSQL"] = pg
+    by_backend = {backend: m["results"] for backend, m in measured.items()}
+    scans = {backend: m["full_scans"] for backend, m in measured.items()}
     rows, ratios = [], {}
     for backend, results in by_backend.items():
         ratios[backend] = results[-1]["median_ms"] / results[0]["median_ms"]
@@ -181,7 +221,12 @@ def run(sizes: list[int], cycles: int, postgres: bool = True) -> dict:
     for backend, ratio in ratios.items():
         print(f"  {backend}: {sizes[-1]:,}/{sizes[0]:,} rows cycle-time ratio {ratio:.2f} "
               f"(target ≤ {TARGET_RATIO}): {verdict(ratio <= TARGET_RATIO)}")
-    return {"sizes": sizes, "by_backend": by_backend, "ratios": ratios}
+    for backend, found in scans.items():
+        print(f"  {backend} query plans of a cycle at {sizes[-1]:,} rows: "
+              + ("no full scan of deliveries" if not found else "FULL SCANS:"))
+        for line in found:
+            print(f"    {line}")
+    return {"sizes": sizes, "by_backend": by_backend, "ratios": ratios, "full_scans": scans}
 
 
 def main() -> None:
