@@ -8,6 +8,7 @@ reply needs (replies are served first).
 from __future__ import annotations
 
 import threading
+from bisect import bisect_right
 from collections import deque
 
 from relay.clock import Clock
@@ -41,9 +42,11 @@ class RateLimiter:
             allowed = count - reserve
             if allowed < 1:
                 return float("inf")
-            recent = [t for t in self._granted if t > now - seconds]
-            if len(recent) >= allowed:
-                wait = max(wait, recent[len(recent) - allowed] + seconds - now)
+            # grants are appended in time order, so the recent ones are a suffix: count them
+            # by bisection, not by a scan of every grant in the longest window
+            recent = len(self._granted) - bisect_right(self._granted, now - seconds)
+            if recent >= allowed:
+                wait = max(wait, self._granted[len(self._granted) - allowed] + seconds - now)
         return max(wait, 0.0)
 
     def acquire(self, reserve: int = 0, max_wait: float = 0.0) -> None:

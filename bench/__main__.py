@@ -1,0 +1,100 @@
+"""Run every benchmark, print the figures against the targets, write the results as markdown.
+
+    .venv/bin/python -m bench            # the full set (a few minutes; README's table)
+    .venv/bin/python -m bench --quick    # the smallest configuration of each, as a smoke run
+
+Each part runs in processes of its own; see the docstrings of bench/late.py, burst.py, reply.py
+and growth.py for what each measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bench.common import machine, markdown_table, run_part, verdict
+
+PARTS = ("late", "burst", "reply", "growth")
+
+
+def summary(results: dict, quick: bool) -> str:
+    """The README table: one line per figure, with its target where it has one."""
+    rows = []
+    if "burst" in results:
+        b = {r["side"]: r for r in results["burst"]["results"]}
+        n = next(iter(b.values()))
+        rows.append([f"Burst {n['channels']} channels × {n['issues'] // n['channels']} issues: "
+                     "issues covered / lost / repeated",
+                     *(f"{b[s]['covered']} / {b[s]['lost']} / {b[s]['repeated']}"
+                       for s in ("relay-digest", "relay-cards", "baseline")), "zero lost",
+                     verdict(all(b[s]["lost"] == 0 and b[s]["repeated"] == 0
+                                 for s in ("relay-digest", "relay-cards")))])
+        rows.append(["Burst: cards delivered", *(b[s]["cards"] for s in
+                                            ("relay-digest", "relay-cards", "baseline")), "", ""])
+        rows.append(["Burst: minutes until all arrived",
+                     *(f"{b[s]['sim_seconds'] / 60:.1f}" if b[s]["sim_seconds"] else "never"
+                       for s in ("relay-digest", "relay-cards", "baseline")), "", ""])
+        rows.append(["Burst: CPU ms per issue handled",
+                     *(f"{b[s]['cpu_ms_per_issue']:.3f}"
+                       for s in ("relay-digest", "relay-cards", "baseline")), "< 1 ms",
+                     " / ".join(verdict(b[s]["cpu_ms_per_issue"] < 1.0)
+                                for s in ("relay-digest", "relay-cards"))])
+        rows.append(["Burst: peak RSS MB", *(f"{b[s]['peak_rss_mb']:.0f}" for s in
+                                             ("relay-digest", "relay-cards", "baseline")),
+                     "", ""])
+        rows.append(["Burst: Feishu refusals (11232) / Guance 401 rate limits",
+                     *(f"{b[s]['feishu_refused']} / {b[s]['guance_rate_limited']}"
+                       for s in ("relay-digest", "relay-cards", "baseline")), "", ""])
+    if "late" in results:
+        r = results["late"]
+        rows.append([f"Late runs ({len(r['late_runs'])} late 30–90 s, {r['skipped']} skipped; "
+                     f"{r['issues']} issues): lost / repeated",
+                     "—", f"{r['relay']['lost']} / {r['relay']['repeated']}",
+                     f"{r['baseline']['lost']} / {r['baseline']['repeated']}", "zero for relay",
+                     verdict(r["relay"]["lost"] == r["relay"]["repeated"] == 0
+                             and r["baseline"]["lost"] + r["baseline"]["repeated"] > 0)])
+    if "reply" in results:
+        r = results["reply"]
+        rows.append([f"Reply endpoint, {r['clients']} clients, {r['seconds']:.0f} s: req/s "
+                     "(p50 / p99 ms)", f"{r['rps']:.0f} ({r['p50_ms']:.1f} / {r['p99_ms']:.1f})",
+                     "", "", "≥ 500 req/s", verdict(r["rps"] >= 500 and not r["errors"])])
+    if "growth" in results:
+        g = results["growth"]
+        for backend, ratio in g["ratios"].items():
+            ms = " → ".join(f"{x['median_ms']:.1f}" for x in g["by_backend"][backend])
+            scans = g["full_scans"][backend]
+            rows.append([f"Growth {backend}: poll+deliver ms at "
+                         + " / ".join(f"{s:,}" for s in g["sizes"]) + " rows",
+                         f"{ms} (×{ratio:.2f}; {len(scans) or 'no'} full scans)", "", "",
+                         "≤ ×1.5", verdict(ratio <= 1.5)])
+    table = markdown_table(["figure", "relay (digest on, default)", "relay (digest off)",
+                            "naive baseline", "target", "met"], rows)
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return (f"Measured {stamp} on {machine()}{' (--quick)' if quick else ''}.\n\n{table}\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run relay's benchmarks.")
+    parser.add_argument("--quick", action="store_true", help="smallest configuration of each")
+    parser.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS))
+    parser.add_argument("--write", type=Path, help="also write the markdown summary here "
+                        "(default for a full run: bench/results.md)")
+    args = parser.parse_args()
+    print(f"relay benchmarks on {machine()}")
+    started = time.time()
+    results = {}
+    for part in args.only:
+        results[part] = run_part(part, *(["--quick"] if args.quick else []))
+    text = summary(results, args.quick)
+    print(f"\n== Summary ({time.time() - started:.0f} s)\n\n{text}")
+    out = args.write or (None if args.quick or len(args.only) < len(PARTS)
+                         else Path(__file__).with_name("results.md"))
+    if out:
+        out.write_text(text, encoding="utf-8")
+        print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""What every benchmark shares: the machine description, process figures, PASS/MISS, tables."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from contextlib import contextmanager
+import platform
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULT_PREFIX = "BENCH-RESULT "  # the line a benchmark subprocess hands its figures back on
+
+
+def machine() -> str:
+    """`nproc`, the CPU model and the Python version: what README's table must name."""
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"nproc {len(os.sched_getaffinity(0))}, {model}, Python {platform.python_version()}, "
+            f"{platform.system()} {platform.release()}")
+
+
+@contextmanager
+def quiet_logs(*names: str):
+    """Only errors from these loggers while measuring (refusals are counted, not logged);
+    the levels are put back after, so a test run's own log checks are unaffected."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def hand_back(result: dict) -> None:
+    """Print the figures for the parent process (one JSON line, after the human lines)."""
+    print(RESULT_PREFIX + json.dumps(result), flush=True)
+
+
+def run_part(module: str, *args: str, timeout: float = 900) -> dict:
+    """Run `python -m bench.<module> args` in a fresh process (its own CPU and peak RSS);
+    its human output passes through, its result line comes back as a dict."""
+    proc = subprocess.run([sys.executable, "-m", f"bench.{module}", *args], cwd=ROOT,
+                          stdout=subprocess.PIPE, text=True, timeout=timeout)
+    result = None
+    for line in proc.stdout.splitlines():
+        if line.startswith(RESULT_PREFIX):
+            result = json.loads(line[len(RESULT_PREFIX):])
+        else:
+            print(line, flush=True)
+    if proc.returncode != 0 or result is None:
+        raise RuntimeError(f"bench.{module} {' '.join(args)} failed (exit {proc.returncode})")
+    return result
+
+
+def markdown_table(header: list[str], rows: list[list[object]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)

@@ -1,0 +1,31 @@
+"""The benchmarks' smallest configuration, so bench/ does not rot between full runs.
+
+No timing is asserted here (speed is measured in bench/, on a quiet machine); only that the
+measurements still tell relay from the naive baseline: relay loses and repeats nothing, the
+baseline's losses are seen."""
+
+from __future__ import annotations
+
+from bench import burst, growth, late
+
+
+def test_late_runs_tell_relay_from_the_baseline():
+    result = late.run(late.QUICK_RUNS, late.QUICK_SCHEDULE, channels=1)
+    assert result["relay"]["lost"] == 0 and result["relay"]["repeated"] == 0
+    assert result["relay"]["covered"] == result["issues"] > 0
+    assert result["baseline"]["lost"] > 0 and result["baseline"]["repeated"] > 0
+
+
+def test_burst_relay_covers_every_issue_once_and_the_baseline_loses_some():
+    for side in ("relay-digest", "relay-cards"):
+        r = burst.measure(side, channels=2, per_channel=12, speed=60, max_minutes=5)
+        assert (r["covered"], r["lost"], r["repeated"]) == (24, 0, 0), r
+        assert r["cards"] == (2 if side == "relay-digest" else 24)
+    base = burst.measure("baseline", channels=2, per_channel=12, speed=1)
+    assert base["lost"] > 0 and base["feishu_refused"] == base["lost"]  # 5 a second per bot
+
+
+def test_growth_cycle_runs_on_a_filled_outbox():
+    result = growth.run([200, 400], cycles=2, postgres=False)
+    # 50 pending rows of a destination backing off + the fill + 3 new issues a cycle (+3 warm-up)
+    assert [r["rows"] for r in result["by_backend"]["SQLite"]] == [250, 465]
