@@ -1,25 +1,27 @@
 """The Guance call budget shared by every replica that uses the same database.
 
 Guance counts calls per API key, not per process: three replicas with a private 20-a-minute
-budget each would make 60 calls a minute and be refused. Here each granted call is a row in
-`guance_calls`; a grant counts the key's rows in the window and inserts one, in a transaction that
-first locks the key's `guance_budget` row (an UPDATE: a row lock on PostgreSQL, the write lock on
-SQLite), so two replicas cannot both take the last call. A rate-limit answer pauses every replica
+budget each would make 60 calls a minute and be refused. Here the granted calls are counted in
+`guance_calls`, one row per key and second (so a grant reads at most a window's worth of rows,
+however high the budget). A grant sums the window and adds one, in a transaction that first locks
+the key's `guance_budget` row (an UPDATE: a row lock on PostgreSQL, the write lock on SQLite), so
+two replicas cannot both take the last call. A call counts for its whole second, which makes the
+limit at most a second stricter than the exact one. A rate-limit answer pauses every replica
 (`blocked_until`). The key is stored only as a hash.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections import deque
+import math
 
-from sqlalchemy import Engine, Float, String, delete, insert, select, update
+from sqlalchemy import BigInteger, Engine, Float, Integer, String, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
 from relay.clock import Clock
 from relay.ratelimit import RateLimiter
-from relay.store import ID, Base
+from relay.store import Base
 
 
 class GuanceBudget(Base):
@@ -29,14 +31,35 @@ class GuanceBudget(Base):
 
 
 class GuanceCall(Base):
+    """How many calls the key was granted in one second (Unix seconds)."""
+
     __tablename__ = "guance_calls"
-    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
-    key_id: Mapped[str] = mapped_column(String(64))
-    at: Mapped[float] = mapped_column(Float)
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    second: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    calls: Mapped[int] = mapped_column(Integer)
 
 
 def key_id(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()[:32]
+
+
+def wait_for_buckets(rules: list[tuple[int, float]], buckets: list[tuple[int, int]],
+                     now: float, reserve: int, blocked_until: float) -> float:
+    """Seconds until one more call fits every rule, given (second, calls) buckets, oldest first.
+    A bucket counts while any part of its second is inside the window."""
+    wait = blocked_until - now
+    for count, seconds in rules:
+        allowed = count - reserve
+        if allowed < 1:
+            return math.inf
+        inside = [(sec, n) for sec, n in buckets if sec + 1 > now - seconds]
+        total = sum(n for _, n in inside)
+        for sec, n in inside:  # the window must slide past the oldest seconds until one fits
+            if total < allowed:
+                break
+            total -= n
+            wait = max(wait, sec + 1 + seconds - now)
+    return max(wait, 0.0)
 
 
 class SharedRateLimiter(RateLimiter):
@@ -47,41 +70,46 @@ class SharedRateLimiter(RateLimiter):
         super().__init__(rules, clock)
         self.engine = engine
         self.key = key
-        ins = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         with engine.begin() as conn:
-            conn.execute(ins(GuanceBudget).values(key_id=key, blocked_until=0.0)
+            conn.execute(self._insert(GuanceBudget).values(key_id=key, blocked_until=0.0)
                          .on_conflict_do_nothing(index_elements=["key_id"]))
 
-    def _lock_and_load(self, conn, now: float) -> None:
-        """Lock the key's row, forget calls older than the longest window, load the rest."""
+    def _lock_and_load(self, conn, now: float) -> tuple[float, list[tuple[int, int]]]:
+        """Lock the key's row, forget seconds older than the longest window; (pause, buckets)."""
         conn.execute(update(GuanceBudget).where(GuanceBudget.key_id == self.key)
                      .values(blocked_until=GuanceBudget.blocked_until))
-        horizon = self.rules[-1][1]
+        oldest = math.floor(now - self.rules[-1][1]) - 1
         conn.execute(delete(GuanceCall).where(GuanceCall.key_id == self.key,
-                                              GuanceCall.at <= now - horizon))
-        self._blocked_until = conn.scalar(select(GuanceBudget.blocked_until).where(
+                                              GuanceCall.second < oldest))
+        blocked_until = conn.scalar(select(GuanceBudget.blocked_until).where(
             GuanceBudget.key_id == self.key)) or 0.0
-        self._granted = deque(conn.scalars(select(GuanceCall.at).where(
-            GuanceCall.key_id == self.key).order_by(GuanceCall.at)))
+        buckets = conn.execute(select(GuanceCall.second, GuanceCall.calls).where(
+            GuanceCall.key_id == self.key).order_by(GuanceCall.second)).all()
+        return blocked_until, [(sec, n) for sec, n in buckets]
 
     def _take(self, reserve: int) -> float:
         with self._lock, self.engine.begin() as conn:
             now = self.clock.now()
-            self._lock_and_load(conn, now)
-            wait = self._wait_needed(now, reserve)
+            blocked_until, buckets = self._lock_and_load(conn, now)
+            wait = wait_for_buckets(self.rules, buckets, now, reserve, blocked_until)
             if wait <= 0:
-                conn.execute(insert(GuanceCall).values(key_id=self.key, at=now))
+                stmt = self._insert(GuanceCall).values(key_id=self.key, second=math.floor(now),
+                                                       calls=1)
+                conn.execute(stmt.on_conflict_do_update(
+                    index_elements=["key_id", "second"],
+                    set_={"calls": GuanceCall.calls + 1}))
             return wait
 
     def block(self, seconds: float) -> None:
         with self._lock, self.engine.begin() as conn:
             now = self.clock.now()
-            self._lock_and_load(conn, now)
+            blocked_until, _ = self._lock_and_load(conn, now)
             conn.execute(update(GuanceBudget).where(GuanceBudget.key_id == self.key).values(
-                blocked_until=max(self._blocked_until, now + seconds)))
+                blocked_until=max(blocked_until, now + seconds)))
 
     def used(self, seconds: float) -> int:
         with self._lock, self.engine.begin() as conn:
             now = self.clock.now()
-            self._lock_and_load(conn, now)
-            return sum(1 for t in self._granted if t > now - seconds)
+            _, buckets = self._lock_and_load(conn, now)
+            return sum(n for sec, n in buckets if sec + 1 > now - seconds)

@@ -511,3 +511,16 @@ def test_card_fields(make_runtime, guance, feishu, clock):
                     "createAt": "2026-01-01 00:00:10"}
     assert created == 1_767_225_610
     json.dumps(card)
+
+
+def test_a_row_handed_over_twice_in_one_poll_is_recorded_once(make_runtime, clock):
+    """Guance's pages can shift while relay reads them, so one poll may see an issue twice."""
+    rt = make_runtime()
+    row = {"issue_uuid": "issue_twice", "destination": "default", "issue_created_at": 1,
+           "payload": {"uuid": "issue_twice"}}
+    other = dict(row, issue_uuid="issue_once", payload={"uuid": "issue_once"})
+    now = int(clock.now())
+    assert store.record_poll(rt.engine, "chan", "chan", now, now, [row, other, row]) == 2
+    assert store.record_poll(rt.engine, "chan", "chan", now, now, [row, other]) == 0
+    assert sorted(d.issue_uuid for d in store.list_deliveries(rt.engine)) == [
+        "issue_once", "issue_twice"]

@@ -117,7 +117,7 @@ def test_replicas_share_one_guance_budget(db_url):
     assert sum(granted.values()) == 20  # not 60: the key's limit, whoever asks
     with pytest.raises(LimitExceeded) as waited:
         replicas[0].acquire()
-    assert 0 < waited.value.wait <= 61
+    assert 0 < waited.value.wait <= 62  # 61 s, and a call counts for its whole second
     clock.advance(62)
     replicas[1].acquire()  # the window moved on
     replicas[2].block(60)  # Guance said "rate limited" to one replica: all of them pause
@@ -288,3 +288,24 @@ def test_work_another_replica_holds_waits_until_its_lease_runs_out(make_runtime,
     assert other.claim("poll:" + next(iter(store.cursors(rt.engine))))
     clock.advance(5)
     assert poll(rt).busy == ["default"]  # a channel being polled elsewhere is skipped
+
+
+def test_the_shared_budget_keeps_a_row_per_second_not_per_call(db_url):
+    """A high budget (a busy reply endpoint) must not make each grant read every call."""
+    from sqlalchemy import func, select
+
+    from relay.shared_budget import GuanceCall
+
+    engine = make_engine(db_url)
+    migrate(engine)
+    clock = FakeClock()
+    budget = SharedRateLimiter(engine, "key-hash", [(100_000, 61.0)], clock)
+    for _ in range(70):  # 70 s at 20 calls a second
+        for _ in range(20):
+            budget.acquire()
+        clock.advance(1.0)
+    with engine.connect() as conn:
+        rows = conn.scalar(select(func.count()).select_from(GuanceCall))
+    assert rows <= 63  # the window's seconds, not its 1,220 calls
+    assert budget.used(61.0) in range(1220, 1241)
+    engine.dispose()

@@ -29,14 +29,14 @@ def upgrade() -> None:
         sa.Column("key_id", sa.String(64), primary_key=True),
         sa.Column("blocked_until", sa.Float(), nullable=False, server_default="0"),
     )
-    # calls granted in the current window, by every replica (relay.shared_budget)
+    # calls granted per key and second in the current window, by every replica
+    # (relay.shared_budget)
     op.create_table(
         "guance_calls",
-        sa.Column("id", ID, primary_key=True, autoincrement=True),
-        sa.Column("key_id", sa.String(64), nullable=False),
-        sa.Column("at", sa.Float(), nullable=False),
+        sa.Column("key_id", sa.String(64), primary_key=True),
+        sa.Column("second", sa.BigInteger(), primary_key=True),
+        sa.Column("calls", sa.Integer(), nullable=False),
     )
-    op.create_index("ix_guance_calls_key_at", "guance_calls", ["key_id", "at"])
     # what the reply endpoint was asked and answered (the delivery log page shows it)
     op.create_table(
         "replies",
@@ -53,7 +53,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_replies_received_at", table_name="replies")
     op.drop_table("replies")
-    op.drop_index("ix_guance_calls_key_at", table_name="guance_calls")
     op.drop_table("guance_calls")
     op.drop_table("guance_budget")
     op.drop_table("leases")
