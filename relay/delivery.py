@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 from relay import store
-from relay.ratelimit import LimitExceeded
 from relay.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -60,19 +59,24 @@ def _deliver(rt: Runtime, max_seconds: float, report: DeliverReport) -> None:
 
     Replicas: a destination's rows are sent only under its lease `deliver:<name>`, claimed before
     its rows are read, so no row is sent by two replicas, a destination's cards keep their order
-    and its Feishu rate limit is kept by one process at a time."""
+    and its Feishu rate limit is kept by one process at a time.
+
+    Send limits: a destination whose limiter says "not yet" is skipped until then (its later rows
+    with it, so they keep their order) while the other destinations' cards go out; the run sleeps
+    only when every destination it holds waits on its limiter, and then for the nearest one."""
     clock, engine = rt.clock, rt.engine
     started = clock.now()
-    # destinations that are backing off, leased by another replica, or failed or hit their
-    # rate limit in this run
+    # destinations that are backing off, leased by another replica, or failed in this run
     held = store.backed_off_destinations(engine, int(clock.now()))
     owned: dict[str, float] = {}  # destination → when our lease on it runs out
+    waiting: dict[str, float] = {}  # destination → when its send limit allows the next card
     try:
         while clock.now() - started < max_seconds:
+            now = clock.now()
+            waiting = {d: at for d, at in waiting.items() if at > now and d not in held}
             # a few destinations per pass, in random order, so replicas share the destinations
             # instead of the first one to look taking them all
-            unclaimed = list(store.due_destinations(engine, int(clock.now()))
-                             - held - owned.keys())
+            unclaimed = list(store.due_destinations(engine, int(now)) - held - owned.keys())
             random.shuffle(unclaimed)
             claimed = 0
             for destination in unclaimed:
@@ -83,21 +87,32 @@ def _deliver(rt: Runtime, max_seconds: float, report: DeliverReport) -> None:
                     claimed += 1
                 else:
                     held.add(destination)
-            ready = [d for d in owned if d not in held]
-            if not ready:
+            ready = [d for d in owned if d not in held and d not in waiting]
+            if not ready and not waiting:
                 return
-            rows = store.due_deliveries(engine, int(clock.now()), BATCH, destinations=ready)
+            rows = (store.due_deliveries(engine, int(clock.now()), BATCH, destinations=ready)
+                    if ready else [])
             progressed = False
             for row in rows:
-                if row.destination in held:
+                if row.destination in held or row.destination in waiting:
                     continue
-                if _send(rt, row, max(max_seconds - (clock.now() - started), 0.0), report,
-                         still_ours=lambda d=row.destination: _keep_lease(rt, owned, d)):
+                limiter = rt.send_limits.get(row.destination)
+                wait = limiter.try_acquire() if limiter else 0.0
+                if wait > 0:  # not yet: this destination's later rows wait with it
+                    waiting[row.destination] = clock.now() + wait
+                elif _send(rt, row, report,
+                           still_ours=lambda d=row.destination: _keep_lease(rt, owned, d)):
                     progressed = True
-                else:  # failed, rate-limited, or the lease was lost to another replica
+                else:  # failed, or the lease was lost to another replica
                     held.add(row.destination)
-            if not progressed and not claimed:
+            if progressed or claimed:
+                continue
+            if not waiting:
                 return
+            pause = min(waiting.values()) - clock.now()
+            if pause > max_seconds - (clock.now() - started):
+                return  # the next scheduled run sends it
+            clock.sleep(pause)
     finally:
         for destination in owned:
             rt.leases.release(f"deliver:{destination}")
@@ -114,20 +129,16 @@ def _keep_lease(rt: Runtime, owned: dict[str, float], destination: str) -> bool:
     return True
 
 
-def _send(rt: Runtime, row: store.Delivery, max_wait: float, report: DeliverReport,
+def _send(rt: Runtime, row: store.Delivery, report: DeliverReport,
           still_ours: Callable[[], bool]) -> bool:
-    """Send one row; True when Feishu took it, False when its destination must wait.
-    `still_ours` is asked right before the send (after any rate-limit wait): False means the
+    """Send one row (its send limit already granted); True when Feishu took it, False when its
+    destination must wait. `still_ours` is asked right before the send: False means the
     destination's lease passed to another replica, which sends the row instead."""
     clock = rt.clock
     sink = rt.sinks.get(row.destination)
     if sink is None:
         _fail(rt, row, f"destination {row.destination!r} is not configured "
               "(RELAY_DESTINATIONS / RELAY_FEISHU_WEBHOOK_URL)", None, report)
-        return False
-    try:
-        rt.send_limits[row.destination].acquire(max_wait=max_wait)
-    except LimitExceeded:
         return False
     if not still_ours():
         return False

@@ -61,6 +61,11 @@ class RateLimiter:
             self.clock.sleep(wait)
             waited += wait
 
+    def try_acquire(self, reserve: int = 0) -> float:
+        """Take one call if it can be granted now (returns 0), else return the seconds until one
+        could be, without sleeping: a caller serving several limiters waits only on the nearest."""
+        return self._take(reserve)
+
     def _take(self, reserve: int) -> float:
         """Grant one call now (returns 0) or say how long until one could be granted."""
         with self._lock:
