@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from relay.metrics import reply_outcome
 from relay.runtime import Runtime
-from relay.store import ID, Base
+from relay.store import ID, Base, write_lock
 
 log = logging.getLogger(__name__)
 REPLY_PATHS = ("/feishu/reply", "/dingtalk/reply")
@@ -31,10 +31,10 @@ class ReplyRecord(Base):
 
 def record(engine: Engine, received_at: int, issue_uuid: str | None, text: str,
            http_status: int, error: str | None) -> None:
-    with engine.begin() as conn:
-        conn.execute(insert(ReplyRecord).values(
-            received_at=received_at, issue_uuid=issue_uuid, text=text[:TEXT_KEPT],
-            http_status=http_status, error=error))
+    with write_lock(engine), engine.begin() as conn:
+        conn.execute(insert(ReplyRecord), {  # values as parameters: no statement to build
+            "received_at": received_at, "issue_uuid": issue_uuid, "text": text[:TEXT_KEPT],
+            "http_status": http_status, "error": error})
 
 
 def recent(engine: Engine, limit: int = 50) -> list[ReplyRecord]:

@@ -15,13 +15,14 @@ from __future__ import annotations
 import hashlib
 import math
 
-from sqlalchemy import BigInteger, Engine, Float, Integer, String, delete, select, update
+from sqlalchemy import (BigInteger, Engine, Float, Integer, String, bindparam, delete, func, select,
+                        update)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
 from relay.clock import Clock
 from relay.ratelimit import RateLimiter
-from relay.store import Base
+from relay.store import Base, write_lock
 
 
 class GuanceBudget(Base):
@@ -63,53 +64,61 @@ def wait_for_buckets(rules: list[tuple[int, float]], buckets: list[tuple[int, in
 
 
 class SharedRateLimiter(RateLimiter):
-    """RateLimiter's rules and interface, with the granted calls kept in the database."""
+    """RateLimiter's rules and interface, with the granted calls kept in the database. The
+    statements are built once: a reply waits on this, and building them cost more than running
+    them."""
 
     def __init__(self, engine: Engine, key: str, rules: list[tuple[int, float]],
                  clock: Clock | None = None) -> None:
         super().__init__(rules, clock)
         self.engine = engine
         self.key = key
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         with engine.begin() as conn:
-            conn.execute(self._insert(GuanceBudget).values(key_id=key, blocked_until=0.0)
+            conn.execute(insert(GuanceBudget).values(key_id=key, blocked_until=0.0)
                          .on_conflict_do_nothing(index_elements=["key_id"]))
+        mine = GuanceBudget.key_id == key
+        # an UPDATE that changes nothing, to lock the key's row (the write lock on SQLite)
+        self._lock_row = (update(GuanceBudget).where(mine)
+                          .values(blocked_until=GuanceBudget.blocked_until)
+                          .returning(GuanceBudget.blocked_until))
+        self._pause = update(GuanceBudget).where(mine).values(
+            blocked_until=func.max(GuanceBudget.blocked_until, bindparam("until"))
+            if engine.dialect.name == "sqlite" else
+            func.greatest(GuanceBudget.blocked_until, bindparam("until")))
+        self._buckets = (select(GuanceCall.second, GuanceCall.calls)
+                         .where(GuanceCall.key_id == key).order_by(GuanceCall.second))
+        self._forget = delete(GuanceCall).where(GuanceCall.key_id == key,
+                                                GuanceCall.second < bindparam("oldest"))
+        self._count = insert(GuanceCall).values(
+            key_id=key, second=bindparam("second"), calls=1).on_conflict_do_update(
+            index_elements=["key_id", "second"], set_={"calls": GuanceCall.calls + 1})
 
     def _lock_and_load(self, conn, now: float) -> tuple[float, list[tuple[int, int]]]:
         """Lock the key's row, forget seconds older than the longest window; (pause, buckets)."""
-        conn.execute(update(GuanceBudget).where(GuanceBudget.key_id == self.key)
-                     .values(blocked_until=GuanceBudget.blocked_until))
+        blocked_until = conn.execute(self._lock_row).scalar() or 0.0
         oldest = math.floor(now - self.rules[-1][1]) - 1
-        conn.execute(delete(GuanceCall).where(GuanceCall.key_id == self.key,
-                                              GuanceCall.second < oldest))
-        blocked_until = conn.scalar(select(GuanceBudget.blocked_until).where(
-            GuanceBudget.key_id == self.key)) or 0.0
-        buckets = conn.execute(select(GuanceCall.second, GuanceCall.calls).where(
-            GuanceCall.key_id == self.key).order_by(GuanceCall.second)).all()
-        return blocked_until, [(sec, n) for sec, n in buckets]
+        buckets = [(sec, n) for sec, n in conn.execute(self._buckets)]
+        if buckets and buckets[0][0] < oldest:
+            conn.execute(self._forget, {"oldest": oldest})
+            buckets = [(sec, n) for sec, n in buckets if sec >= oldest]
+        return blocked_until, buckets
 
     def _take(self, reserve: int) -> float:
-        with self._lock, self.engine.begin() as conn:
+        with self._lock, write_lock(self.engine), self.engine.begin() as conn:
             now = self.clock.now()
             blocked_until, buckets = self._lock_and_load(conn, now)
             wait = wait_for_buckets(self.rules, buckets, now, reserve, blocked_until)
             if wait <= 0:
-                stmt = self._insert(GuanceCall).values(key_id=self.key, second=math.floor(now),
-                                                       calls=1)
-                conn.execute(stmt.on_conflict_do_update(
-                    index_elements=["key_id", "second"],
-                    set_={"calls": GuanceCall.calls + 1}))
+                conn.execute(self._count, {"second": math.floor(now)})
             return wait
 
     def block(self, seconds: float) -> None:
-        with self._lock, self.engine.begin() as conn:
-            now = self.clock.now()
-            blocked_until, _ = self._lock_and_load(conn, now)
-            conn.execute(update(GuanceBudget).where(GuanceBudget.key_id == self.key).values(
-                blocked_until=max(blocked_until, now + seconds)))
+        with self._lock, write_lock(self.engine), self.engine.begin() as conn:
+            conn.execute(self._pause, {"until": self.clock.now() + seconds})
 
     def used(self, seconds: float) -> int:
-        with self._lock, self.engine.begin() as conn:
+        with self._lock, write_lock(self.engine), self.engine.begin() as conn:
             now = self.clock.now()
             _, buckets = self._lock_and_load(conn, now)
             return sum(n for sec, n in buckets if sec + 1 > now - seconds)
