@@ -88,11 +88,15 @@ class SharedRateLimiter(RateLimiter):
             func.greatest(GuanceBudget.blocked_until, bindparam("until")))
         self._buckets = (select(GuanceCall.second, GuanceCall.calls)
                          .where(GuanceCall.key_id == key).order_by(GuanceCall.second))
+        # calls in the last `seconds` (counting each whole second that overlaps them)
+        self._recent = select(func.coalesce(func.sum(GuanceCall.calls), 0)).where(
+            GuanceCall.key_id == key, GuanceCall.second > bindparam("since"))
         self._forget = delete(GuanceCall).where(GuanceCall.key_id == key,
                                                 GuanceCall.second < bindparam("oldest"))
         self._count = insert(GuanceCall).values(
             key_id=key, second=bindparam("second"), calls=1).on_conflict_do_update(
-            index_elements=["key_id", "second"], set_={"calls": GuanceCall.calls + 1})
+            index_elements=["key_id", "second"], set_={"calls": GuanceCall.calls + 1}
+        ).returning(GuanceCall.calls)
 
     def _lock_and_load(self, conn, now: float) -> tuple[float, list[tuple[int, int]]]:
         """Lock the key's row, forget seconds older than the longest window; (pause, buckets)."""
@@ -104,13 +108,24 @@ class SharedRateLimiter(RateLimiter):
             buckets = [(sec, n) for sec, n in buckets if sec >= oldest]
         return blocked_until, buckets
 
+    def _fits(self, conn, now: float, reserve: int) -> bool:
+        """The common case, in one aggregate per rule: one more call fits every window."""
+        return all(conn.execute(self._recent, {"since": now - seconds - 1}).scalar()
+                   < count - reserve for count, seconds in self.rules)
+
     def _take(self, reserve: int) -> float:
         with self._lock, write_lock(self.engine), self.engine.begin() as conn:
             now = self.clock.now()
-            blocked_until, buckets = self._lock_and_load(conn, now)
-            wait = wait_for_buckets(self.rules, buckets, now, reserve, blocked_until)
+            blocked_until = conn.execute(self._lock_row).scalar() or 0.0
+            if blocked_until <= now and self._fits(conn, now, reserve):
+                wait = 0.0
+            else:  # full or paused: read the window's seconds to say how long until it is not
+                _, buckets = self._lock_and_load(conn, now)
+                wait = wait_for_buckets(self.rules, buckets, now, reserve, blocked_until)
             if wait <= 0:
-                conn.execute(self._count, {"second": math.floor(now)})
+                calls = conn.execute(self._count, {"second": math.floor(now)}).scalar()
+                if calls == 1:  # the first call of a new second: forget the seconds now too old
+                    conn.execute(self._forget, {"oldest": math.floor(now - self.rules[-1][1]) - 1})
             return wait
 
     def block(self, seconds: float) -> None:
