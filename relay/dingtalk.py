@@ -18,9 +18,8 @@ from zoneinfo import ZoneInfo
 import requests
 
 from relay.feishu import card_values
-from relay.sinks import SendResult, fit_utf8, judge_errcode
+from relay.sinks import RobotSink, fit_utf8
 
-ROBOT_LIMITS = [(20, 61.0)]  # 20 a minute per robot (a second of margin: a breach costs 10 min)
 SEND_TOO_FAST = 130101  # the robot is throttled for 10 minutes
 SETUP_REFUSED = 310000  # keyword, signature or IP allowlist check failed
 WAITS = {SEND_TOO_FAST: 600.0, SETUP_REFUSED: 600.0}  # retrying sooner would only fail again
@@ -54,27 +53,23 @@ def markdown(payload: dict[str, Any], tz: ZoneInfo, console_url: str) -> dict[st
             "markdown": {"title": f"[{v['level']}] {v['title']}", "text": text}}
 
 
-class DingTalkSink:
+class DingTalkSink(RobotSink):
     """One DingTalk group robot: `https://oapi.dingtalk.com/robot/send?access_token=…`."""
 
-    limits = ROBOT_LIMITS
+    platform, waits, hints = "DingTalk", WAITS, HINTS
 
     def __init__(self, url: str, tz: ZoneInfo, console_url: str, secret: str | None = None,
                  session: requests.Session | None = None, timeout: float = 10.0) -> None:
-        self.url, self.tz, self.console_url = url, tz, console_url
-        self.secret, self.timeout = secret, timeout
-        self.session = session or requests.Session()
+        super().__init__(url, tz, console_url, session, timeout)
+        self.secret = secret
 
-    def signed_url(self, now: float) -> str:
+    def url_for(self, now: float) -> str:
         if not self.secret:
             return self.url
         timestamp = int(now * 1000)
         return f"{self.url}&timestamp={timestamp}&sign={quote_plus(sign(timestamp, self.secret))}"
 
-    def send(self, payload: dict[str, Any], now: float) -> SendResult:
-        try:
-            resp = self.session.post(self.signed_url(now), timeout=self.timeout,
-                                     json=markdown(payload, self.tz, self.console_url))
-        except requests.RequestException as exc:
-            return SendResult(False, f"could not reach DingTalk: {type(exc).__name__}")
-        return judge_errcode("DingTalk", resp, WAITS, HINTS)
+    signed_url = url_for
+
+    def message(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return markdown(payload, self.tz, self.console_url)

@@ -24,14 +24,13 @@ from zoneinfo import ZoneInfo
 import requests
 
 from relay.settings import ConfigError
-from relay.sinks import SendResult
+from relay.sinks import SendResult, cut
 
 # Feishu documents 5 requests/s and 100/min per custom bot; flows get the same care. The windows
 # have a margin (as the Guance one): a card's time on the way varies, so Feishu can count a 6th
 # card inside its second when relay waited exactly one.
 FEISHU_LIMITS = [(5, 1.1), (100, 61.0)]
 TOO_FREQUENT_CODES = {11232, 99991400}  # system-pressure frequency limit; IM API rate limit
-BOT_HOOK_PATH = "/open-apis/bot/v2/hook/"
 MAX_BOT_BODY = 20_000  # Feishu takes ≤ 20 KB per custom-bot request; a margin for "KB" = 1000
 LEVEL_COLOURS = {"P0": "red", "P1": "orange", "P2": "yellow"}  # anything else: grey
 DEFAULT_CARD_TEMPLATE = Path(__file__).with_name("templates") / "feishu_card.json"
@@ -192,10 +191,10 @@ class BotWebhookSink:
         if len(whole) <= MAX_BOT_BODY:
             return whole
         lo, hi = 0, len(message)  # the longest kept prefix that fits (binary search)
-        best = self._encode(payload, _cut(message, 0), extra)
+        best = self._encode(payload, cut(message, 0), extra)
         while lo < hi:
             mid = (lo + hi + 1) // 2
-            candidate = self._encode(payload, _cut(message, mid), extra)
+            candidate = self._encode(payload, cut(message, mid), extra)
             if len(candidate) <= MAX_BOT_BODY:
                 lo, best = mid, candidate
             else:
@@ -215,7 +214,3 @@ class BotWebhookSink:
         except requests.RequestException as exc:
             return SendResult(False, f"could not reach Feishu: {type(exc).__name__}")
         return judge(resp, now)
-
-
-def _cut(message: str, keep: int) -> str:
-    return f"{message[:keep]}\n… (truncated, {len(message) - keep} more characters)"

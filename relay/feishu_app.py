@@ -19,7 +19,7 @@ import requests
 
 from relay.clock import Clock
 from relay.feishu import FEISHU_LIMITS, CardTemplate, card_values, judge
-from relay.sinks import SendResult
+from relay.sinks import SendResult, cut
 
 TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token/internal"
 REFRESH_MARGIN_SECONDS = 600  # refresh when less than this is left (Feishu's SDK: 10 min)
@@ -159,8 +159,7 @@ class AppChatSink:
     def send(self, payload: dict[str, Any], now: float) -> SendResult:
         message = str(payload.get("message") or "")
         if len(message) > MAX_CARD_MESSAGE:
-            message = (f"{message[:MAX_CARD_MESSAGE]}\n… (truncated, "
-                       f"{len(message) - MAX_CARD_MESSAGE} more characters)")
+            message = cut(message, MAX_CARD_MESSAGE)
         card = self.card.render(card_values(dict(payload, message=message), self.tz,
                                             self.console_url))
         # the same issue to the same chat is one message, even when a crash makes us send twice

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Protocol
+from zoneinfo import ZoneInfo
 
 import requests
 
@@ -58,4 +59,38 @@ def fit_utf8(render: Callable[[str], str], message: str, max_bytes: int) -> str:
     marker_room = 64  # "\n… (truncated, N more characters)" with room for any N
     room = max_bytes - len(render("").encode("utf-8")) - marker_room
     kept = message.encode("utf-8")[:max(room, 0)].decode("utf-8", "ignore")
-    return render(f"{kept}\n… (truncated, {len(message) - len(kept)} more characters)")
+    return render(cut(message, len(kept)))
+
+
+def cut(message: str, keep: int) -> str:
+    """The first `keep` characters and a visible marker saying how much was left out."""
+    return f"{message[:keep]}\n… (truncated, {len(message) - keep} more characters)"
+
+
+class RobotSink:
+    """A group robot that takes one JSON message per POST and answers HTTP 200 with `errcode`
+    (DingTalk, WeCom). A platform names itself, renders its message and lists its codes."""
+
+    limits = [(20, 61.0)]  # 20 a minute per robot (a second of margin: a breach costs 10 min)
+    platform = ""
+    waits: dict[int, float] = {}  # errcode → seconds to stay away
+    hints: dict[int, str] = {}  # errcode → what to check
+
+    def __init__(self, url: str, tz: ZoneInfo, console_url: str,
+                 session: requests.Session | None = None, timeout: float = 10.0) -> None:
+        self.url, self.tz, self.console_url, self.timeout = url, tz, console_url, timeout
+        self.session = session or requests.Session()
+
+    def url_for(self, now: float) -> str:
+        return self.url
+
+    def message(self, payload: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def send(self, payload: dict[str, Any], now: float) -> SendResult:
+        try:
+            resp = self.session.post(self.url_for(now), timeout=self.timeout,
+                                     json=self.message(payload))
+        except requests.RequestException as exc:
+            return SendResult(False, f"could not reach {self.platform}: {type(exc).__name__}")
+        return judge_errcode(self.platform, resp, self.waits, self.hints)

@@ -10,12 +10,9 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import requests
-
 from relay.feishu import card_values
-from relay.sinks import SendResult, fit_utf8, judge_errcode
+from relay.sinks import RobotSink, fit_utf8
 
-ROBOT_LIMITS = [(20, 61.0)]  # 20 a minute per robot (a second of margin over WeCom's minute)
 FREQ_OUT_OF_LIMIT = 45009  # "api freq out of limit"
 WAITS = {FREQ_OUT_OF_LIMIT: 60.0}
 HINTS = {93000: " (the webhook key is wrong or the robot was removed: check RELAY_DESTINATIONS)"}
@@ -42,20 +39,10 @@ def markdown(payload: dict[str, Any], tz: ZoneInfo, console_url: str) -> dict[st
             "markdown": {"content": fit_utf8(render, v["message"], MAX_CONTENT_BYTES)}}
 
 
-class WeComSink:
+class WeComSink(RobotSink):
     """One WeCom group robot."""
 
-    limits = ROBOT_LIMITS
+    platform, waits, hints = "WeCom", WAITS, HINTS
 
-    def __init__(self, url: str, tz: ZoneInfo, console_url: str,
-                 session: requests.Session | None = None, timeout: float = 10.0) -> None:
-        self.url, self.tz, self.console_url, self.timeout = url, tz, console_url, timeout
-        self.session = session or requests.Session()
-
-    def send(self, payload: dict[str, Any], now: float) -> SendResult:
-        try:
-            resp = self.session.post(self.url, timeout=self.timeout,
-                                     json=markdown(payload, self.tz, self.console_url))
-        except requests.RequestException as exc:
-            return SendResult(False, f"could not reach WeCom: {type(exc).__name__}")
-        return judge_errcode("WeCom", resp, WAITS, HINTS)
+    def message(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return markdown(payload, self.tz, self.console_url)
