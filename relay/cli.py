@@ -179,7 +179,7 @@ def _serve_forever(rt, scheduler=None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    log.info("reply endpoint on %s/feishu/reply", web.url)
+    log.info("listening on %s", web.url)
     try:
         web.run()
     finally:

@@ -23,11 +23,10 @@ log = logging.getLogger(__name__)
 class Outcome:
     status: int  # 200 posted, 400 malformed, 404 unknown issue, 413 too long, 502/503 Guance
     body: dict[str, Any] = field(default_factory=dict)  # {issueUUID, time} or {error, …}
-    retry_after: int | None = None  # seconds, when Guance is rate-limiting relay
 
 
-def failed(status: int, message: str, retry_after: int | None = None, **extra: Any) -> Outcome:
-    return Outcome(status, {"error": message, **extra}, retry_after)
+def failed(status: int, message: str, **extra: Any) -> Outcome:
+    return Outcome(status, {"error": message, **extra})
 
 
 def post_reply(rt: Runtime, message: str) -> Outcome:
@@ -55,7 +54,7 @@ def post_comment(rt: Runtime, issue_uuid: str, text: str) -> Outcome:
         return failed(404, "no such issue in Guance", issueUUID=issue_uuid)
     except (GuanceBudgetExhausted, GuanceRateLimited) as exc:
         wait = int(getattr(exc, "wait", 60)) + 1
-        return failed(503, "Guance is rate-limiting relay; try again shortly", wait,
+        return failed(503, "Guance is rate-limiting relay; try again shortly",
                       issueUUID=issue_uuid, retryAfter=wait)
     except GuanceError as exc:
         log.error("reply to %s failed: %s", issue_uuid, rt.redact(str(exc)),

@@ -14,6 +14,7 @@ import logging
 
 from flask import Blueprint, jsonify, request
 
+from relay import replylog
 from relay.comments import Outcome, post_reply
 from relay.dingtalk import sign
 from relay.replies import USAGE
@@ -22,12 +23,6 @@ from relay.runtime import Runtime
 log = logging.getLogger(__name__)
 MAX_SKEW_MS = 3600 * 1000  # DingTalk: a timestamp more than an hour from now is illegitimate
 HOW_TO = USAGE[0].upper() + USAGE[1:]
-
-
-def rejected(status: int, reason: str):
-    resp = jsonify({"error": reason})
-    resp.status_code = status
-    return resp
 
 
 def say(text: str):
@@ -47,18 +42,22 @@ def sentence(outcome: Outcome) -> str:
     if outcome.status == 413:
         return f"Not posted: {body['error']}."
     if outcome.status == 503:
-        return f"Not posted: Guance is busy (rate limit). Try again in {outcome.retry_after} s."
+        return f"Not posted: Guance is busy (rate limit). Try again in {body['retryAfter']} s."
     return (f"Not posted: Guance did not take the comment ({body.get('detail') or body['error']})."
             " Try again later.")
 
 
 def dingtalk_reply_blueprint(rt: Runtime) -> Blueprint:
+    from relay.web import error as rejected  # relay.web imports this module
+
     bp = Blueprint("dingtalk_reply", __name__)
-    secret = rt.settings.dingtalk_app_secret
+    configured = rt.settings.dingtalk_app_secret
+    secret = configured.get_secret_value().strip() if configured else ""
 
     @bp.post("/dingtalk/reply")
     def dingtalk_reply():
-        if secret is None or not secret.get_secret_value():
+        if not secret:
+            replylog.ignore()
             return rejected(403, "DingTalk replies are off: RELAY_DINGTALK_APP_SECRET is not set")
         timestamp = request.headers.get("timestamp", "").strip()
         given = request.headers.get("sign", "").strip()
@@ -67,13 +66,14 @@ def dingtalk_reply_blueprint(rt: Runtime) -> Blueprint:
         if abs(rt.clock.now() * 1000 - int(timestamp)) > MAX_SKEW_MS:
             return rejected(401, "the 'timestamp' header is more than an hour from now "
                                  "(a replayed request, or a clock far off)")
-        expected = sign(timestamp, secret.get_secret_value())
+        expected = sign(timestamp, secret)
         if not hmac.compare_digest(expected.encode(), given.encode()):
             return rejected(401, "the 'sign' header does not match RELAY_DINGTALK_APP_SECRET")
         body = request.get_json(silent=True)
         text = body.get("text") if isinstance(body, dict) else None
         content = text.get("content") if isinstance(text, dict) else None
         if not isinstance(content, str):
+            replylog.note(rt, 400, None, "", "not a text message")
             return say(f"Not posted: relay reads only text messages. {HOW_TO}")
         outcome = post_reply(rt, content)
         log.info("DingTalk reply from %s: %d", body.get("senderNick") or "?", outcome.status)

@@ -113,15 +113,11 @@ def check_token(rt: Runtime, event: dict[str, Any]) -> None:
 def feishu_events_blueprint(rt: Runtime) -> Blueprint:
     """The endpoint, and the worker that acts on the stored events (started here, once)."""
     from relay.chat import ensure_worker
+    from relay.web import error  # relay.web imports this module
 
     bp = Blueprint("feishu_events", __name__)
     if rt.settings.feishu_verification_token is not None:
         ensure_worker(rt)
-
-    def error(status: int, message: str):
-        resp = jsonify({"error": message})
-        resp.status_code = status
-        return resp
 
     @bp.post("/feishu/events")
     def feishu_events():
@@ -152,9 +148,9 @@ def accept(rt: Runtime, event: dict[str, Any]):
     event_id = header.get("event_id") or event.get("uuid")
     event_type = header.get("event_type") or (event.get("event") or {}).get("type") or ""
     if not isinstance(event_id, str) or not event_id or len(event_id) > 128:
-        resp = jsonify({"error": "no header.event_id in the event"})
-        resp.status_code = 400
-        return resp
+        from relay.web import error
+
+        return error(400, "no header.event_id in the event")
     if event_type != MESSAGE_EVENT:
         log.info("/feishu/events: %s %s is not a message event; nothing to do", event_type,
                  event_id)

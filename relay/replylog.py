@@ -58,6 +58,11 @@ def note(rt: Runtime, status: int, issue_uuid: str | None, text: str,
                   extra={"issue": issue_uuid})
 
 
+def ignore() -> None:
+    """This request is no reply attempt (its route is off): not counted."""
+    g.reply_noted = True
+
+
 def reply_log_blueprint(rt: Runtime) -> Blueprint:
     """Counts the reply requests no route noted: refused before parsing (wrong token, no
     message, body too large). Those are not kept, so noise cannot fill the table."""

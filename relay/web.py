@@ -21,6 +21,7 @@ from relay.feishu_events import feishu_events_blueprint
 from relay.health import health_blueprint
 from relay.metrics import metrics_blueprint
 from relay.replies import USAGE
+from relay import replylog
 from relay.replylog import reply_log_blueprint
 from relay.runtime import Runtime
 from relay.ui import ui_blueprint
@@ -73,6 +74,7 @@ def create_app(rt: Runtime) -> Flask:
     @app.post("/feishu/reply")
     def feishu_reply():
         if not token:
+            replylog.ignore()
             return error(404, "replies through a Feishu flow are off: RELAY_REPLY_TOKEN is not set")
         scheme, _, value = request.headers.get("Authorization", "").strip().partition(" ")
         given = (value if scheme.lower() == "bearer" else scheme).strip().encode()
@@ -86,8 +88,8 @@ def create_app(rt: Runtime) -> Flask:
         outcome = post_reply(rt, message)
         resp = jsonify(outcome.body)
         resp.status_code = outcome.status
-        if outcome.retry_after:
-            resp.headers["Retry-After"] = str(outcome.retry_after)
+        if "retryAfter" in outcome.body:
+            resp.headers["Retry-After"] = str(outcome.body["retryAfter"])
         return resp
 
     app.register_blueprint(dingtalk_reply_blueprint(rt))  # POST /dingtalk/reply

@@ -168,3 +168,20 @@ def test_dingtalk_replies_are_in_the_reply_log_and_counted_once(rt, client, guan
     assert 'relay_reply_requests_total{outcome="ok"} 1.0' in metrics
     assert 'relay_reply_requests_total{outcome="bad_request"} 1.0' in metrics
     assert 'relay_reply_requests_total{outcome="unauthorized"} 1.0' in metrics
+
+
+def test_a_picture_counts_as_a_bad_request_and_a_route_that_is_off_not_at_all(make_runtime,
+                                                                               clock):
+    on = make_runtime(dingtalk_app_secret=APP_SECRET)
+    client = create_app(on).test_client()
+    client.post("/dingtalk/reply", headers=headers(clock),
+                json={"msgtype": "picture", "content": {"downloadCode": "x"}})
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'relay_reply_requests_total{outcome="bad_request"} 1.0' in metrics
+    assert 'relay_reply_requests_total{outcome="ok"}' not in metrics
+    off = make_runtime(reply_token=None, dingtalk_app_secret="   ")
+    client = create_app(off).test_client()
+    assert client.post("/dingtalk/reply", headers=headers(clock, secret="   "),
+                       json=mention("#x#y")).status_code == 403
+    assert client.post("/feishu/reply", json={"content": "#x#y"}).status_code == 404
+    assert "relay_reply_requests_total{" not in client.get("/metrics").get_data(as_text=True)
