@@ -100,9 +100,9 @@ def run_sandbox(crontab: Path | None = None) -> int:
             print(f"   comments on {first} in Guance: {guance.comments(first)}")
             ok = (resp.status_code == 200 and len(feishu.received) == 3
                   and guance.comments(first) == [text.split("#", 2)[2]])
-            ok = run_robots(guance, g_url, tmp) and ok  # DingTalk and WeCom (issue 7)
+            ok = run_robots(guance, g_url, tmp) and ok  # DingTalk and WeCom
             print("\n7. Feishu app bot: card by IM API, reply in its thread, notification back")
-            ok = run_app_bot_step(guance, g_url, Path(tmp)) and ok  # issue 4
+            ok = run_app_bot_step(guance, g_url, Path(tmp)) and ok
         finally:
             web.stop()
             rt.close()

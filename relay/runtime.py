@@ -48,7 +48,8 @@ class Runtime:
         self.redact = Redactor(settings.secrets())
         self.routing = settings.routing()
         self.card = load_card_template(settings.feishu_card_template)
-        self._check_bot_secrets()
+        destinations = settings.destination_table()
+        _check_bot_secrets(settings, destinations)
         self.engine = make_engine(settings.database_url)
         if apply_migrations:
             migrate(self.engine)
@@ -62,29 +63,18 @@ class Runtime:
         http = http_session()  # one pool of keep-alive connections for every webhook
         self.sinks: dict[str, Sink] = {
             name: SINK_KINDS[dest.kind](self, dest, http)
-            for name, dest in settings.destination_table().items()}
-        # -- Feishu app bot (issue 4): IM API chats are destinations too; events worker ---------
+            for name, dest in destinations.items()}
+        # the Feishu app bot's chats are destinations too (relay/feishu_app.py)
         self.feishu_app = app_from_settings(settings, self.clock, http)
         self.sinks.update({name: AppChatSink(self.feishu_app, chat_id, settings.tz, self.card,
                                              settings.guance_console_url)
                            for name, chat_id in settings.feishu_app_chats.items()})
         self.event_worker = None  # started by the /feishu/events blueprint (relay/chat.py)
-        # -- end Feishu app bot -------------------------------------------------------------------
         # each destination keeps under its platform's documented limits
         self.send_limits = {name: RateLimiter(sink.limits, self.clock)
                             for name, sink in self.sinks.items()}
         self.deliver_lock = threading.Lock()
         self._guance: GuanceClient | None = None
-
-    def _check_bot_secrets(self) -> None:
-        """A secret for a name that is not a custom bot is a typo that would silently go unused."""
-        table = self.settings.destination_table()
-        for name in self.settings.feishu_bot_secrets:
-            if name not in table or table[name].kind != "feishu_bot":
-                raise ConfigError(
-                    f"RELAY_FEISHU_BOT_SECRETS: {name!r} is not a destination with a custom bot "
-                    "URL (…/open-apis/bot/v2/hook/<token>); the default webhook's name is "
-                    "'default'")
 
     @property
     def guance(self) -> GuanceClient:
@@ -98,9 +88,18 @@ class Runtime:
         return self._guance
 
     def close(self) -> None:
-        if self.event_worker is not None:  # Feishu app bot (issue 4)
+        if self.event_worker is not None:
             self.event_worker.stop()
         self.engine.dispose()
+
+
+def _check_bot_secrets(settings: Settings, table: dict[str, Destination]) -> None:
+    """A secret for a name that is not a custom bot is a typo that would silently go unused."""
+    for name in settings.feishu_bot_secrets:
+        if name not in table or table[name].kind != "feishu_bot":
+            raise ConfigError(
+                f"RELAY_FEISHU_BOT_SECRETS: {name!r} is not a destination with a custom bot "
+                "URL (…/open-apis/bot/v2/hook/<token>); the default webhook's name is 'default'")
 
 
 # -- the sink for each kind of destination (settings.URL_KINDS tells the kind from the URL) --------

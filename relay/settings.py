@@ -21,7 +21,7 @@ class ConfigError(Exception):
     """A setting is missing or malformed; the message names the variable."""
 
 
-# DingTalk / WeCom (issue 7): the kinds of destination, told apart by the webhook URL's path.
+# The kinds of destination, told apart by the webhook URL's path.
 # A new kind is one row here and one builder in runtime.SINK_KINDS.
 FLOW_KIND = "feishu_flow"  # any URL no other kind claims
 URL_KINDS = {  # kind → (its URL path, what its URL looks like, query parameter holding its token)
@@ -121,9 +121,9 @@ class Settings(BaseSettings):
     storm_titles: int = Field(5, ge=0)  # titles listed in a digest card
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
-    # DingTalk / WeCom (issue 7); their robots are RELAY_DESTINATIONS entries
+    # DingTalk (its robots are RELAY_DESTINATIONS entries)
     dingtalk_app_secret: SecretStr | None = None  # outgoing robot's AppSecret: signs /dingtalk/reply
-    # -- Feishu app bot (issue 4): IM API cards, /feishu/events, reply notifications ----------
+    # the Feishu app bot: IM API cards, /feishu/events, reply notifications
     feishu_app_id: str | None = None
     feishu_app_secret: SecretStr | None = None
     feishu_verification_token: SecretStr | None = None
@@ -133,13 +133,10 @@ class Settings(BaseSettings):
     feishu_allowed_chats: str = ""  # comma-separated chat_ids; empty: the chats of app_chats
     feishu_allowed_users: str = ""  # comma-separated open_id/user_id; empty: anyone in them
     reply_notify_days: int = Field(7, ge=1)
-    # -- end Feishu app bot --------------------------------------------------------------------
-
-    # --- issue 5: replicas, logs, the delivery log page ----------------------------------------
+    # replicas, logs, the delivery log page
     lease_seconds: float = Field(60.0, ge=1)  # a killed replica's claims pass on after this
     log_format: Literal["text", "json"] = "text"  # json: one JSON object per log line
     ui_token: SecretStr | None = None  # the delivery log page at / is off until this is set
-    # --- end of issue 5 ------------------------------------------------------------------------
 
     @field_validator("guance_base_url", "guance_console_url", "feishu_open_base_url")
     @classmethod
@@ -179,7 +176,7 @@ class Settings(BaseSettings):
 
     @field_validator("feishu_app_chats")
     @classmethod
-    def _app_chats(cls, value: dict[str, str]) -> dict[str, str]:  # Feishu app bot (issue 4)
+    def _app_chats(cls, value: dict[str, str]) -> dict[str, str]:
         for name, chat_id in value.items():
             if not chat_id.startswith("oc_"):
                 raise ValueError(f"destination {name!r} must map to a Feishu chat_id (oc_…)")
@@ -220,15 +217,13 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         """Every secret value, for redaction from logs and stored errors."""
-        values = [s.get_secret_value() for s in (self.guance_api_key, self.reply_token,
-                                                  self.feishu_webhook_url,
-                                                  self.dingtalk_app_secret, self.ui_token) if s is not None]
+        single = (self.guance_api_key, self.reply_token, self.feishu_webhook_url,
+                  self.dingtalk_app_secret, self.ui_token, self.feishu_app_secret,
+                  self.feishu_verification_token, self.feishu_encrypt_key)
+        values = [s.get_secret_value() for s in single if s is not None]
         for dest in self.destinations.values():
             values += [s.get_secret_value() for s in (dest.url, dest.secret) if s is not None]
         values += [s.get_secret_value() for s in self.feishu_bot_secrets.values()]
-        values += [s.get_secret_value() for s in (  # Feishu app bot (issue 4)
-            self.feishu_app_secret, self.feishu_verification_token, self.feishu_encrypt_key)
-            if s is not None]
         # a webhook's secret part is its last path segment (Feishu) or a query value (DingTalk's
         # access_token, WeCom's key); redact those wherever they show up alone
         for url in [v for v in values if "://" in v]:
@@ -239,7 +234,7 @@ class Settings(BaseSettings):
 
     def routing(self) -> dict[str, list[str]]:
         """Channel (name or UUID) → destination names. Raises ConfigError for unknown names."""
-        known = {**self.destination_table(), **self.feishu_app_chats}  # app chats: issue 4
+        known = {**self.destination_table(), **self.feishu_app_chats}  # app chats are destinations too
         table = {channel: list(self.routes.get(channel, [DEFAULT_DESTINATION]))
                  for channel in self.channel_list}
         table.update({channel: list(names) for channel, names in self.routes.items()})

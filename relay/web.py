@@ -65,7 +65,7 @@ def create_app(rt: Runtime) -> Flask:
         log.exception("unexpected error in %s", request.path)
         return error(500, "internal error; see relay's log")
 
-    app.register_blueprint(feishu_events_blueprint(rt))  # Feishu app bot (issue 4)
+    app.register_blueprint(feishu_events_blueprint(rt))  # the Feishu app bot
     app.register_blueprint(health_blueprint(rt))
     app.register_blueprint(metrics_blueprint(rt.metrics))
     app.register_blueprint(reply_log_blueprint(rt))

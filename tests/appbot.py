@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from relay.delivery import deliver
 from relay.poller import poll
-from relay.sandbox import ServerThread
 from relay.sandbox_feishu_app import FakeFeishuApp, message_event
+from tests.conftest import served
 
 VTOKEN = "verification-token-abc123"
 EKEY = "encrypt-key-xyz789"
@@ -28,11 +28,7 @@ ENGINEER = "ou_engineer0001"
 
 @pytest.fixture
 def open_api(clock):
-    fake = FakeFeishuApp(clock=clock)
-    server = ServerThread(fake.app)
-    fake.url = server.url
-    yield fake
-    server.stop()
+    yield from served(FakeFeishuApp(clock=clock))
 
 
 @pytest.fixture

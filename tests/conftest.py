@@ -21,22 +21,31 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture
-def guance(clock):
-    fake = FakeGuance(api_key="test-api-key-abcdef", clock=clock)
+def served(fake):
+    """Serve a fake peer on 127.0.0.1 for one test (its `url` set), then stop it."""
     server = ServerThread(fake.app)
     fake.url = server.url
     yield fake
     server.stop()
+
+
+def assert_json_error(resp, status) -> dict:
+    """A test-client answer with `status` and a JSON body {"error": "<reason>", …}."""
+    assert resp.status_code == status, resp.get_data(as_text=True)
+    assert resp.mimetype == "application/json"
+    body = resp.get_json()
+    assert isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"]
+    return body
+
+
+@pytest.fixture
+def guance(clock):
+    yield from served(FakeGuance(api_key="test-api-key-abcdef", clock=clock))
 
 
 @pytest.fixture
 def feishu(clock):
-    fake = FakeFeishu(clock=clock)
-    server = ServerThread(fake.app)
-    fake.url = server.url
-    yield fake
-    server.stop()
+    yield from served(FakeFeishu(clock=clock))
 
 
 @pytest.fixture

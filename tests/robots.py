@@ -3,6 +3,8 @@ polling issues through relay to them. Test modules import the fixtures they use.
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -10,30 +12,30 @@ from sqlalchemy.orm import Session
 from relay import store
 from relay.delivery import deliver
 from relay.poller import poll
-from relay.sandbox import ServerThread
 from relay.sandbox_robots import FakeDingTalk, FakeWeCom, robot_url
+from tests.conftest import served
 
 DING_TOKEN = "ding-access-token-0123456789"
 DING_SECRET = "SECding0123456789abcdef"
 WECOM_KEY = "wecom-key-0a1b2c3d-4e5f"
+TZ = ZoneInfo("Asia/Shanghai")  # relay's default time zone
+
+
+def payload(**kw):
+    """An outbox payload as the poller stores it."""
+    return {"uuid": "issue_abc12345", "title": "Disk full on db-1", "level": "P1",
+            "source": "disk-mon", "message": "/var at 99%", "create_at": 1_767_225_600,
+            "channel": "ops", **kw}
 
 
 @pytest.fixture
 def dingtalk(clock):
-    fake = FakeDingTalk(clock=clock)
-    server = ServerThread(fake.app)
-    fake.url = server.url
-    yield fake
-    server.stop()
+    yield from served(FakeDingTalk(clock=clock))
 
 
 @pytest.fixture
 def wecom(clock):
-    fake = FakeWeCom(clock=clock)
-    server = ServerThread(fake.app)
-    fake.url = server.url
-    yield fake
-    server.stop()
+    yield from served(FakeWeCom(clock=clock))
 
 
 def ding_url(dingtalk, token: str = DING_TOKEN) -> str:

@@ -11,17 +11,8 @@ import urllib.parse
 import requests
 
 from relay.dingtalk import DingTalkSink, markdown
-from relay.settings import Settings
-from tests.robots import DING_SECRET, DING_TOKEN, deliver_each_minute, ding_url, new_issues, outbox
-
-TZ = Settings(_env_file=None).tz
-
-
-def payload(**kw):
-    return {"uuid": "issue_abc12345", "title": "Disk full on db-1", "level": "P1",
-            "source": "disk-mon", "message": "/var at 99%", "create_at": 1_767_225_600,
-            "channel": "ops", **kw}
-
+from tests.robots import (DING_SECRET, DING_TOKEN, TZ, deliver_each_minute, ding_url, new_issues,
+                          outbox, payload)
 
 def signed(dingtalk, secret=DING_SECRET) -> dict:
     return {"type": "dingtalk", "url": ding_url(dingtalk), "secret": secret}

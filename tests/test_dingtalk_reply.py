@@ -10,6 +10,7 @@ import hmac
 import pytest
 
 from relay.web import WebServer, create_app
+from tests.conftest import assert_json_error
 
 APP_SECRET = "dingtalk-app-secret-0123456789abcdef"
 UNKNOWN_ISSUE = "issue_00000000000000000000000000dead"
@@ -47,9 +48,7 @@ def said(resp) -> str:
 
 
 def refused(resp, status: int = 401) -> str:
-    assert resp.status_code == status
-    assert resp.mimetype == "application/json"
-    return resp.get_json()["error"]
+    return assert_json_error(resp, status)["error"]
 
 
 # -- posted --------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from relay import chat_store, replylog
 from relay.chat import EventWorker
 from relay.feishu_events import decrypt, signature
 from relay.web import WebServer, create_app
+from tests.conftest import assert_json_error
 from tests.appbot import (CHAT, EKEY, ENGINEER, OTHER_CHAT, VTOKEN, encrypt, send_card, sign,
                           signed_post, thread_reply, wait_for)
 
@@ -27,11 +28,8 @@ def client(rt):
     return create_app(rt).test_client()
 
 
-def json_error(resp, status):
-    assert resp.status_code == status, resp.get_data(as_text=True)
-    assert resp.mimetype == "application/json"
-    assert isinstance(resp.get_json().get("error"), str)
-    return resp.get_json()["error"]
+def json_error(resp, status) -> str:
+    return assert_json_error(resp, status)["error"]
 
 
 # -- the documented algorithms ------------------------------------------------------------------

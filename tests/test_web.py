@@ -11,6 +11,7 @@ import requests
 
 from relay.replies import MAX_TEXT
 from relay.web import MAX_BODY, WebServer, create_app
+from tests.conftest import assert_json_error
 
 REPLY_TOKEN = "test-reply-token-0123456789"  # the token conftest configures
 AUTH = {"Authorization": f"Bearer {REPLY_TOKEN}"}
@@ -27,14 +28,6 @@ def rt(make_runtime):
 @pytest.fixture
 def client(rt):
     return create_app(rt).test_client()
-
-
-def assert_json_error(resp, status):
-    assert resp.status_code == status, resp.get_data(as_text=True)
-    assert resp.mimetype == "application/json"
-    body = resp.get_json()
-    assert isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"]
-    return body
 
 
 def free_port() -> int:

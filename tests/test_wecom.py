@@ -6,18 +6,9 @@ from __future__ import annotations
 import pytest
 import requests
 
-from relay.settings import Settings
 from relay.wecom import markdown
-from tests.robots import WECOM_KEY, deliver_each_minute, new_issues, outbox, wecom_url
-
-TZ = Settings(_env_file=None).tz
-
-
-def payload(**kw):
-    return {"uuid": "issue_abc12345", "title": "Disk full on db-1", "level": "P1",
-            "source": "disk-mon", "message": "/var at 99%", "create_at": 1_767_225_600,
-            "channel": "ops", **kw}
-
+from tests.robots import (TZ, WECOM_KEY, deliver_each_minute, new_issues, outbox, payload,
+                          wecom_url)
 
 def content(**kw) -> str:
     body = markdown(payload(**kw), TZ, "https://cn4-console.guance.com")
