@@ -114,20 +114,22 @@ def delivery_by_message(engine: Engine, message_ids: list[str]) -> Delivery | No
 
 
 def issues_to_check(engine: Engine, destinations: list[str], since: int,
-                    limit: int) -> list[str]:
-    """Issues sent to these destinations since `since`, the ones checked longest ago (or never)
-    first."""
+                    limit: int) -> list[tuple[str, int | None]]:
+    """(issue, when its replies were last checked or None) for issues sent to these destinations
+    since `since`, the ones checked longest ago (never checked first: the same on both
+    databases, which sort NULL differently)."""
     if not destinations:
         return []
     with engine.connect() as conn:
-        rows = conn.execute(
+        return [(issue, checked_at) for issue, checked_at in conn.execute(
             select(Delivery.issue_uuid, ReplyCheck.checked_at)
             .outerjoin(ReplyCheck, ReplyCheck.issue_uuid == Delivery.issue_uuid)
             .where(Delivery.status == SENT, Delivery.destination.in_(destinations),
                    Delivery.sent_at >= since, Delivery.issue_uuid.like("issue_%"))
-            .distinct()).all()
-    rows.sort(key=lambda r: (r.checked_at is not None, r.checked_at or 0, r.issue_uuid))
-    return [r.issue_uuid for r in rows[:limit]]
+            .group_by(Delivery.issue_uuid, ReplyCheck.checked_at)
+            .order_by(ReplyCheck.checked_at.is_not(None), ReplyCheck.checked_at,
+                      Delivery.issue_uuid)
+            .limit(limit))]
 
 
 def cards_of(engine: Engine, issue_uuid: str) -> list[Delivery]:
@@ -152,12 +154,6 @@ def known_replies(engine: Engine, issue_uuid: str) -> set[str]:
     with engine.connect() as conn:
         return set(conn.scalars(select(IssueReply.reply_uuid).where(
             IssueReply.issue_uuid == issue_uuid)))
-
-
-def last_checked(engine: Engine, issue_uuid: str) -> int | None:
-    with engine.connect() as conn:
-        return conn.scalar(select(ReplyCheck.checked_at).where(
-            ReplyCheck.issue_uuid == issue_uuid))
 
 
 def mark_checked(engine: Engine, issue_uuid: str, now: int) -> None:

@@ -41,7 +41,8 @@ def notify_replies(rt: Runtime, max_issues: int = 5) -> NotifyReport:
         return report
     now = int(rt.clock.now())
     since = now - rt.settings.reply_notify_days * 86_400
-    for issue in chat_store.issues_to_check(rt.engine, list(chats), since, max_issues):
+    for issue, checked_at in chat_store.issues_to_check(rt.engine, list(chats), since,
+                                                         max_issues):
         try:
             replies = rt.guance.replies(issue)
         except GuanceBudgetExhausted as exc:
@@ -52,10 +53,11 @@ def notify_replies(rt: Runtime, max_issues: int = 5) -> NotifyReport:
             replies = []  # deleted in Guance: nothing more will come
         except GuanceError as exc:
             log.error("notify_replies %s: %s (next run tries again)", issue, rt.redact(str(exc)))
-            chat_store.mark_checked(rt.engine, issue, int(rt.clock.now()))
+            if checked_at is not None:  # a failed first check stays a first check
+                chat_store.mark_checked(rt.engine, issue, int(rt.clock.now()))
             continue
         report.checked += 1
-        report.notified += _notify_issue(rt, issue, replies)
+        report.notified += _notify_issue(rt, issue, replies, first_check=checked_at is None)
         chat_store.mark_checked(rt.engine, issue, int(rt.clock.now()))
     if report.notified:
         log.info("notify_replies: %d issue(s) checked, %d new reply(ies) posted to Feishu",
@@ -63,8 +65,7 @@ def notify_replies(rt: Runtime, max_issues: int = 5) -> NotifyReport:
     return report
 
 
-def _notify_issue(rt: Runtime, issue: str, replies: list[dict]) -> int:
-    first_check = chat_store.last_checked(rt.engine, issue) is None
+def _notify_issue(rt: Runtime, issue: str, replies: list[dict], first_check: bool) -> int:
     known = chat_store.known_replies(rt.engine, issue)
     new = sorted((r for r in replies if r.get("type") == "reply" and str(r["uuid"]) not in known),
                  key=lambda r: int(r.get("createAt") or 0))
@@ -93,9 +94,8 @@ def _post(rt: Runtime, cards: list[Delivery], reply: dict) -> bool:
     info = reply.get("creatorInfo") if isinstance(reply.get("creatorInfo"), dict) else {}
     who = info.get("name") or info.get("username") or reply.get("creator") or "someone"
     content = str(reply.get("content") or "")
-    if re.search(r"<[a-zA-Z/][^>]*>", content):
-        content = html_to_text(content)
-    content = html.unescape(content).strip()
+    content = (html_to_text(content) if re.search(r"<[a-zA-Z/][^>]*>", content)
+               else html.unescape(content)).strip()  # html_to_text unescapes itself
     if len(content) > MAX_NOTE:
         content = content[:MAX_NOTE] + " …"
     title = str((cards[0].payload or {}).get("title") or "") if cards else ""

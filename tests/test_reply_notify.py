@@ -55,6 +55,33 @@ def test_a_reply_written_before_the_first_check_is_still_news(app_rt, open_api, 
     assert open_api.texts_replying_to(card_id) == ["💬 Dan replied in Guance: seen it"]
 
 
+def test_a_failed_first_check_still_keeps_old_history_out(app_rt, open_api, guance, clock):
+    rt = app_rt()
+    poll(rt)
+    clock.advance(30)
+    issue = guance.add_issue("disk full")
+    guance.add_reply(issue, "old history, before the card")
+    clock.advance(30)
+    poll(rt)
+    deliver(rt)
+    card_id = open_api.in_chat(CHAT)[0]["message_id"]
+    guance.faults.append("500")  # the first check fails
+    notify_replies(rt)
+    clock.advance(300)
+    notify_replies(rt)  # the real first check
+    assert open_api.replies_to(card_id) == []
+
+
+def test_a_reply_that_writes_an_entity_keeps_it(app_rt, open_api, guance, clock):
+    rt = app_rt()
+    issue, card_id = send_card(rt, guance, clock)
+    notify_replies(rt)
+    guance.add_reply(issue, "<p>use &amp;lt;br&amp;gt; tags</p>", author="Eve")
+    clock.advance(300)
+    notify_replies(rt)
+    assert open_api.texts_replying_to(card_id) == ["💬 Eve replied in Guance: use &lt;br&gt; tags"]
+
+
 def test_relays_own_comments_are_not_echoed_back(app_rt, open_api, guance, clock):
     rt = app_rt()
     issue, card_id = send_card(rt, guance, clock)
