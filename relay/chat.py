@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from relay import chat_store, replylog
-from relay.chat_store import DONE, FAILED, IGNORED, PENDING, POSTED_BY_RELAY
-from relay.guance import GuanceAuthError, GuanceError, GuanceNotFound
+from relay.chat_store import DONE, FAILED, IGNORED, PENDING
+from relay.comments import post_comment
 from relay.replies import ISSUE_UUID, MAX_TEXT, ReplyParseError, ReplyTooLong, parse_reply
 from relay.runtime import Runtime
 
@@ -153,27 +153,21 @@ def act(rt: Runtime, event: dict[str, Any], attempts: int) -> tuple[str, str, st
     if problem:
         return DONE, f"not posted: {problem}", problem, answer_to
     comment = f"{text}\n\n— {message.author} (via Feishu)"
-    try:
-        reply = rt.guance.reply(issue, comment)
-    except GuanceNotFound:
-        replylog.note(rt, 404, issue, comment, "no such issue in Guance")
+    outcome = post_comment(rt, issue, comment)
+    detail = outcome.body.get("detail") or outcome.body.get("error", "")
+    if outcome.retryable and attempts < MAX_ATTEMPTS:
+        raise Retry(detail)
+    replylog.note(rt, outcome.status, issue, comment, None if outcome.status == 200 else detail)
+    if outcome.status == 200:
+        return DONE, f"comment posted on {issue}", f"Comment posted on Guance issue {issue}.", \
+            answer_to
+    if outcome.status == 404:
         return DONE, f"unknown issue {issue}", f"Not posted: Guance has no issue {issue}.", answer_to
-    except GuanceAuthError as exc:
-        replylog.note(rt, 502, issue, comment, str(exc))
-        return FAILED, rt.redact(str(exc)), ("Not posted: Guance refused relay's API key; please "
-                                             "tell the relay admin."), answer_to
-    except GuanceError as exc:
-        if attempts < MAX_ATTEMPTS:
-            raise Retry(rt.redact(str(exc))) from None
-        replylog.note(rt, 502, issue, comment, str(exc))
-        return FAILED, rt.redact(str(exc)), (
-            f"Not posted: Guance is not answering ({rt.redact(str(exc))[:200]}). Please try "
-            "again later."), answer_to
-    replylog.note(rt, 200, issue, comment)
-    if reply.get("uuid"):
-        chat_store.record_reply(rt.engine, str(reply["uuid"]), issue, POSTED_BY_RELAY,
-                                int(rt.clock.now()))
-    return DONE, f"comment posted on {issue}", f"Comment posted on Guance issue {issue}.", answer_to
+    if not outcome.retryable:
+        return FAILED, detail, ("Not posted: Guance refused relay's API key; please tell the "
+                                "relay admin."), answer_to
+    return FAILED, detail, (f"Not posted: Guance is not answering ({detail[:200]}). Please try "
+                            "again later."), answer_to
 
 
 def _target(rt: Runtime, message: Message) -> tuple[str, str, str]:
@@ -260,14 +254,18 @@ class EventWorker:
         done = 0
         while not self._stop.is_set():
             rows = chat_store.due_events(self.rt.engine, int(self.rt.clock.now()))
-            rows = [r for r in rows if chat_store.claim_event(self.rt.engine, r,
-                                                              int(self.rt.clock.now()))]
-            if not rows:
-                return done
+            claimed = 0
             for row in rows:
+                # claimed one at a time, just before acting: a claim held while earlier events
+                # are worked could look stale to another replica, which would act twice
+                if not chat_store.claim_event(self.rt.engine, row, int(self.rt.clock.now())):
+                    continue
+                claimed += 1
                 row.attempts += 1
                 handle(self.rt, row)
                 done += 1
+            if not claimed:  # nothing due, or all of it taken by another replica
+                return done
         return done
 
 

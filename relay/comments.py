@@ -10,7 +10,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from relay import replylog
+from relay import chat_store, replylog
+from relay.chat_store import POSTED_BY_RELAY
 from relay.feishu import format_time
 from relay.guance import GuanceBudgetExhausted, GuanceError, GuanceNotFound, GuanceRateLimited
 from relay.replies import USAGE, ReplyParseError, ReplyTooLong, parse_reply
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 class Outcome:
     status: int  # 200 posted, 400 malformed, 404 unknown issue, 413 too long, 502/503 Guance
     body: dict[str, Any] = field(default_factory=dict)  # {issueUUID, time} or {error, …}
+    retryable: bool = False  # Guance busy or failing: a later try may succeed
 
 
 def failed(status: int, message: str, **extra: Any) -> Outcome:
@@ -54,13 +56,17 @@ def post_comment(rt: Runtime, issue_uuid: str, text: str) -> Outcome:
         return failed(404, "no such issue in Guance", issueUUID=issue_uuid)
     except (GuanceBudgetExhausted, GuanceRateLimited) as exc:
         wait = int(getattr(exc, "wait", 60)) + 1
-        return failed(503, "Guance is rate-limiting relay; try again shortly",
-                      issueUUID=issue_uuid, retryAfter=wait)
+        return Outcome(503, {"error": "Guance is rate-limiting relay; try again shortly",
+                             "issueUUID": issue_uuid, "retryAfter": wait}, retryable=True)
     except GuanceError as exc:
         log.error("reply to %s failed: %s", issue_uuid, rt.redact(str(exc)),
                   extra={"issue": issue_uuid})
-        return failed(502, "Guance did not take the comment", detail=rt.redact(str(exc)),
-                      issueUUID=issue_uuid)
+        return Outcome(502, {"error": "Guance did not take the comment",
+                             "detail": rt.redact(str(exc)), "issueUUID": issue_uuid},
+                       retryable=exc.retryable)
+    if reply.get("uuid"):  # relay's own comment: never echoed into Feishu as news
+        chat_store.record_reply(rt.engine, str(reply["uuid"]), issue_uuid, POSTED_BY_RELAY,
+                                int(rt.clock.now()))
     when = reply.get("updateAt") or reply.get("createAt") or rt.clock.now()
     log.info("reply to %s posted", issue_uuid, extra={"issue": issue_uuid})
     return Outcome(200, {"issueUUID": issue_uuid, "time": format_time(int(when), rt.settings.tz)})

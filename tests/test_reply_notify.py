@@ -97,6 +97,22 @@ def test_relays_own_comments_are_not_echoed_back(app_rt, open_api, guance, clock
     assert notes == ["💬 Bob replied in Guance: thanks!"]
 
 
+def test_comments_posted_through_the_other_reply_routes_are_not_echoed_either(app_rt, open_api,
+                                                                              guance, clock):
+    from tests.conftest import REPLY_TOKEN
+
+    rt = app_rt()
+    issue, card_id = send_card(rt, guance, clock)
+    notify_replies(rt)
+    resp = create_app(rt).test_client().post(
+        "/feishu/reply", json={"content": f"#{issue}#via the flow"},
+        headers={"Authorization": f"Bearer {REPLY_TOKEN}"})
+    assert resp.status_code == 200 and guance.comments(issue) == ["via the flow"]
+    clock.advance(300)
+    notify_replies(rt)
+    assert open_api.texts_replying_to(card_id) == []
+
+
 def test_a_failed_post_is_tried_again_next_run(app_rt, open_api, guance, clock):
     rt = app_rt()
     issue, card_id = send_card(rt, guance, clock)
