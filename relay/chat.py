@@ -36,7 +36,6 @@ HOW_TO = ("reply to an alert card (in its thread) and @-mention me, or send "
 
 @dataclass(frozen=True)
 class Message:
-    event_id: str
     message_id: str
     root_id: str
     parent_id: str
@@ -102,7 +101,6 @@ def read_message(event: dict[str, Any], bot_open_id: str | None) -> Message | No
             text = text.replace(key, "" if is_bot else f"@{name}")
     author = sender_ids[0] if sender_ids else "unknown user"
     return Message(
-        event_id=str(header.get("event_id") or event.get("uuid") or ""),
         message_id=str(msg["message_id"]), root_id=str(msg.get("root_id") or ""),
         parent_id=str(msg.get("parent_id") or ""), chat_id=str(msg.get("chat_id") or ""),
         chat_type=str(msg.get("chat_type") or ""), sender_ids=sender_ids, author=author,

@@ -28,6 +28,9 @@ from relay.runtime import Runtime
 log = logging.getLogger(__name__)
 
 REPLAY_WINDOW_SECONDS = 300
+# one answer for every way decryption can fail (padding, UTF-8, JSON), so the answers cannot be
+# used to probe the cipher (a padding oracle) before the signature is checked
+CANNOT_DECRYPT = "cannot decrypt 'encrypt' (is RELAY_FEISHU_ENCRYPT_KEY the app's Encrypt Key?)"
 MESSAGE_EVENT = "im.message.receive_v1"
 
 
@@ -53,8 +56,7 @@ def decrypt(encrypt_key: str, encrypted: str) -> str:
         plain = unpadder.update(padded) + unpadder.finalize()
         return plain.decode("utf-8")
     except ValueError:  # bad padding or not UTF-8: a wrong key, most likely
-        raise EventRejected(400, "cannot decrypt 'encrypt' (is RELAY_FEISHU_ENCRYPT_KEY the "
-                            "app's Encrypt Key?)") from None
+        raise EventRejected(400, CANNOT_DECRYPT) from None
 
 
 def signature(timestamp: str, nonce: str, encrypt_key: str, body: bytes) -> str:
@@ -96,9 +98,9 @@ def open_body(rt: Runtime, raw: bytes) -> tuple[dict[str, Any], bool]:
     try:
         inner = json.loads(decrypt(key.get_secret_value(), outer["encrypt"]))
     except ValueError:
-        raise EventRejected(400, "decrypted body is not JSON") from None
+        raise EventRejected(400, CANNOT_DECRYPT) from None
     if not isinstance(inner, dict):
-        raise EventRejected(400, "decrypted body is not a JSON object")
+        raise EventRejected(400, CANNOT_DECRYPT)
     return inner, True
 
 
