@@ -1,18 +1,20 @@
 import logging
 
-from relay import chat_store, store
+from relay import chat_store, replylog, store
 from relay.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
 def prune(rt: Runtime, days: int = 30) -> None:
-    """Forget sent and dead deliveries older than `days` (pending ones are always kept)."""
+    """Forget sent and dead deliveries, finished Feishu events and logged replies older than
+    `days` (pending deliveries are always kept)."""
     if days * 86_400 <= rt.settings.overlap_seconds + rt.settings.max_catchup_seconds:
         log.warning("prune: days=%d is shorter than the poll look-back; keeping rows", days)
         return
-    removed = store.prune(rt.engine, int(rt.clock.now()) - days * 86_400)
-    log.info("prune: %d old deliveries removed", removed)
-    # Feishu app bot (issue 4): old events, and replies past the notification window
-    chat_store.prune(rt.engine, int(rt.clock.now()) - days * 86_400,
-                     replies_too=days > rt.settings.reply_notify_days)
+    before = int(rt.clock.now()) - days * 86_400
+    removed = store.prune(rt.engine, before)
+    logged = replylog.prune(rt.engine, before)
+    log.info("prune: %d old deliveries and %d logged replies removed", removed, logged)
+    # old Feishu events, and remembered Guance replies past the notification window
+    chat_store.prune(rt.engine, before, replies_too=days > rt.settings.reply_notify_days)

@@ -78,7 +78,6 @@ def _plain(message_type: str, content: Any) -> tuple[str, bool]:
 def read_message(event: dict[str, Any], bot_open_id: str | None) -> Message | None:
     """The parts of an im.message.receive_v1 event relay acts on; None when it is not a
     person's message."""
-    header = event.get("header") or {}
     body = event.get("event") if isinstance(event.get("event"), dict) else {}
     msg = body.get("message") if isinstance(body.get("message"), dict) else {}
     sender = body.get("sender") if isinstance(body.get("sender"), dict) else {}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, g, has_request_context, request
-from sqlalchemy import BigInteger, Engine, Integer, String, Text, insert, select
+from sqlalchemy import BigInteger, Engine, Index, Integer, String, Text, delete, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -21,6 +21,7 @@ TEXT_KEPT = 500
 
 class ReplyRecord(Base):
     __tablename__ = "replies"
+    __table_args__ = (Index("ix_replies_received_at", "received_at"),)  # what prune deletes by
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
     received_at: Mapped[int] = mapped_column(BigInteger)
     issue_uuid: Mapped[str | None] = mapped_column(String(64))
@@ -56,6 +57,14 @@ def note(rt: Runtime, status: int, issue_uuid: str | None, text: str,
     except SQLAlchemyError as exc:
         log.error("could not record the reply in the database: %s", type(exc).__name__,
                   extra={"issue": issue_uuid})
+
+
+def prune(engine: Engine, before: int) -> int:
+    """Forget replies received before `before` (the prune job keeps the same days as for
+    deliveries)."""
+    with engine.begin() as conn:
+        return conn.execute(delete(ReplyRecord).where(ReplyRecord.received_at < before)
+                            ).rowcount or 0
 
 
 def ignore() -> None:

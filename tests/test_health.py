@@ -146,3 +146,20 @@ def test_each_runtime_counts_only_its_own_work(make_runtime):
     poll(first)
     text = create_app(second).test_client().get("/metrics").get_data(as_text=True)
     assert ('relay_polls_total{outcome="ok"}' not in text)
+
+
+def test_prune_forgets_logged_replies_older_than_its_days(make_runtime, guance, clock):
+    from jobs.prune import prune
+    from relay import replylog
+    from relay.web import create_app
+    from tests.conftest import REPLY_TOKEN
+
+    rt = make_runtime()
+    uuid = guance.add_issue("cpu high")
+    client = create_app(rt).test_client()
+    auth = {"Authorization": f"Bearer {REPLY_TOKEN}"}
+    client.post("/feishu/reply", headers=auth, json={"content": f"#{uuid}#old"})
+    clock.advance(31 * 86_400)
+    client.post("/feishu/reply", headers=auth, json={"content": f"#{uuid}#new"})
+    prune(rt, days=30)
+    assert [r.text for r in replylog.recent(rt.engine)] == ["new"]
