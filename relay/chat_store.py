@@ -17,7 +17,7 @@ from sqlalchemy import (JSON, BigInteger, Engine, Index, Integer, String, Text, 
                         select, update)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from relay.store import SENT, Base, Delivery, _insert
+from relay.store import SENT, Base, Delivery, dialect_insert
 
 PENDING, WORKING, DONE, FAILED, IGNORED = "pending", "working", "done", "failed", "ignored"
 POSTED_BY_RELAY, SEEN = "relay", "seen"
@@ -58,7 +58,7 @@ class ReplyCheck(Base):
 def accept_event(engine: Engine, event_id: str, event_type: str, body: dict[str, Any],
                  now: int) -> bool:
     """Store an event for the worker; False when this event_id was accepted before."""
-    stmt = _insert(engine)(FeishuEvent).values(
+    stmt = dialect_insert(engine)(FeishuEvent).values(
         event_id=event_id, event_type=event_type, body=body, status=PENDING, attempts=0,
         next_attempt_at=now, received_at=now, updated_at=now
     ).on_conflict_do_nothing(index_elements=["event_id"])
@@ -143,7 +143,7 @@ def cards_of(engine: Engine, issue_uuid: str) -> list[Delivery]:
 
 def record_reply(engine: Engine, reply_uuid: str, issue_uuid: str, origin: str,
                  now: int) -> None:
-    stmt = _insert(engine)(IssueReply).values(
+    stmt = dialect_insert(engine)(IssueReply).values(
         reply_uuid=reply_uuid, issue_uuid=issue_uuid, origin=origin, recorded_at=now
     ).on_conflict_do_nothing(index_elements=["reply_uuid"])
     with engine.begin() as conn:
@@ -157,7 +157,7 @@ def known_replies(engine: Engine, issue_uuid: str) -> set[str]:
 
 
 def mark_checked(engine: Engine, issue_uuid: str, now: int) -> None:
-    stmt = _insert(engine)(ReplyCheck).values(issue_uuid=issue_uuid, checked_at=now)
+    stmt = dialect_insert(engine)(ReplyCheck).values(issue_uuid=issue_uuid, checked_at=now)
     with engine.begin() as conn:
         conn.execute(stmt.on_conflict_do_update(index_elements=["issue_uuid"],
                                                 set_={"checked_at": now}))

@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from relay.settings import ConfigError, Settings, load_settings
+from relay.store import LISTED_STATUSES
 
 log = logging.getLogger("relay")
 
@@ -40,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     poll.add_argument("--no-deliver", action="store_true", help="only queue, do not send")
     sub.add_parser("deliver", help="send what is due in the outbox once, then exit")
     listing = sub.add_parser("deliveries", help="list outbox rows as a table")
-    listing.add_argument("--status", choices=["pending", "failed", "dead", "sent", "digested"])
+    listing.add_argument("--status", choices=LISTED_STATUSES)
     listing.add_argument("--limit", type=int, default=50)
     again = sub.add_parser("redeliver", help="put deliveries back in the queue")
     again.add_argument("ids", nargs="*", type=int, metavar="ID")

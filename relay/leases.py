@@ -17,11 +17,10 @@ import socket
 import uuid
 
 from sqlalchemy import Engine, Float, String, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
 from relay.clock import Clock
-from relay.store import Base
+from relay.store import Base, dialect_insert
 
 
 class Lease(Base):
@@ -63,8 +62,8 @@ class Leases:
         """Take the lease if nobody holds a live one (not even this replica: two threads of one
         process must not share work either). True when it is ours until now + seconds."""
         now = self.clock.now()
-        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
-        stmt = insert(Lease).values(name=name, owner=self.owner, expires_at=now + self.seconds)
+        stmt = dialect_insert(self.engine)(Lease).values(name=name, owner=self.owner,
+                                                         expires_at=now + self.seconds)
         stmt = stmt.on_conflict_do_update(
             index_elements=["name"], set_={"owner": self.owner, "expires_at": now + self.seconds},
             where=Lease.expires_at <= now)

@@ -60,9 +60,8 @@ def poll(rt: Runtime, since: int | None = None) -> PollReport:
         rt.metrics.polls.labels("failed").inc()
         report.failed.append("*")
         return report
-    cursors = store.cursors(rt.engine)
-    polled_before = store.last_successes(rt.engine)
-    targets.sort(key=lambda t: cursors.get(t[0].uuid, 0))
+    before = store.cursors(rt.engine)  # (cursor, last successful poll) by channel UUID
+    targets.sort(key=lambda t: before.get(t[0].uuid, (0, None))[0])
     for index, (channel, destinations) in enumerate(targets):
         # Replicas: the lease keeps two from polling one channel at once; a channel another
         # replica polled since this run began is done (polling it again would only spend calls).
@@ -72,7 +71,7 @@ def poll(rt: Runtime, since: int | None = None) -> PollReport:
             continue
         try:
             cursor, last_success = store.cursor_state(rt.engine, channel.uuid)
-            if since is None and last_success != polled_before.get(channel.uuid):
+            if since is None and last_success != before.get(channel.uuid, (None, None))[1]:
                 report.busy.append(channel.name)
                 continue
             seen, new = poll_channel(rt, channel, destinations, cursor, since)

@@ -17,12 +17,11 @@ import math
 
 from sqlalchemy import (BigInteger, Engine, Float, Integer, String, bindparam, delete, func, select,
                         update)
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
 from relay.clock import Clock
 from relay.ratelimit import RateLimiter
-from relay.store import Base, write_lock
+from relay.store import Base, dialect_insert, write_lock
 
 
 class GuanceBudget(Base):
@@ -73,7 +72,7 @@ class SharedRateLimiter(RateLimiter):
         super().__init__(rules, clock)
         self.engine = engine
         self.key = key
-        insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        insert = dialect_insert(engine)
         with engine.begin() as conn:
             conn.execute(insert(GuanceBudget).values(key_id=key, blocked_until=0.0)
                          .on_conflict_do_nothing(index_elements=["key_id"]))
@@ -98,16 +97,6 @@ class SharedRateLimiter(RateLimiter):
             index_elements=["key_id", "second"], set_={"calls": GuanceCall.calls + 1}
         ).returning(GuanceCall.calls)
 
-    def _lock_and_load(self, conn, now: float) -> tuple[float, list[tuple[int, int]]]:
-        """Lock the key's row, forget seconds older than the longest window; (pause, buckets)."""
-        blocked_until = conn.execute(self._lock_row).scalar() or 0.0
-        oldest = math.floor(now - self.rules[-1][1]) - 1
-        buckets = [(sec, n) for sec, n in conn.execute(self._buckets)]
-        if buckets and buckets[0][0] < oldest:
-            conn.execute(self._forget, {"oldest": oldest})
-            buckets = [(sec, n) for sec, n in buckets if sec >= oldest]
-        return blocked_until, buckets
-
     def _fits(self, conn, now: float, reserve: int) -> bool:
         """The common case, in one aggregate per rule: one more call fits every window."""
         return all(conn.execute(self._recent, {"since": now - seconds - 1}).scalar()
@@ -120,7 +109,7 @@ class SharedRateLimiter(RateLimiter):
             if blocked_until <= now and self._fits(conn, now, reserve):
                 wait = 0.0
             else:  # full or paused: read the window's seconds to say how long until it is not
-                _, buckets = self._lock_and_load(conn, now)
+                buckets = [(sec, n) for sec, n in conn.execute(self._buckets)]
                 wait = wait_for_buckets(self.rules, buckets, now, reserve, blocked_until)
             if wait <= 0:
                 calls = conn.execute(self._count, {"second": math.floor(now)}).scalar()
@@ -133,7 +122,5 @@ class SharedRateLimiter(RateLimiter):
             conn.execute(self._pause, {"until": self.clock.now() + seconds})
 
     def used(self, seconds: float) -> int:
-        with self._lock, write_lock(self.engine), self.engine.begin() as conn:
-            now = self.clock.now()
-            _, buckets = self._lock_and_load(conn, now)
-            return sum(n for sec, n in buckets if sec + 1 > now - seconds)
+        with self.engine.connect() as conn:
+            return conn.execute(self._recent, {"since": self.clock.now() - seconds - 1}).scalar()

@@ -20,6 +20,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 PENDING, SENT, DEAD = "pending", "sent", "dead"
 DIGESTED = "digested"  # recorded, but covered by one storm digest row; never sent itself
+# what `relay deliveries --status` and the delivery log page filter by ("failed": pending rows
+# tried at least once)
+LISTED_STATUSES = (PENDING, "failed", DEAD, SENT, DIGESTED)
 ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements only INTEGER keys
 
 
@@ -112,22 +115,16 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         command.upgrade(cfg, revision)
 
 
-def _insert(engine: Engine):
+def dialect_insert(engine: Engine):
+    """INSERT with ON CONFLICT for the engine's database (PostgreSQL or SQLite)."""
     return (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)
 
 
-def cursors(engine: Engine) -> dict[str, int]:
-    """Every channel's cursor, by channel UUID."""
+def cursors(engine: Engine) -> dict[str, tuple[int, int | None]]:
+    """Every channel's (cursor, last successful poll time), by channel UUID."""
     with engine.connect() as conn:
-        return dict(conn.execute(select(ChannelCursor.channel_uuid, ChannelCursor.cursor)).all())
-
-
-def last_successes(engine: Engine) -> dict[str, int | None]:
-    """Every channel's last successful poll time, by channel UUID (to notice that another
-    replica polled a channel while this one was busy elsewhere)."""
-    with engine.connect() as conn:
-        return dict(conn.execute(select(ChannelCursor.channel_uuid,
-                                        ChannelCursor.last_success_at)).all())
+        return {uuid: (cursor, last) for uuid, cursor, last in conn.execute(select(
+            ChannelCursor.channel_uuid, ChannelCursor.cursor, ChannelCursor.last_success_at))}
 
 
 def cursor_state(engine: Engine, channel_uuid: str) -> tuple[int | None, int | None]:
@@ -155,7 +152,7 @@ def record_poll(engine: Engine, channel_uuid: str, channel_name: str, cursor: in
     (issue_uuid, issue_created_at, payload) to send instead of them: a storm then costs one card,
     while every issue is still recorded (as `digested`), so its re-reads stay no-ops.
     """
-    insert = _insert(engine)
+    insert = dialect_insert(engine)
     values = [dict(r, channel=channel_name, status=PENDING, attempts=0, next_attempt_at=now,
                    created_at=now, updated_at=now) for r in rows]
     new_by_destination: dict[str, list[dict[str, Any]]] = {}
@@ -175,10 +172,10 @@ def record_poll(engine: Engine, channel_uuid: str, channel_name: str, cursor: in
             if extra is None:
                 continue
             uuids = [r["issue_uuid"] for r in new_rows]
-            for i in range(0, len(uuids), 500):  # stay under SQLite's bound-parameter limit
+            for chunk in _chunks(uuids, 500):  # stay under SQLite's bound-parameter limit
                 conn.execute(update(Delivery).where(
                     Delivery.destination == destination,
-                    Delivery.issue_uuid.in_(uuids[i:i + 500])).values(status=DIGESTED))
+                    Delivery.issue_uuid.in_(chunk)).values(status=DIGESTED))
             conn.execute(insert(Delivery).values(**dict(
                 new_rows[0], **extra, destination=destination)).on_conflict_do_nothing(
                 index_elements=["issue_uuid", "destination"]))
@@ -291,7 +288,8 @@ def counts_by_status(engine: Engine) -> dict[str, int]:
                     .all())
 
 
-def list_deliveries(engine: Engine, status: str | None = None, limit: int = 50) -> list[Delivery]:
+def list_deliveries(engine: Engine, status: str | None = None, limit: int = 50,
+                    channel: str | None = None) -> list[Delivery]:
     """Newest rows first; status "failed" means pending rows that have failed at least once."""
     from sqlalchemy.orm import Session
 
@@ -300,6 +298,8 @@ def list_deliveries(engine: Engine, status: str | None = None, limit: int = 50) 
         query = query.where(Delivery.status == PENDING, Delivery.attempts > 0)
     elif status:
         query = query.where(Delivery.status == status)
+    if channel:
+        query = query.where(Delivery.channel == channel)
     with Session(engine, expire_on_commit=False) as session:
         return list(session.scalars(query))
 

@@ -11,33 +11,20 @@ import hmac
 
 from flask import Blueprint, redirect, render_template, request, url_for
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from relay import replylog
 from relay.feishu import format_time
 from relay.runtime import Runtime
-from relay.store import PENDING, Delivery
+from relay.store import LISTED_STATUSES, PENDING, ChannelCursor, list_deliveries
 
 COOKIE = "relay_ui"
-STATUSES = ("pending", "failed", "dead", "sent", "digested")  # "failed": pending, tried before
 ROWS = 100
 
 
-def recent_deliveries(engine, status: str, channel: str, limit: int = ROWS) -> list[Delivery]:
-    query = select(Delivery).order_by(Delivery.id.desc()).limit(limit)
-    if status == "failed":
-        query = query.where(Delivery.status == PENDING, Delivery.attempts > 0)
-    elif status:
-        query = query.where(Delivery.status == status)
-    if channel:
-        query = query.where(Delivery.channel == channel)
-    with Session(engine, expire_on_commit=False) as session:
-        return list(session.scalars(query))
-
-
 def known_channels(engine) -> list[str]:
+    """The polled channels' names (the small cursor table, not a scan of the outbox)."""
     with engine.connect() as conn:
-        return sorted(c for c in conn.scalars(select(Delivery.channel).distinct()) if c)
+        return sorted(c for c in conn.scalars(select(ChannelCursor.channel_name).distinct()) if c)
 
 
 def ui_blueprint(rt: Runtime) -> Blueprint:
@@ -67,9 +54,9 @@ def ui_blueprint(rt: Runtime) -> Blueprint:
             resp = redirect(url_for(".page", **{k: v for k, v in filters.items() if v}))
             resp.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/")
             return resp
-        if filters["status"] and filters["status"] not in STATUSES:
+        if filters["status"] and filters["status"] not in LISTED_STATUSES:
             return message(400, "Unknown status",
-                           f"status must be one of: {', '.join(STATUSES)} (or empty for all).")
+                           f"status must be one of: {', '.join(LISTED_STATUSES)} (or empty for all).")
         if len(filters["channel"]) > 255:
             return message(400, "Channel name too long", "A channel name has at most 255 "
                            "characters.")
@@ -80,12 +67,13 @@ def ui_blueprint(rt: Runtime) -> Blueprint:
             "issue": d.issue_uuid, "destination": d.destination,
             "status": "failed" if d.status == PENDING and d.attempts else d.status,
             "attempts": d.attempts, "error": rt.redact(d.last_error or "")}
-            for d in recent_deliveries(rt.engine, filters["status"], filters["channel"])]
+            for d in list_deliveries(rt.engine, filters["status"] or None, ROWS,
+                                     filters["channel"] or None)]
         replies = [{"time": format_time(r.received_at, tz), "issue": r.issue_uuid or "",
                     "text": r.text, "status": r.http_status, "error": r.error or ""}
                    for r in replylog.recent(rt.engine)]
         return render_template("delivery_log.html", deliveries=deliveries, replies=replies,
-                               statuses=STATUSES, channels=known_channels(rt.engine),
+                               statuses=LISTED_STATUSES, channels=known_channels(rt.engine),
                                filters=filters, limit=ROWS)
 
     return bp
