@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
-from typing import Callable
 
 from relay import store
 from relay.runtime import Runtime
@@ -70,6 +69,7 @@ def _deliver(rt: Runtime, max_seconds: float, report: DeliverReport) -> None:
     held = store.backed_off_destinations(engine, int(clock.now()))
     owned: dict[str, float] = {}  # destination → when our lease on it runs out
     waiting: dict[str, float] = {}  # destination → when its send limit allows the next card
+    left: dict[str, list[store.Delivery]] = {}  # rows read but not sent yet (their limit waited)
     try:
         while clock.now() - started < max_seconds:
             now = clock.now()
@@ -90,18 +90,26 @@ def _deliver(rt: Runtime, max_seconds: float, report: DeliverReport) -> None:
             ready = [d for d in owned if d not in held and d not in waiting]
             if not ready and not waiting:
                 return
-            rows = (store.due_deliveries(engine, int(clock.now()), BATCH, destinations=ready)
-                    if ready else [])
+            # rows left from an earlier pass are still ours (we hold the lease): read only for
+            # destinations that have none
+            rows = [row for d in ready for row in left.pop(d, [])]
+            fresh = [d for d in ready if d not in {row.destination for row in rows}]
+            if fresh:
+                rows += store.due_deliveries(engine, int(clock.now()), BATCH, destinations=fresh)
+            rows.sort(key=lambda row: (row.issue_created_at, row.id))
             progressed = False
             for row in rows:
-                if row.destination in held or row.destination in waiting:
+                if row.destination in held:
+                    continue
+                if row.destination in waiting:
+                    left.setdefault(row.destination, []).append(row)
                     continue
                 limiter = rt.send_limits.get(row.destination)
                 wait = limiter.try_acquire() if limiter else 0.0
                 if wait > 0:  # not yet: this destination's later rows wait with it
                     waiting[row.destination] = clock.now() + wait
-                elif _send(rt, row, report,
-                           still_ours=lambda d=row.destination: _keep_lease(rt, owned, d)):
+                    left.setdefault(row.destination, []).append(row)
+                elif _send(rt, row, report, owned):
                     progressed = True
                 else:  # failed, or the lease was lost to another replica
                     held.add(row.destination)
@@ -130,17 +138,17 @@ def _keep_lease(rt: Runtime, owned: dict[str, float], destination: str) -> bool:
 
 
 def _send(rt: Runtime, row: store.Delivery, report: DeliverReport,
-          still_ours: Callable[[], bool]) -> bool:
+          owned: dict[str, float]) -> bool:
     """Send one row (its send limit already granted); True when Feishu took it, False when its
-    destination must wait. `still_ours` is asked right before the send: False means the
-    destination's lease passed to another replica, which sends the row instead."""
+    destination must wait. The lease is checked right before the send: lost to another replica,
+    that replica sends the row instead."""
     clock = rt.clock
     sink = rt.sinks.get(row.destination)
     if sink is None:
         _fail(rt, row, f"destination {row.destination!r} is not configured "
               "(RELAY_DESTINATIONS / RELAY_FEISHU_WEBHOOK_URL)", None, report)
         return False
-    if not still_ours():
+    if not _keep_lease(rt, owned, row.destination):
         return False
     if row.attempts:
         rt.metrics.retries.inc()
