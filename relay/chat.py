@@ -160,6 +160,9 @@ def act(rt: Runtime, event: dict[str, Any], attempts: int) -> tuple[str, str, st
             answer_to
     if outcome.status == 404:
         return DONE, f"unknown issue {issue}", f"Not posted: Guance has no issue {issue}.", answer_to
+    if outcome.status == 504:
+        return FAILED, detail, ("Not sure it was posted: Guance did not answer in time. Please "
+                                "look at the issue before sending it again."), answer_to
     if not outcome.retryable:
         return FAILED, detail, ("Not posted: Guance refused relay's API key; please tell the "
                                 "relay admin."), answer_to

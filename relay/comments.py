@@ -13,7 +13,8 @@ from typing import Any
 from relay import chat_store, replylog
 from relay.chat_store import POSTED_BY_RELAY
 from relay.feishu import format_time
-from relay.guance import GuanceBudgetExhausted, GuanceError, GuanceNotFound, GuanceRateLimited
+from relay.guance import (GuanceBudgetExhausted, GuanceError, GuanceNoAnswer, GuanceNotFound,
+                          GuanceRateLimited)
 from relay.replies import USAGE, ReplyParseError, ReplyTooLong, parse_reply
 from relay.runtime import Runtime
 
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Outcome:
-    status: int  # 200 posted, 400 malformed, 404 unknown issue, 413 too long, 502/503 Guance
+    status: int  # 200 posted, 400 malformed, 404 unknown issue, 413 too long, 502/503/504 Guance
     body: dict[str, Any] = field(default_factory=dict)  # {issueUUID, time} or {error, …}
     retryable: bool = False  # Guance busy or failing: a later try may succeed
 
@@ -54,6 +55,9 @@ def post_comment(rt: Runtime, issue_uuid: str, text: str) -> Outcome:
         reply = rt.guance.reply(issue_uuid, text)
     except GuanceNotFound:
         return failed(404, "no such issue in Guance", issueUUID=issue_uuid)
+    except GuanceNoAnswer:
+        return failed(504, "Guance did not answer in time; the comment may have been posted: "
+                      "look at the issue before sending it again", issueUUID=issue_uuid)
     except (GuanceBudgetExhausted, GuanceRateLimited) as exc:
         wait = int(getattr(exc, "wait", 60)) + 1
         return Outcome(503, {"error": "Guance is rate-limiting relay; try again shortly",

@@ -41,6 +41,8 @@ def sentence(outcome: Outcome) -> str:
         return f"Not posted: there is no issue {uuid} in Guance; check the UUID on the alert."
     if outcome.status == 413:
         return f"Not posted: {body['error']}."
+    if outcome.status == 504:
+        return f"Not sure: {body['error']}."
     if outcome.status == 503:
         return f"Not posted: Guance is busy (rate limit). Try again in {body['retryAfter']} s."
     return (f"Not posted: Guance did not take the comment ({body.get('detail') or body['error']})."

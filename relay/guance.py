@@ -40,6 +40,13 @@ class GuanceTransportError(GuanceError):
     """No usable answer: connection refused, timeout, or a body that is not the JSON envelope."""
 
 
+class GuanceNoAnswer(GuanceTransportError):
+    """A comment was sent but no answer came in time: Guance may have posted it, so it is not
+    tried again by itself (it would land twice)."""
+
+    retryable = False
+
+
 class GuanceHTTPError(GuanceError):
     """Guance answered with an error status or an envelope with success: false."""
 
@@ -148,6 +155,10 @@ class GuanceClient:
         try:
             resp = self.session.request(method, self.base_url + path, timeout=self.timeout,
                                         **kwargs)
+        except requests.ReadTimeout:
+            if reply:
+                raise GuanceNoAnswer(f"{path}: no answer within {self.timeout:g} s") from None
+            raise GuanceTransportError(f"{path}: ReadTimeout") from None
         except requests.RequestException as exc:
             raise GuanceTransportError(f"{path}: {type(exc).__name__}") from None
         try:

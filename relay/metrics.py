@@ -38,7 +38,8 @@ class Metrics:
 
 
 REPLY_OUTCOMES = {200: "ok", 400: "bad_request", 401: "unauthorized", 404: "not_found",
-                  413: "bad_request", 502: "guance_error", 503: "busy"}
+                  413: "bad_request", 502: "guance_error", 503: "busy",
+                  504: "guance_error"}
 
 
 def reply_outcome(status: int) -> str:

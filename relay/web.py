@@ -2,7 +2,8 @@
 (`POST /dingtalk/reply`, in relay/dingtalk_reply.py, does the same for DingTalk).
 
 Every answer is JSON: 200 {issueUUID, time} on success, else {error, hint?} with 400 malformed,
-401 bad token, 404 unknown issue, 413 too large, 502 Guance failed, 503 Guance busy (retry later).
+401 bad token, 404 unknown issue, 413 too large, 502 Guance failed, 503 Guance busy (retry later),
+504 Guance did not answer in time (the comment may have landed: not to be resent blindly).
 """
 
 from __future__ import annotations

@@ -328,3 +328,22 @@ def test_an_event_a_crashed_worker_held_is_taken_up_again(app_rt, open_api, guan
     rt.event_worker.wake()
     wait_for(lambda: guance.comments(issue))
     assert guance.comments(issue)[0].startswith("half done")
+
+
+def test_a_comment_guance_took_but_did_not_answer_for_is_not_posted_again(app_rt, open_api,
+                                                                          guance, clock):
+    rt = app_rt(guance_timeout=0.3)
+    guance.timeout_seconds = 0.8  # Guance stores the comment, but answers too late
+    client = create_app(rt).test_client()
+    issue = guance.add_issue("cpu high")
+    guance.faults.append("timeout")
+    event = thread_reply(open_api, f"#{issue}#only once please")
+    signed_post(client, event, clock.now())
+    (answer,) = wait_for(lambda: open_api.texts_replying_to(event["event"]["message"]["message_id"]))
+    assert "look at the issue before sending it again" in answer
+    wait_for(lambda: guance.comments(issue))  # Guance took it after all
+    for _ in range(3):  # no retry comes later
+        clock.advance(60)
+        rt.event_worker.wake()
+    time.sleep(1.0)
+    assert len(guance.comments(issue)) == 1

@@ -280,3 +280,13 @@ def test_every_error_answer_is_json(client, method, path, kwargs, status):
 def test_healthz(client):
     resp = client.get("/healthz")
     assert resp.status_code == 200 and resp.get_json()["status"] == "ok"  # more: test_health.py
+
+
+def test_guance_taking_too_long_is_504_and_says_the_comment_may_have_landed(make_runtime, guance):
+    rt = make_runtime(guance_timeout=0.3)
+    guance.timeout_seconds = 0.8
+    uuid = guance.add_issue("cpu high")
+    guance.faults.append("timeout")
+    resp = create_app(rt).test_client().post("/feishu/reply", headers=AUTH,
+                                             json={"content": f"#{uuid}#hi"})
+    assert "may have been posted" in assert_json_error(resp, 504)["error"]
