@@ -4,7 +4,10 @@ Runtime wired to them with a fresh SQLite database."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from relay import store
 from relay.clock import FakeClock
 from relay.runtime import Runtime
 from relay.sandbox import FakeFeishu, FakeGuance, ServerThread
@@ -27,6 +30,12 @@ def served(fake):
     fake.url = server.url
     yield fake
     server.stop()
+
+
+def outbox(rt) -> list[store.Delivery]:
+    """Every outbox row, in the order they were queued."""
+    with Session(rt.engine) as session:
+        return list(session.scalars(select(store.Delivery).order_by(store.Delivery.id)))
 
 
 def assert_json_error(resp, status) -> dict:

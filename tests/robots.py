@@ -6,10 +6,7 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from relay import store
 from relay.delivery import deliver
 from relay.poller import poll
 from relay.sandbox_robots import FakeDingTalk, FakeWeCom, robot_url
@@ -55,11 +52,6 @@ def new_issues(rt, guance, clock, *titles: str, **kw) -> list[str]:
     poll(rt)
     deliver(rt)
     return made
-
-
-def outbox(rt) -> list[store.Delivery]:
-    with Session(rt.engine) as session:
-        return list(session.scalars(select(store.Delivery).order_by(store.Delivery.id)))
 
 
 def deliver_each_minute(rt, clock, minutes: int) -> None:

@@ -6,13 +6,11 @@ clock moves only when deliver sleeps, so the clock's advance is the time the run
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from relay import store
 from relay.delivery import deliver
 from relay.poller import poll
 from relay.ratelimit import RateLimiter
+from tests.conftest import outbox
 
 FEISHU_DOCUMENTED_LIMITS = [(5, 1.0), (100, 60.0)]
 TEAMS = ("red", "green", "blue")
@@ -36,11 +34,6 @@ def burst(make_runtime, guance, feishu, clock, per_team: int):
     clock.advance(55)
     poll(rt)
     return rt, made
-
-
-def outbox(rt) -> list[store.Delivery]:
-    with Session(rt.engine) as session:
-        return list(session.scalars(select(store.Delivery)))
 
 
 def test_three_bots_send_side_by_side_not_one_after_another(make_runtime, guance, feishu, clock):

@@ -11,8 +11,9 @@ import urllib.parse
 import requests
 
 from relay.dingtalk import DingTalkSink, markdown
+from tests.conftest import outbox
 from tests.robots import (DING_SECRET, DING_TOKEN, TZ, deliver_each_minute, ding_url, new_issues,
-                          outbox, payload)
+                          payload)
 
 def signed(dingtalk, secret=DING_SECRET) -> dict:
     return {"type": "dingtalk", "url": ding_url(dingtalk), "secret": secret}

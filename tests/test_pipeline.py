@@ -9,7 +9,6 @@ import logging
 
 import pytest
 import responses
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relay import store
@@ -17,6 +16,7 @@ from relay.delivery import deliver
 from relay.poller import poll
 from relay.sandbox import DEFAULT_CHANNEL
 from jobs import JOBS
+from tests.conftest import outbox
 
 HOOK = "hook-default"
 
@@ -25,13 +25,8 @@ def cards(feishu, hook: str = HOOK) -> list[str]:
     return [c["issue_uuid"] for c in feishu.for_hook(hook)]
 
 
-def rows(rt) -> list[store.Delivery]:
-    with Session(rt.engine) as session:
-        return list(session.scalars(select(store.Delivery).order_by(store.Delivery.id)))
-
-
 def row_of(rt, issue_uuid: str, destination: str = "default") -> store.Delivery:
-    (row,) = [r for r in rows(rt) if r.issue_uuid == issue_uuid and r.destination == destination]
+    (row,) = [r for r in outbox(rt) if r.issue_uuid == issue_uuid and r.destination == destination]
     return row
 
 
@@ -58,7 +53,7 @@ def test_issue_read_again_in_overlap_window_is_delivered_once(make_runtime, guan
         assert report.new_rows == 0
     assert rereads >= 3, "the overlap window did not re-read the issue; the test proves nothing"
     assert cards(feishu) == [uuid]
-    assert [(r.issue_uuid, r.status) for r in rows(rt)] == [(uuid, store.SENT)]
+    assert [(r.issue_uuid, r.status) for r in outbox(rt)] == [(uuid, store.SENT)]
 
 
 def test_issue_read_again_before_delivery_is_queued_once(make_runtime, guance, feishu, clock):
@@ -103,7 +98,7 @@ def test_restart_sends_nothing_twice_and_sends_what_a_crash_left(make_runtime, g
         clock.advance(60)
         run(rt2)
     assert cards(feishu) == [a, b]
-    assert {r.issue_uuid: r.status for r in rows(rt2)} == {a: store.SENT, b: store.SENT}
+    assert {r.issue_uuid: r.status for r in outbox(rt2)} == {a: store.SENT, b: store.SENT}
 
 
 def test_restart_with_the_job_functions(make_runtime, guance, feishu, clock):
@@ -306,7 +301,7 @@ def test_guance_fault_keeps_cursor_and_next_run_recovers(make_runtime, guance, f
     assert report.failed == ["default"] and report.polled == []
     assert store.cursor_of(rt.engine, DEFAULT_CHANNEL) == cursor_before
     assert cards(feishu) == []
-    assert rows(rt) == []
+    assert outbox(rt) == []
     with Session(rt.engine) as session:
         assert session.get(store.ChannelCursor, DEFAULT_CHANNEL).last_error
 
@@ -398,7 +393,7 @@ def test_first_run_starts_from_now(make_runtime, guance, feishu, clock):
         clock.advance(60)
         run(rt)
     assert cards(feishu) == [new]
-    assert not set(old) & {r.issue_uuid for r in rows(rt)}
+    assert not set(old) & {r.issue_uuid for r in outbox(rt)}
 
 
 def test_issue_created_in_the_same_second_as_the_first_run_is_sent(make_runtime, guance,
@@ -453,7 +448,7 @@ def test_deleted_issues_are_skipped(make_runtime, guance, feishu, clock):
         report, _ = run(rt)
     assert report.issues_seen == 2
     assert cards(feishu) == ["issue_live00000001"]
-    assert [r.issue_uuid for r in rows(rt)] == ["issue_live00000001"]
+    assert [r.issue_uuid for r in outbox(rt)] == ["issue_live00000001"]
 
 
 def test_routing_sends_each_channel_to_its_own_webhook(make_runtime, two_teams, guance, feishu,

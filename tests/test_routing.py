@@ -12,7 +12,8 @@ import pytest
 from relay.cli import main
 from relay.delivery import deliver
 from relay.settings import ConfigError, load_settings
-from tests.robots import (DING_SECRET, DING_TOKEN, WECOM_KEY, ding_url, new_issues, outbox,
+from tests.conftest import outbox
+from tests.robots import (DING_SECRET, DING_TOKEN, WECOM_KEY, ding_url, new_issues,
                           wecom_url)
 
 FLOW_HOOK = "hook-ops-0123456789"

@@ -10,24 +10,17 @@ from __future__ import annotations
 from collections import Counter
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from relay import store
 from relay.delivery import BACKOFF_MAX, deliver
 from relay.feishu import format_time
 from relay.poller import poll
+from tests.conftest import outbox
 
 FEISHU_DOCUMENTED_LIMITS = [(5, 1.0), (100, 60.0)]  # per custom bot, from Feishu's docs
 
 
 def cards(feishu, hook: str = "hook-default") -> list[dict]:
     return feishu.for_hook(hook)
-
-
-def outbox(rt) -> list[store.Delivery]:
-    with Session(rt.engine) as session:
-        return list(session.scalars(select(store.Delivery).order_by(store.Delivery.id)))
 
 
 def every_minute(rt, clock, start: float, until, max_minutes: int) -> int:

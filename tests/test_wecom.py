@@ -7,7 +7,8 @@ import pytest
 import requests
 
 from relay.wecom import markdown
-from tests.robots import (TZ, WECOM_KEY, deliver_each_minute, new_issues, outbox, payload,
+from tests.conftest import outbox
+from tests.robots import (TZ, WECOM_KEY, deliver_each_minute, new_issues, payload,
                           wecom_url)
 
 def content(**kw) -> str:
