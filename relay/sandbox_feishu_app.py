@@ -40,7 +40,6 @@ class FakeFeishuApp:
         self.token_delay = 0.0  # seconds the token endpoint takes (to race threads against it)
         self.messages: list[dict[str, Any]] = []  # every message the bot sent, in order
         self.faults: deque[str] = deque()  # "ratelimit", "500"
-        self.on_message = None  # optional callback(message dict)
         self._tokens: dict[str, float] = {}  # token → expiry (clock time)
         self._by_key: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(1)
@@ -95,8 +94,6 @@ class FakeFeishuApp:
             self.messages.append(message)
             if key:
                 self._by_key[key] = message
-        if self.on_message:
-            self.on_message(message)
         return jsonify({"code": 0, "msg": "success", "data": message["data"]})
 
     def _make_app(self) -> Flask:
@@ -152,14 +149,14 @@ def encrypt(encrypt_key: str, plain: str) -> str:
 
 
 def message_event(token: str, chat_id: str, text: str, *, sender: str = "ou_engineer0001",
-                  root_id: str = "", parent_id: str = "", mention_bot: str | None = None,
-                  create_time_ms: int | None = None) -> dict[str, Any]:
+                  root_id: str = "", parent_id: str = "",
+                  mention_bot: str | None = None) -> dict[str, Any]:
     """An im.message.receive_v1 event (schema 2.0), `@_user_1` standing for the bot."""
     mentions = []
     if mention_bot:
         mentions.append({"key": "@_user_1", "id": {"open_id": mention_bot}, "name": "relay"})
         text = f"@_user_1 {text}"
-    ms = str(create_time_ms if create_time_ms is not None else int(time.time() * 1000))
+    ms = str(int(time.time() * 1000))
     return {"schema": "2.0", "header": {
         "event_id": uuidlib.uuid4().hex, "event_type": "im.message.receive_v1",
         "create_time": ms, "token": token, "app_id": "cli_sandbox0001", "tenant_key": "tk"},
