@@ -68,7 +68,8 @@ def post_comment(rt: Runtime, issue_uuid: str, text: str) -> Outcome:
         return Outcome(502, {"error": "Guance did not take the comment",
                              "detail": rt.redact(str(exc)), "issueUUID": issue_uuid},
                        retryable=exc.retryable)
-    if reply.get("uuid"):  # relay's own comment: never echoed into Feishu as news
+    if reply.get("uuid") and rt.settings.feishu_app_chats:
+        # relay's own comment: notify_replies (app chats only) must not echo it back as news
         chat_store.record_reply(rt.engine, str(reply["uuid"]), issue_uuid, POSTED_BY_RELAY,
                                 int(rt.clock.now()))
     when = reply.get("updateAt") or reply.get("createAt") or rt.clock.now()
