@@ -29,11 +29,11 @@ from bench.clock import ScaledClock
 from bench.common import hand_back, markdown_table, peak_rss_mb, quiet_logs, run_part, verdict
 from bench.fakes import Fakes
 from bench.tally import digest_members, tally
-from relay import store
-from relay.delivery import deliver
-from relay.poller import poll
+from relay.pipeline.deliver import deliver
+from relay.pipeline.poll import poll
 from relay.runtime import Runtime
 from relay.settings import Settings
+from relay.store import outbox as store
 
 SIDES = ("relay-digest", "relay-cards", "baseline")
 CPU_TARGET_MS = 1.0

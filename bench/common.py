@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-from contextlib import contextmanager
 import platform
 import resource
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -22,8 +22,9 @@ from flask import Flask, jsonify, request
 
 from bench.clock import ScaledClock
 from bench.common import ROOT
-from relay.sandbox import FakeFeishu, FakeGuance
-from relay.web import WebServer
+from relay.sandbox.feishu import FakeFeishu
+from relay.sandbox.guance import FakeGuance
+from relay.web.server import WebServer
 
 API_KEY = "bench-api-key-0123456789"
 

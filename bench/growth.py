@@ -19,12 +19,13 @@ import sqlalchemy as sa
 
 from bench.common import hand_back, markdown_table, quiet_logs, verdict
 from relay.clock import FakeClock
-from relay.delivery import deliver
-from relay.poller import poll
+from relay.pipeline.deliver import deliver
+from relay.pipeline.poll import poll
 from relay.runtime import Runtime
-from relay.sandbox import FakeFeishu, FakeGuance
+from relay.sandbox.feishu import FakeFeishu
+from relay.sandbox.guance import FakeGuance
 from relay.settings import Settings
-from relay.web import WebServer
+from relay.web.server import WebServer
 
 TARGET_RATIO = 1.5
 HISTORY_SECONDS = 30 * 86_400

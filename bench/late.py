@@ -17,10 +17,12 @@ from bench.baseline import BaselineStats, run_once
 from bench.common import hand_back, verdict
 from bench.tally import tally
 from relay.clock import FakeClock
-from relay.delivery import deliver
-from relay.poller import poll
+from relay.pipeline.deliver import deliver
+from relay.pipeline.poll import poll
 from relay.runtime import Runtime
-from relay.sandbox import FakeFeishu, FakeGuance, ServerThread
+from relay.sandbox.feishu import FakeFeishu
+from relay.sandbox.guance import FakeGuance
+from relay.sandbox.server import ServerThread
 from relay.settings import Settings
 
 ISSUE_EVERY = 7  # seconds; not a divisor of 60, so issues never sit on a window's edge

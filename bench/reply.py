@@ -37,7 +37,8 @@ def serve(guance_url: str, api_key: str) -> None:
 
     from relay.runtime import Runtime
     from relay.settings import Settings
-    from relay.web import WebServer, create_app
+    from relay.web.app import create_app
+    from relay.web.server import WebServer
 
     logging.getLogger("relay").setLevel(logging.WARNING)  # no line per reply
     # 16 clients on waitress's 8 threads queue by design: no "task queue depth" warnings

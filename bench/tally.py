@@ -10,7 +10,7 @@ from collections import Counter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relay import store
+from relay.store import outbox as store
 
 
 def digest_members(engine) -> dict[str, list[str]]:

@@ -1,4 +1,4 @@
-from relay.delivery import deliver as send_due
+from relay.pipeline.deliver import deliver as send_due
 from relay.runtime import Runtime
 
 

@@ -1,4 +1,4 @@
-from relay.reply_notify import notify_replies as _notify
+from relay.pipeline.notify_replies import notify_replies as _notify
 from relay.runtime import Runtime
 
 

@@ -1,5 +1,5 @@
-from relay.delivery import deliver as send_due
-from relay.poller import poll
+from relay.pipeline.deliver import deliver as send_due
+from relay.pipeline.poll import poll
 from relay.runtime import Runtime
 
 

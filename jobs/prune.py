@@ -1,7 +1,9 @@
 import logging
 
-from relay import chat_store, replylog, store
 from relay.runtime import Runtime
+from relay.store import chat as chat_store
+from relay.store import outbox as store
+from relay.store import replylog
 
 log = logging.getLogger(__name__)
 

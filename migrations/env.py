@@ -6,7 +6,7 @@ import os
 from alembic import context
 from sqlalchemy import create_engine
 
-from relay.store import Base
+from relay.store.base import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from relay.settings import ConfigError, Settings, load_settings
-from relay.store import LISTED_STATUSES
+from relay.store.outbox import LISTED_STATUSES
 
 log = logging.getLogger("relay")
 
@@ -74,7 +74,7 @@ def _runtime(settings: Settings):
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from relay.demo import run_sandbox
+    from relay.sandbox.demo import run_sandbox
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     crontab = args.crontab or (Path("crontab.example") if Path("crontab.example").exists() else None)
@@ -83,7 +83,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 def cmd_check_crontab(args: argparse.Namespace) -> int:
     from jobs import JOBS
-    from relay.schedule import CrontabError, parse_crontab
+    from relay.pipeline.schedule import CrontabError, parse_crontab
 
     try:
         entries = parse_crontab(args.file, JOBS, load_settings().tz)
@@ -104,8 +104,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_poll(args: argparse.Namespace) -> int:
-    from relay.delivery import deliver
-    from relay.poller import poll
+    from relay.pipeline.deliver import deliver
+    from relay.pipeline.poll import poll
 
     settings = load_settings()
     settings.require("guance_api_key")
@@ -120,7 +120,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
 
 
 def cmd_deliver(args: argparse.Namespace) -> int:
-    from relay.delivery import deliver
+    from relay.pipeline.deliver import deliver
 
     report = deliver(_runtime(load_settings()))
     print(f"deliver: {report.sent} sent, {report.failed} failed, {report.dead} dead")
@@ -129,7 +129,7 @@ def cmd_deliver(args: argparse.Namespace) -> int:
 
 def _store_engine(settings: Settings):
     """The database, migrated: admin commands need no API key or webhook, only the store."""
-    from relay.store import make_engine, migrate
+    from relay.store.base import make_engine, migrate
 
     engine = make_engine(settings.database_url)
     migrate(engine)
@@ -137,7 +137,7 @@ def _store_engine(settings: Settings):
 
 
 def cmd_deliveries(args: argparse.Namespace) -> int:
-    from relay.store import list_deliveries
+    from relay.store.outbox import list_deliveries
 
     settings = load_settings()
     rows = list_deliveries(_store_engine(settings), args.status, args.limit)
@@ -158,7 +158,7 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
 def cmd_redeliver(args: argparse.Namespace) -> int:
     import time
 
-    from relay.store import requeue
+    from relay.store.outbox import requeue
 
     if bool(args.ids) == args.dead:
         print("relay redeliver: give delivery IDs or --dead (not both)", file=sys.stderr)
@@ -169,7 +169,8 @@ def cmd_redeliver(args: argparse.Namespace) -> int:
 
 
 def _serve_forever(rt, scheduler=None) -> int:
-    from relay.web import WebServer, create_app
+    from relay.web.app import create_app
+    from relay.web.server import WebServer
 
     settings = rt.settings
     web = WebServer(create_app(rt), settings.host, settings.port)
@@ -199,7 +200,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from jobs import JOBS
-    from relay.schedule import CrontabError, build_scheduler, parse_crontab
+    from relay.pipeline.schedule import CrontabError, build_scheduler, parse_crontab
 
     settings = load_settings()
     settings.require("guance_api_key")

@@ -5,24 +5,27 @@ from __future__ import annotations
 import os
 import threading
 import urllib.request
-from typing import Callable
+from typing import TYPE_CHECKING
 
 import requests
 
 from relay.clock import Clock
-from relay.dingtalk import DingTalkSink
-from relay.feishu import BotWebhookSink, FlowWebhookSink, load_card_template
-from relay.feishu_app import AppChatSink, app_from_settings
+from relay.errors import ConfigError
 from relay.guance import GuanceClient
-from relay.leases import Leases
 from relay.logs import Redactor
 from relay.metrics import Metrics
+from relay.platforms.base import Destination, Sink
+from relay.platforms.feishu.card import load_card_template
+from relay.platforms.registry import KINDS, PLATFORMS
 from relay.ratelimit import RateLimiter
-from relay.settings import ConfigError, Destination, Settings
-from relay.shared_budget import SharedRateLimiter, key_id
-from relay.sinks import Sink
-from relay.store import make_engine, migrate
-from relay.wecom import WeComSink
+from relay.settings import Settings
+from relay.store.base import make_engine, migrate
+from relay.store.budget import SharedRateLimiter, key_id
+from relay.store.leases import Leases
+
+if TYPE_CHECKING:
+    from relay.platforms.feishu.app import FeishuApp
+    from relay.platforms.feishu.worker import EventWorker
 
 GUANCE_WINDOW_SECONDS = 61.0  # a second of margin over Guance's one-minute window
 
@@ -53,7 +56,7 @@ class Runtime:
         self.engine = make_engine(settings.database_url)
         if apply_migrations:
             migrate(self.engine)
-        # one budget per API key for every replica on this database (relay/shared_budget.py)
+        # one budget per API key for every replica on this database (relay/store/budget.py)
         api_key = settings.guance_api_key.get_secret_value() if settings.guance_api_key else ""
         self.budget: RateLimiter = SharedRateLimiter(
             self.engine, key_id(api_key),
@@ -61,15 +64,14 @@ class Runtime:
         self.leases = Leases(self.engine, settings.lease_seconds, self.clock)
         self.metrics = Metrics()
         http = http_session()  # one pool of keep-alive connections for every webhook
+        self.feishu_app: FeishuApp | None = None  # set by the Feishu platform when configured
         self.sinks: dict[str, Sink] = {
-            name: SINK_KINDS[dest.kind](self, dest, http)
-            for name, dest in destinations.items()}
-        # the Feishu app bot's chats are destinations too (relay/feishu_app.py)
-        self.feishu_app = app_from_settings(settings, self.clock, http)
-        self.sinks.update({name: AppChatSink(self.feishu_app, chat_id, settings.tz, self.card,
-                                             settings.guance_console_url)
-                           for name, chat_id in settings.feishu_app_chats.items()})
-        self.event_worker = None  # started by the /feishu/events blueprint (relay/chat.py)
+            name: KINDS[dest.kind].sink(self, dest, http) for name, dest in destinations.items()}
+        for platform in PLATFORMS:  # destinations a platform makes from its own settings
+            if platform.own_sinks is not None:
+                self.sinks.update(platform.own_sinks(self, http))
+        # started by the /feishu/events blueprint (relay/platforms/feishu/worker.py)
+        self.event_worker: EventWorker | None = None
         # each destination keeps under its platform's documented limits
         self.send_limits = {name: RateLimiter(sink.limits, self.clock)
                             for name, sink in self.sinks.items()}
@@ -100,37 +102,3 @@ def _check_bot_secrets(settings: Settings, table: dict[str, Destination]) -> Non
             raise ConfigError(
                 f"RELAY_FEISHU_BOT_SECRETS: {name!r} is not a destination with a custom bot "
                 "URL (…/open-apis/bot/v2/hook/<token>); the default webhook's name is 'default'")
-
-
-# -- the sink for each kind of destination (settings.URL_KINDS tells the kind from the URL) --------
-
-def _secret(dest: Destination) -> str | None:
-    return dest.secret.get_secret_value() if dest.secret else None
-
-
-def _feishu_flow(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
-    return FlowWebhookSink(dest.url.get_secret_value(), rt.settings.tz, http,
-                           rt.settings.feishu_timeout)
-
-
-def _feishu_bot(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
-    s = rt.settings
-    return BotWebhookSink(dest.url.get_secret_value(), s.tz, rt.card, s.guance_console_url,
-                          _secret(dest), http, s.feishu_timeout)
-
-
-def _dingtalk(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
-    s = rt.settings
-    return DingTalkSink(dest.url.get_secret_value(), s.tz, s.guance_console_url, _secret(dest),
-                        http, s.feishu_timeout)
-
-
-def _wecom(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
-    s = rt.settings
-    return WeComSink(dest.url.get_secret_value(), s.tz, s.guance_console_url, http,
-                     s.feishu_timeout)
-
-
-SINK_KINDS: dict[str, Callable[[Runtime, Destination, requests.Session], Sink]] = {
-    "feishu_flow": _feishu_flow, "feishu_bot": _feishu_bot, "dingtalk": _dingtalk,
-    "wecom": _wecom}

@@ -8,88 +8,17 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Literal
-from urllib.parse import parse_qs, parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
+from relay.errors import ConfigError
+from relay.platforms.base import Destination
+from relay.platforms.registry import check_webhook_url, parse_destination
+
 DEFAULT_DESTINATION = "default"
-
-
-class ConfigError(Exception):
-    """A setting is missing or malformed; the message names the variable."""
-
-
-# The kinds of destination, told apart by the webhook URL's path.
-# A new kind is one row here and one builder in runtime.SINK_KINDS.
-FLOW_KIND = "feishu_flow"  # any URL no other kind claims
-URL_KINDS = {  # kind → (its URL path, what its URL looks like, query parameter holding its token)
-    "dingtalk": ("/robot/send", "https://oapi.dingtalk.com/robot/send?access_token=<token>",
-                 "access_token"),
-    "wecom": ("/cgi-bin/webhook/send",
-              "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=<key>", "key"),
-    "feishu_bot": ("/open-apis/bot/v2/hook/",  # a path prefix: the token follows
-                   "https://open.feishu.cn/open-apis/bot/v2/hook/<token>", None),
-    FLOW_KIND: (None, "https://www.feishu.cn/flow/api/trigger-webhook/<id>", None),
-}
-SIGNED_KINDS = ("feishu_bot", "dingtalk")  # kinds that take a signing secret
-PLATFORM_HOSTS = {"dingtalk.com": "dingtalk", "weixin.qq.com": "wecom"}  # their URLs are robots
-
-
-class Destination(BaseModel):
-    """Where a channel's cards go: the kind of endpoint, its URL and its signing secret."""
-
-    model_config = ConfigDict(frozen=True)
-    kind: str
-    url: SecretStr
-    secret: SecretStr | None = None
-
-
-def url_kind(url: str) -> str:
-    path = urlsplit(url).path
-    for kind, (kind_path, _, _) in URL_KINDS.items():
-        if kind_path and (path.rstrip("/") == kind_path
-                          or (kind_path.endswith("/") and path.startswith(kind_path))):
-            return kind
-    return FLOW_KIND
-
-
-def parse_destination(name: str, value: object) -> Destination:
-    """A RELAY_DESTINATIONS entry: a URL string, or {"type", "url", "secret"}. The ValueError
-    names the entry and never shows its URL or secret."""
-    where = f"destination {name!r}"
-    kind = secret = None
-    if isinstance(value, dict):
-        unknown = sorted(set(value) - {"type", "url", "secret"})
-        if unknown:
-            raise ValueError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))} "
-                             "(known: type, url, secret)")
-        kind, url, secret = value.get("type"), value.get("url"), value.get("secret")
-        if kind is not None and kind not in URL_KINDS:
-            raise ValueError(f"{where}: unknown type {kind!r} (known: {', '.join(URL_KINDS)})")
-        if secret is not None and (not isinstance(secret, str) or not secret.strip()):
-            raise ValueError(f"{where}: \"secret\" must be a non-empty string")
-    elif isinstance(value, str):
-        url = value
-    else:
-        raise ValueError(f"{where} must be a webhook URL string or an object "
-                         '{"type": …, "url": …, "secret": …}')
-    if not isinstance(url, str):
-        raise ValueError(f'{where}: needs "url", the webhook URL')
-    _check_webhook_url(url, where)
-    found, host = url_kind(url), urlsplit(url).hostname or ""
-    expected = kind or next((k for h, k in PLATFORM_HOSTS.items() if host.endswith(h)), found)
-    if expected != found:
-        raise ValueError(f"{where}: the URL is not a {expected} URL (one looks like "
-                         f"{URL_KINDS[expected][1]})")
-    _, shape, token = URL_KINDS[found]
-    if token and not parse_qs(urlsplit(url).query).get(token):
-        raise ValueError(f"{where}: the URL has no {token}= (it looks like {shape})")
-    if secret is not None and found not in SIGNED_KINDS:
-        raise ValueError(f"{where}: a {found} destination takes no \"secret\" (only "
-                         + " and ".join(SIGNED_KINDS) + " sign their requests)")
-    return Destination(kind=found, url=url, secret=secret)
 
 
 class Settings(BaseSettings):
@@ -155,7 +84,7 @@ class Settings(BaseSettings):
     @classmethod
     def _webhook(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
-            _check_webhook_url(value.get_secret_value())
+            check_webhook_url(value.get_secret_value())
             parse_destination(DEFAULT_DESTINATION, value.get_secret_value())
         return value
 
@@ -216,14 +145,10 @@ class Settings(BaseSettings):
         return table
 
     def secrets(self) -> list[str]:
-        """Every secret value, for redaction from logs and stored errors."""
-        single = (self.guance_api_key, self.reply_token, self.feishu_webhook_url,
-                  self.dingtalk_app_secret, self.ui_token, self.feishu_app_secret,
-                  self.feishu_verification_token, self.feishu_encrypt_key)
-        values = [s.get_secret_value() for s in single if s is not None]
-        for dest in self.destinations.values():
-            values += [s.get_secret_value() for s in (dest.url, dest.secret) if s is not None]
-        values += [s.get_secret_value() for s in self.feishu_bot_secrets.values()]
+        """Every secret value, for redaction from logs and stored errors: each SecretStr the
+        settings hold, wherever it sits (a field, a dict of them, a destination's URL and
+        secret), so a new secret setting is redacted by being declared a SecretStr."""
+        values = [s.get_secret_value() for s in _secret_strs(dict(self))]
         # a webhook's secret part is its last path segment (Feishu) or a query value (DingTalk's
         # access_token, WeCom's key); redact those wherever they show up alone
         for url in [v for v in values if "://" in v]:
@@ -261,12 +186,16 @@ class Settings(BaseSettings):
                 raise ConfigError(f"RELAY_{name.upper()} is not set")
 
 
-def _check_webhook_url(url: str, what: str = "") -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or not parts.path.strip("/"):
-        where = f"{what} " if what else ""
-        raise ValueError(f"{where}must be a webhook URL such as "
-                         "https://www.feishu.cn/flow/api/trigger-webhook/<id>")
+def _secret_strs(value: object) -> list[SecretStr]:
+    if isinstance(value, SecretStr):
+        return [value]
+    if isinstance(value, BaseModel):
+        value = dict(value)
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return [s for item in value for s in _secret_strs(item)]
+    return []
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -14,9 +14,9 @@ import pytest
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from relay.delivery import deliver
-from relay.poller import poll
-from relay.sandbox_feishu_app import FakeFeishuApp, message_event
+from relay.pipeline.deliver import deliver
+from relay.pipeline.poll import poll
+from relay.sandbox.feishu_app import FakeFeishuApp, message_event
 from tests.conftest import served
 
 VTOKEN = "verification-token-abc123"
@@ -61,7 +61,7 @@ def send_card(rt, guance, clock, title="Disk full on db-1") -> tuple[str, str]:
 def _last_card_id(rt) -> str:
     from sqlalchemy import select
 
-    from relay.store import Delivery
+    from relay.store.outbox import Delivery
 
     with rt.engine.connect() as conn:
         return conn.scalar(select(Delivery.message_id).order_by(Delivery.id.desc()).limit(1))

@@ -7,11 +7,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from relay import store
 from relay.clock import FakeClock
 from relay.runtime import Runtime
-from relay.sandbox import FakeFeishu, FakeGuance, ServerThread
+from relay.sandbox.feishu import FakeFeishu
+from relay.sandbox.guance import FakeGuance
+from relay.sandbox.server import ServerThread
 from relay.settings import Settings
+from relay.store import outbox as store
 
 # fixtures of the chat platforms' fakes: dingtalk, wecom (robots); open_api, app_rt (app bot)
 pytest_plugins = ["tests.robots", "tests.appbot"]

@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from relay.delivery import deliver
-from relay.poller import poll
-from relay.sandbox_robots import FakeDingTalk, FakeWeCom, robot_url
+from relay.pipeline.deliver import deliver
+from relay.pipeline.poll import poll
+from relay.sandbox.robots import FakeDingTalk, FakeWeCom, robot_url
 from tests.conftest import served
 
 DING_TOKEN = "ding-access-token-0123456789"

@@ -11,13 +11,14 @@ from collections import Counter, deque
 import pytest
 
 from relay.clock import FakeClock
-from relay.delivery import deliver
-from relay.poller import poll
+from relay.pipeline.deliver import deliver
+from relay.pipeline.poll import poll
 from relay.ratelimit import LimitExceeded, RateLimiter
 from relay.runtime import Runtime
-from relay.sandbox import FakeGuance, ServerThread
+from relay.sandbox.guance import FakeGuance
+from relay.sandbox.server import ServerThread
 from relay.settings import Settings
-from relay.web import create_app
+from relay.web.app import create_app
 
 from .conftest import REPLY_TOKEN
 

@@ -29,7 +29,9 @@ from collections import Counter
 import sqlalchemy as sa
 from flask import request
 
-from relay.sandbox import FakeFeishu, FakeGuance, ServerThread
+from relay.sandbox.feishu import FakeFeishu
+from relay.sandbox.guance import FakeGuance
+from relay.sandbox.server import ServerThread
 
 HOOKS = {"ops": "hook-ops-crash-0001", "db": "hook-db-crash-0002"}  # destination → webhook id
 CHANNEL_SETS = [["ops"], ["db"], ["ops", "db"]]

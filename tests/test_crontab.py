@@ -13,7 +13,7 @@ import pytest
 
 from jobs import JOBS
 from relay import cli
-from relay.schedule import CrontabError, build_scheduler, parse_crontab, run_job
+from relay.pipeline.schedule import CrontabError, build_scheduler, parse_crontab, run_job
 
 TZ = ZoneInfo("Asia/Shanghai")
 EXAMPLE = Path(__file__).resolve().parent.parent / "crontab.example"

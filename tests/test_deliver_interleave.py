@@ -6,10 +6,10 @@ clock moves only when deliver sleeps, so the clock's advance is the time the run
 
 from __future__ import annotations
 
-from relay import store
-from relay.delivery import deliver
-from relay.poller import poll
+from relay.pipeline.deliver import deliver
+from relay.pipeline.poll import poll
 from relay.ratelimit import RateLimiter
+from relay.store import outbox as store
 from tests.conftest import outbox
 
 FEISHU_DOCUMENTED_LIMITS = [(5, 1.0), (100, 60.0)]

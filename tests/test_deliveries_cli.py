@@ -2,10 +2,10 @@
 
 import time
 
-from relay import store
 from relay.cli import main
-from relay.delivery import deliver
-from relay.poller import poll
+from relay.pipeline.deliver import deliver
+from relay.pipeline.poll import poll
+from relay.store import outbox as store
 
 
 def test_dead_delivery_is_listed_with_its_error_and_redelivered(

@@ -10,10 +10,11 @@ import urllib.parse
 
 import requests
 
-from relay.dingtalk import DingTalkSink, markdown
+from relay.platforms.dingtalk.robot import DingTalkSink, markdown
 from tests.conftest import outbox
 from tests.robots import (DING_SECRET, DING_TOKEN, TZ, deliver_each_minute, ding_url, new_issues,
                           payload)
+
 
 def signed(dingtalk, secret=DING_SECRET) -> dict:
     return {"type": "dingtalk", "url": ding_url(dingtalk), "secret": secret}

@@ -9,7 +9,8 @@ import hmac
 
 import pytest
 
-from relay.web import WebServer, create_app
+from relay.web.app import create_app
+from relay.web.server import WebServer
 from tests.conftest import assert_json_error
 
 APP_SECRET = "dingtalk-app-secret-0123456789abcdef"
@@ -154,7 +155,7 @@ def test_a_picture_gets_a_message_too(client, clock):
 
 
 def test_dingtalk_replies_are_in_the_reply_log_and_counted_once(rt, client, guance, clock):
-    from relay import replylog
+    from relay.store import replylog
 
     uuid = guance.add_issue("disk full")
     client.post("/dingtalk/reply", headers=headers(clock), json=mention(f"#{uuid}#on it"))

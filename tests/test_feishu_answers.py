@@ -5,7 +5,7 @@ import json
 import pytest
 import responses
 
-from relay.feishu import FlowWebhookSink, parse_retry_after
+from relay.platforms.feishu.webhook import FlowWebhookSink, parse_retry_after
 from relay.settings import Settings
 
 URL = "https://www.feishu.cn/flow/api/trigger-webhook/0123456789abcdef"

@@ -7,11 +7,11 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from relay import store
-from relay.delivery import deliver
-from relay.feishu_app import FeishuApp
-from relay.poller import poll
+from relay.pipeline.deliver import deliver
+from relay.pipeline.poll import poll
+from relay.platforms.feishu.app import FeishuApp
 from relay.settings import ConfigError, Settings
+from relay.store import outbox as store
 from tests.appbot import CHAT, send_card
 
 

@@ -11,11 +11,12 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from relay import store
-from relay.delivery import deliver
-from relay.feishu import BotWebhookSink, bot_sign, load_card_template
-from relay.poller import poll
+from relay.pipeline.deliver import deliver
+from relay.pipeline.poll import poll
+from relay.platforms.feishu.card import load_card_template
+from relay.platforms.feishu.webhook import BotWebhookSink, bot_sign
 from relay.settings import ConfigError, Settings
+from relay.store import outbox as store
 
 TOKEN = "bot-token-0123456789"
 SECRET = "bot-signing-secret-abc"

@@ -9,13 +9,15 @@ import time
 
 import pytest
 
-from relay import chat_store, replylog
-from relay.chat import EventWorker
-from relay.feishu_events import decrypt, signature
-from relay.web import WebServer, create_app
-from tests.conftest import assert_json_error
+from relay.platforms.feishu.events import decrypt, signature
+from relay.platforms.feishu.worker import EventWorker
+from relay.store import chat as chat_store
+from relay.store import replylog
+from relay.web.app import create_app
+from relay.web.server import WebServer
 from tests.appbot import (CHAT, EKEY, ENGINEER, OTHER_CHAT, VTOKEN, encrypt, send_card, sign,
                           signed_post, thread_reply, wait_for)
+from tests.conftest import assert_json_error
 
 
 @pytest.fixture
@@ -282,7 +284,7 @@ def test_an_event_acknowledged_before_a_crash_is_acted_on_after_restart(app_rt, 
 
 def test_thread_reply_dedupe_and_notification_on_postgres(app_rt, postgres_url, open_api, guance,
                                                           clock):
-    from relay.reply_notify import notify_replies
+    from relay.pipeline.notify_replies import notify_replies
 
     rt = app_rt(database_url=postgres_url)
     issue, card_id = send_card(rt, guance, clock)
@@ -300,8 +302,8 @@ def test_thread_reply_dedupe_and_notification_on_postgres(app_rt, postgres_url, 
 
 
 def test_mentions_become_names_and_the_bots_disappears():
-    from relay.chat import read_message
-    from relay.sandbox_feishu_app import message_event
+    from relay.platforms.feishu.worker import read_message
+    from relay.sandbox.feishu_app import message_event
 
     event = message_event(VTOKEN, CHAT, "@_user_10 please check with @_user_2", root_id="om_1",
                           mention_bot="ou_bot")

@@ -11,10 +11,10 @@ import responses
 
 from relay.clock import FakeClock
 from relay.guance import (GuanceAuthError, GuanceBudgetExhausted, GuanceClient, GuanceError,
-                          GuanceHTTPError, GuanceNotFound, GuanceRateLimited,
-                          GuanceTransportError)
+                          GuanceHTTPError, GuanceNotFound, GuanceRateLimited, GuanceTransportError)
 from relay.ratelimit import RateLimiter
-from relay.sandbox import FakeGuance, ServerThread
+from relay.sandbox.guance import FakeGuance
+from relay.sandbox.server import ServerThread
 
 BASE = "https://openapi.example-guance.test"
 KEY = "key-0123456789abcdef"

@@ -7,10 +7,11 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine
 
-from relay.delivery import deliver
-from relay.health import poll_interval
-from relay.poller import poll
-from relay.web import WebServer, create_app
+from relay.pipeline.deliver import deliver
+from relay.pipeline.poll import poll
+from relay.web.app import create_app
+from relay.web.health import poll_interval
+from relay.web.server import WebServer
 
 AUTH = {"Authorization": "Bearer test-reply-token-0123456789"}
 
@@ -150,8 +151,8 @@ def test_each_runtime_counts_only_its_own_work(make_runtime):
 
 def test_prune_forgets_logged_replies_older_than_its_days(make_runtime, guance, clock):
     from jobs.prune import prune
-    from relay import replylog
-    from relay.web import create_app
+    from relay.store import replylog
+    from relay.web.app import create_app
     from tests.conftest import REPLY_TOKEN
 
     rt = make_runtime()

@@ -9,9 +9,9 @@ import logging
 
 import pytest
 
-from relay.delivery import deliver
 from relay.logs import Redactor, setup_logging
-from relay.poller import poll
+from relay.pipeline.deliver import deliver
+from relay.pipeline.poll import poll
 from relay.settings import load_settings
 
 

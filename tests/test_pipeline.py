@@ -11,11 +11,11 @@ import pytest
 import responses
 from sqlalchemy.orm import Session
 
-from relay import store
-from relay.delivery import deliver
-from relay.poller import poll
-from relay.sandbox import DEFAULT_CHANNEL
 from jobs import JOBS
+from relay.pipeline.deliver import deliver
+from relay.pipeline.poll import poll
+from relay.sandbox.guance import DEFAULT_CHANNEL
+from relay.store import outbox as store
 from tests.conftest import outbox
 
 HOOK = "hook-default"

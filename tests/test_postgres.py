@@ -2,8 +2,8 @@
 
 import sqlalchemy as sa
 
-from relay.delivery import deliver
-from relay.poller import poll
+from relay.pipeline.deliver import deliver
+from relay.pipeline.poll import poll
 
 
 def test_migrations_create_the_schema_on_postgres(make_runtime, postgres_url):

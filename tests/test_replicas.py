@@ -20,15 +20,17 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
-from relay import store
 from relay.clock import FakeClock
-from relay.delivery import deliver
-from relay.leases import Leases
-from relay.poller import poll
+from relay.pipeline.deliver import deliver
+from relay.pipeline.poll import poll
 from relay.ratelimit import LimitExceeded
-from relay.sandbox import FakeFeishu, FakeGuance, ServerThread
-from relay.shared_budget import SharedRateLimiter
-from relay.store import make_engine, migrate
+from relay.sandbox.feishu import FakeFeishu
+from relay.sandbox.guance import FakeGuance
+from relay.sandbox.server import ServerThread
+from relay.store import outbox as store
+from relay.store.base import make_engine, migrate
+from relay.store.budget import SharedRateLimiter
+from relay.store.leases import Leases
 
 CHANNELS = 20
 ISSUES = 2000
@@ -42,14 +44,14 @@ CALLS_PER_MINUTE = 100  # three private budgets would overrun the fake Guance wi
 FAST_RUN = """
 import os, sys
 from apscheduler.triggers.interval import IntervalTrigger
-import relay.feishu, relay.schedule
-_parse_line = relay.schedule.parse_line
+import relay.platforms.feishu.webhook, relay.pipeline.schedule
+_parse_line = relay.pipeline.schedule.parse_line
 def parse_line(*args, **kwargs):
     entry = _parse_line(*args, **kwargs)
     entry.trigger = IntervalTrigger(seconds=float(os.environ["RELAY_TEST_TICK_SECONDS"]))
     return entry
-relay.schedule.parse_line = parse_line
-relay.feishu.FlowWebhookSink.limits = [(100, 1.0), (5000, 60.0)]
+relay.pipeline.schedule.parse_line = parse_line
+relay.platforms.feishu.webhook.FlowWebhookSink.limits = [(100, 1.0), (5000, 60.0)]
 from relay.cli import main
 sys.exit(main(["run"]))
 """
@@ -294,7 +296,7 @@ def test_the_shared_budget_keeps_a_row_per_second_not_per_call(db_url):
     """A high budget (a busy reply endpoint) must not make each grant read every call."""
     from sqlalchemy import func, select
 
-    from relay.shared_budget import GuanceCall
+    from relay.store.budget import GuanceCall
 
     engine = make_engine(db_url)
     migrate(engine)

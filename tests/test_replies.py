@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from relay.replies import MAX_TEXT, ParsedReply, ReplyParseError, ReplyTooLong, parse_reply
+from relay.replies.parse import MAX_TEXT, ParsedReply, ReplyParseError, ReplyTooLong, parse_reply
 
 UUID = "issue_3f9a1c2b4d5e6f708192a3b4c5d6e7f8"  # the shape Guance hands out: issue_ + 32 hex
 

@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from relay.delivery import deliver
-from relay.poller import poll
+from relay.pipeline.deliver import deliver
+from relay.pipeline.notify_replies import notify_replies
+from relay.pipeline.poll import poll
 from relay.ratelimit import LimitExceeded
-from relay.reply_notify import notify_replies
-from relay.web import create_app
+from relay.web.app import create_app
 from tests.appbot import CHAT, send_card, signed_post, thread_reply, wait_for
 
 
@@ -186,7 +186,7 @@ def test_budget_exhausted_leaves_the_rest_for_the_next_run(app_rt, open_api, gua
 def test_prune_forgets_old_events_and_replies_but_keeps_pending_work(app_rt, open_api, guance,
                                                                      clock):
     from jobs.prune import prune
-    from relay import chat_store
+    from relay.store import chat as chat_store
 
     rt = app_rt()
     issue, card_id = send_card(rt, guance, clock)

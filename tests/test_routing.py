@@ -10,11 +10,10 @@ import os
 import pytest
 
 from relay.cli import main
-from relay.delivery import deliver
+from relay.pipeline.deliver import deliver
 from relay.settings import ConfigError, load_settings
 from tests.conftest import outbox
-from tests.robots import (DING_SECRET, DING_TOKEN, WECOM_KEY, ding_url, new_issues,
-                          wecom_url)
+from tests.robots import DING_SECRET, DING_TOKEN, WECOM_KEY, ding_url, new_issues, wecom_url
 
 FLOW_HOOK = "hook-ops-0123456789"
 BOT_TOKEN = "feishu-bot-token-42424242"

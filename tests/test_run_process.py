@@ -10,7 +10,8 @@ import time
 import pytest
 import requests
 
-from relay.sandbox import FakeGuance, ServerThread
+from relay.sandbox.guance import FakeGuance
+from relay.sandbox.server import ServerThread
 
 
 def free_port() -> int:

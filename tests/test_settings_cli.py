@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from relay.cli import main
-from relay.logs import MASK, Redactor, RedactingFormatter
+from relay.logs import MASK, RedactingFormatter, Redactor
 from relay.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent

@@ -1,5 +1,5 @@
-from relay.poller import poll
-from relay.delivery import deliver
+from relay.pipeline.deliver import deliver
+from relay.pipeline.poll import poll
 
 
 def test_new_issue_reaches_feishu_once(make_runtime, guance, feishu, clock):
@@ -21,7 +21,7 @@ def test_new_issue_reaches_feishu_once(make_runtime, guance, feishu, clock):
 def test_sandbox_shows_cards_and_the_reply_round_trip(capsys):
     from pathlib import Path
 
-    from relay.demo import run_sandbox
+    from relay.sandbox.demo import run_sandbox
 
     assert run_sandbox(Path("crontab.example")) == 0
     captured = capsys.readouterr()

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections import Counter
 from zoneinfo import ZoneInfo
 
-from relay import store
-from relay.delivery import BACKOFF_MAX, deliver
-from relay.feishu import format_time
-from relay.poller import poll
+from relay.pipeline.deliver import BACKOFF_MAX, deliver
+from relay.pipeline.poll import poll
+from relay.platforms.render import format_time
+from relay.store import outbox as store
 from tests.conftest import outbox
 
 FEISHU_DOCUMENTED_LIMITS = [(5, 1.0), (100, 60.0)]  # per custom bot, from Feishu's docs

@@ -8,9 +8,10 @@ import os
 import pytest
 import requests
 
-from relay.delivery import deliver
-from relay.poller import poll
-from relay.web import WebServer, create_app
+from relay.pipeline.deliver import deliver
+from relay.pipeline.poll import poll
+from relay.web.app import create_app
+from relay.web.server import WebServer
 
 UI_TOKEN = "ui-token-0123456789abcdef"
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"

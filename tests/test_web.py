@@ -9,8 +9,9 @@ import socket
 import pytest
 import requests
 
-from relay.replies import MAX_TEXT
-from relay.web import MAX_BODY, WebServer, create_app
+from relay.replies.parse import MAX_TEXT
+from relay.web.app import MAX_BODY, create_app
+from relay.web.server import WebServer
 from tests.conftest import assert_json_error
 
 REPLY_TOKEN = "test-reply-token-0123456789"  # the token conftest configures

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import requests
 
-from relay.wecom import markdown
+from relay.platforms.wecom.robot import markdown
 from tests.conftest import outbox
-from tests.robots import (TZ, WECOM_KEY, deliver_each_minute, new_issues, payload,
-                          wecom_url)
+from tests.robots import TZ, WECOM_KEY, deliver_each_minute, new_issues, payload, wecom_url
+
 
 def content(**kw) -> str:
     body = markdown(payload(**kw), TZ, "https://cn4-console.guance.com")

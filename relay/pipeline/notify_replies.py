@@ -1,0 +1,118 @@
+"""New-reply notifications (新回复的提醒): replies written in Guance show up in the card's thread.
+
+Guance has no "replies since" call, so each issue costs one call. Within the shared budget of
+20 calls a minute, a run checks at most `max_issues` issues — those sent to an app-bot chat in
+the last RELAY_REPLY_NOTIFY_DAYS days — the ones checked longest ago (or never) first. The first
+check of an issue only records the replies older than its card (no flood of old ones); every
+other comment (type "reply"; change records are skipped) is posted once, as a reply to the card.
+Replies relay posted itself (from Feishu) are recorded when posted and never echoed back.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from dataclasses import dataclass
+
+from relay.guance import GuanceBudgetExhausted, GuanceError, GuanceNotFound, html_to_text
+from relay.runtime import Runtime
+from relay.store import chat as chat_store
+from relay.store.chat import SEEN
+from relay.store.outbox import Delivery
+
+log = logging.getLogger("relay.reply_notify")
+
+MAX_NOTE = 4000  # characters of a reply shown in Feishu
+
+
+@dataclass
+class NotifyReport:
+    checked: int = 0
+    notified: int = 0
+    waiting: bool = False  # the call budget ran out before every chosen issue was checked
+
+
+def notify_replies(rt: Runtime, max_issues: int = 5) -> NotifyReport:
+    report = NotifyReport()
+    chats = rt.settings.feishu_app_chats
+    if rt.feishu_app is None or not chats:
+        log.debug("notify_replies: no Feishu app chats (RELAY_FEISHU_APP_CHATS); nothing to do")
+        return report
+    now = int(rt.clock.now())
+    since = now - rt.settings.reply_notify_days * 86_400
+    for issue, checked_at in chat_store.issues_to_check(rt.engine, list(chats), since,
+                                                         max_issues):
+        try:
+            replies = rt.guance.replies(issue)
+        except GuanceBudgetExhausted as exc:
+            log.warning("notify_replies: %s; the other issues wait for the next run", exc)
+            report.waiting = True
+            break
+        except GuanceNotFound:
+            replies = []  # deleted in Guance: nothing more will come
+        except GuanceError as exc:
+            log.error("notify_replies %s: %s (next run tries again)", issue, rt.redact(str(exc)))
+            if checked_at is not None:  # a failed first check stays a first check
+                chat_store.mark_checked(rt.engine, issue, int(rt.clock.now()))
+            continue
+        report.checked += 1
+        report.notified += _notify_issue(rt, issue, replies, first_check=checked_at is None)
+        chat_store.mark_checked(rt.engine, issue, int(rt.clock.now()))
+    if report.notified:
+        log.info("notify_replies: %d issue(s) checked, %d new reply(ies) posted to Feishu",
+                 report.checked, report.notified)
+    return report
+
+
+def _notify_issue(rt: Runtime, issue: str, replies: list[dict], first_check: bool) -> int:
+    known = chat_store.known_replies(rt.engine, issue)
+    new = sorted((r for r in replies if r.get("type") == "reply" and str(r["uuid"]) not in known),
+                 key=lambda r: int(r.get("createAt") or 0))
+    now = int(rt.clock.now())
+    cards = [c for c in chat_store.cards_of(rt.engine, issue)
+             if c.destination in rt.settings.feishu_app_chats]
+    if first_check:
+        # replies older than the card are history: recorded, not posted (no flood); newer ones
+        # were written while the issue waited for its first check, and are news
+        card_sent = min((c.sent_at or now for c in cards), default=now)
+        for reply in [r for r in new if int(r.get("createAt") or 0) <= card_sent]:
+            chat_store.record_reply(rt.engine, str(reply["uuid"]), issue, SEEN, now)
+        new = [r for r in new if int(r.get("createAt") or 0) > card_sent]
+    posted = 0
+    for reply in new:
+        if not _post(rt, cards, reply):
+            break  # left unrecorded: the next check tries again, in order
+        chat_store.record_reply(rt.engine, str(reply["uuid"]), issue, SEEN, int(rt.clock.now()))
+        posted += 1
+    return posted
+
+
+def _post(rt: Runtime, cards: list[Delivery], reply: dict) -> bool:
+    """Post into each chat the issue's card went to (as a reply to the card); True when at least
+    one chat took it (a repeat into the others would be worse than a gap)."""
+    info = reply.get("creatorInfo") if isinstance(reply.get("creatorInfo"), dict) else {}
+    who = info.get("name") or info.get("username") or reply.get("creator") or "someone"
+    content = str(reply.get("content") or "")
+    content = (html_to_text(content) if re.search(r"<[a-zA-Z/][^>]*>", content)
+               else html.unescape(content)).strip()  # html_to_text unescapes itself
+    if len(content) > MAX_NOTE:
+        content = content[:MAX_NOTE] + " …"
+    title = str((cards[0].payload or {}).get("title") or "") if cards else ""
+    ok = False
+    for card in cards:
+        chat_id = rt.settings.feishu_app_chats[card.destination]
+        text = f"💬 {who} replied in Guance: {content}"
+        if card.message_id:
+            result = rt.feishu_app.reply_text(card.message_id, text,  # type: ignore[union-attr]
+                                              idempotency_key=f"n{reply['uuid']}{card.id}")
+        else:
+            result = rt.feishu_app.send(chat_id, "text",  # type: ignore[union-attr]
+                                        {"text": f"💬 {who} replied on '{title}': {content}"},
+                                        idempotency_key=f"n{reply['uuid']}{card.id}")
+        if result.ok:
+            ok = True
+        else:
+            log.warning("notify_replies: reply %s to %s not posted: %s", reply["uuid"],
+                        card.destination, rt.redact(result.error))
+    return ok

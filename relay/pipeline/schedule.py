@@ -1,0 +1,174 @@
+"""The crontab file: `m h dom mon dow job-name [key=value ...]`, run by APScheduler.
+
+Day-of-week follows cron (0 or 7 = Sunday), not APScheduler's own numbering (0 = Monday): the
+field is translated to day names before APScheduler sees it. As in cron, when both day-of-month
+and day-of-week are restricted (neither starts with `*`), a day matching either one fires.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
+from apscheduler.triggers.cron import CronTrigger
+
+log = logging.getLogger("relay.schedule")
+
+DAY_NAMES = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+MACROS = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
+          "@weekly": "0 0 * * 0", "@monthly": "0 0 1 * *", "@yearly": "0 0 1 1 *",
+          "@annually": "0 0 1 1 *"}
+
+
+class CrontabError(Exception):
+    """One or more bad lines; str() gives one `FILE:LINE: reason` per line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass
+class CronEntry:
+    line: int
+    schedule: str
+    job: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    trigger: BaseTrigger | None = None
+
+
+def cron_day_of_week(spec: str) -> str:
+    """Translate a cron day-of-week field (0/7 = Sunday, names, ranges, steps) to names."""
+    if spec == "*":
+        return "*"
+    days: set[int] = set()
+    for part in spec.lower().split(","):
+        match = re.fullmatch(r"(\*|[a-z0-9]+)(?:-([a-z0-9]+))?(?:/(\d+))?", part)
+        if not match:
+            raise ValueError(f"day of week {part!r} is not a day, range or step")
+        first, last, step = match.groups()
+        lo = 0 if first == "*" else _day_number(first)
+        hi = _day_number(last) if last else (6 if first == "*" or step else lo)
+        if hi < lo:
+            raise ValueError(f"day of week range {part!r} runs backwards")
+        if step is not None and int(step) == 0:
+            raise ValueError("a step of 0 never advances")
+        days.update(d % 7 for d in range(lo, hi + 1, int(step or 1)))
+    return ",".join(DAY_NAMES[d] for d in sorted(days))
+
+
+def _day_number(token: str) -> int:
+    """0-7 (both 0 and 7 are Sunday) or a three-letter day name."""
+    if token.isdigit():
+        if int(token) > 7:
+            raise ValueError(f"day of week {token} is not in 0-7")
+        return int(token)
+    if token in DAY_NAMES:
+        return DAY_NAMES.index(token)
+    raise ValueError(f"day of week {token!r} is not 0-7 or sun..sat")
+
+
+def _convert(value: str, annotation: Any) -> Any:
+    if annotation in (int, "int"):
+        return int(value)
+    if annotation in (float, "float"):
+        return float(value)
+    if annotation in (bool, "bool"):
+        if value.lower() not in ("yes", "no", "true", "false", "1", "0"):
+            raise ValueError("want yes or no")
+        return value.lower() in ("yes", "true", "1")
+    return value
+
+
+def parse_crontab(path: Path, jobs: dict[str, Callable[..., Any]], tz: ZoneInfo) -> list[CronEntry]:
+    """Read and check the whole file; raise CrontabError listing every bad line."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")  # -sig: a BOM from Notepad is fine
+    except OSError as exc:
+        raise CrontabError([f"{path}: cannot read crontab ({exc.strerror})"]) from None
+    except UnicodeDecodeError as exc:
+        raise CrontabError([f"{path}: cannot read crontab (not UTF-8 text: byte "
+                            f"{exc.object[exc.start]:#04x} at offset {exc.start})"]) from None
+    entries, problems = [], []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            entries.append(parse_line(line, number, jobs, tz))
+        except ValueError as exc:
+            problems.append(f"{path}:{number}: {exc}")
+    if problems:
+        raise CrontabError(problems)
+    if not entries:
+        raise CrontabError([f"{path}: no jobs (expected lines like '* * * * * poll_issues')"])
+    return entries
+
+
+def parse_line(line: str, number: int, jobs: dict[str, Callable[..., Any]],
+               tz: ZoneInfo) -> CronEntry:
+    words = line.split()
+    if words[0].startswith("@"):
+        if words[0] not in MACROS:
+            raise ValueError(f"unknown macro {words[0]!r} (known: {', '.join(MACROS)})")
+        words = MACROS[words[0]].split() + words[1:]
+    if len(words) < 6:
+        raise ValueError("expected 5 time fields and a job name: 'm h dom mon dow job [k=v ...]'")
+    minute, hour, day, month, dow, name, *args = words
+    if name not in jobs:
+        raise ValueError(f"unknown job {name!r} (known: {', '.join(sorted(jobs))})")
+    try:
+        common = dict(minute=minute, hour=hour, month=month, timezone=tz)
+        days = cron_day_of_week(dow)
+        if day.startswith("*") or dow.startswith("*"):
+            trigger: BaseTrigger = CronTrigger(day=day, day_of_week=days, **common)
+        else:  # cron: either the day of month or the day of week matching is enough
+            trigger = OrTrigger([CronTrigger(day=day, **common),
+                                 CronTrigger(day_of_week=days, **common)])
+    except ValueError as exc:
+        raise ValueError(f"bad schedule {' '.join(words[:5])!r}: {exc}") from None
+    params = {n: p for n, p in inspect.signature(jobs[name]).parameters.items() if n != "rt"}
+    kwargs: dict[str, Any] = {}
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if not sep or not key:
+            raise ValueError(f"argument {arg!r} is not key=value")
+        if key not in params:
+            raise ValueError(f"job {name!r} takes no argument {key!r} "
+                             f"(it takes: {', '.join(params) or 'none'})")
+        try:
+            kwargs[key] = _convert(value, params[key].annotation)
+        except ValueError:
+            raise ValueError(f"argument {key}={value!r} of job {name!r} is not a valid "
+                             f"{getattr(params[key].annotation, '__name__', params[key].annotation)}"
+                             ) from None
+    return CronEntry(number, " ".join(words[:5]), name, kwargs, trigger)
+
+
+def build_scheduler(entries: list[CronEntry], jobs: dict[str, Callable[..., Any]], rt: Any,
+                    tz: ZoneInfo) -> BackgroundScheduler:
+    """A scheduler with one job per crontab line; a run that overlaps the previous one is
+    skipped (the cursor makes the next run catch up)."""
+    scheduler = BackgroundScheduler(timezone=tz, job_defaults={
+        "coalesce": True, "max_instances": 1, "misfire_grace_time": 30})
+    for entry in entries:
+        scheduler.add_job(run_job, entry.trigger, args=(jobs[entry.job], entry.job, rt),
+                          kwargs=entry.kwargs, id=f"{entry.job}@{entry.line}",
+                          name=f"{entry.job} (line {entry.line})")
+    return scheduler
+
+
+def run_job(func: Callable[..., Any], name: str, rt: Any, **kwargs: Any) -> None:
+    """Run a job; a failure is one log line, never the end of the scheduler."""
+    try:
+        func(rt, **kwargs)
+    except Exception:
+        log.exception("job %s failed; its next scheduled run will try again", name)

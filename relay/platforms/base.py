@@ -1,0 +1,146 @@
+"""What every chat platform implements and declares: a sink (take an outbox payload, send it,
+say how it went), the kinds of destination it offers and its reply routes (see registry.py).
+
+A payload is the dict the poller stored (uuid, title, level, source, message, create_at, channel).
+A sink renders it for its platform, sends it, and reads the platform's answer: "sent" only when
+the platform said yes; a limit answer carries how long to wait.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol
+from zoneinfo import ZoneInfo
+
+import requests
+from flask import Blueprint
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+if TYPE_CHECKING:
+    from relay.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class SendResult:
+    ok: bool
+    error: str = ""
+    retry_after: float | None = None  # seconds the destination asked us to wait
+    message_id: str | None = None  # the platform's id of the sent message, where it gives one
+
+
+class Sink(Protocol):
+    # the platform's documented send limits per destination: (count, seconds) pairs, as
+    # relay.ratelimit.RateLimiter takes them; relay keeps under them
+    limits: ClassVar[list[tuple[int, float]]]
+
+    def send(self, payload: dict[str, Any], now: float) -> SendResult: ...
+
+
+class Destination(BaseModel):
+    """Where a channel's cards go: the kind of endpoint, its URL and its signing secret."""
+
+    model_config = ConfigDict(frozen=True)
+    kind: str
+    url: SecretStr
+    secret: SecretStr | None = None
+
+    def secret_value(self) -> str | None:
+        return self.secret.get_secret_value() if self.secret else None
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of destination (a `type` in RELAY_DESTINATIONS): how its webhook URL is told apart
+    and how its sink is built."""
+
+    name: str
+    url_path: str | None  # the URL's path ("…/" = a prefix the token follows); None: any URL
+    url_shape: str  # what such a URL looks like, for error messages
+    sink: Callable[[Runtime, Destination, requests.Session], Sink]
+    token_param: str | None = None  # the query parameter that holds the URL's token
+    hosts: tuple[str, ...] = ()  # a URL on one of these hosts must be of this kind
+    signs: bool = False  # takes a signing secret
+
+
+@dataclass(frozen=True)
+class ReplyRoute:
+    """An HTTP route through which a platform's chat writes back."""
+
+    path: str
+    blueprint: Callable[[Runtime], Blueprint]
+    counted: bool = True  # requests it refuses unread count in relay_reply_requests_total
+
+
+@dataclass(frozen=True)
+class Platform:
+    name: str
+    kinds: tuple[Kind, ...] = ()
+    replies: tuple[ReplyRoute, ...] = ()
+    # destinations a platform makes from settings of its own (the Feishu app bot's chats)
+    own_sinks: Callable[[Runtime, requests.Session], dict[str, Sink]] | None = None
+
+
+def judge_errcode(platform: str, resp: requests.Response,
+                  waits: dict[int, float], hints: dict[int, str] | None = None) -> SendResult:
+    """The answer of a DingTalk or WeCom robot: sent only for HTTP 2xx with `errcode` 0 (both
+    report failures with HTTP 200 and a non-zero errcode). `waits` maps the platform's "too fast"
+    codes to the seconds it wants us to stay away; `hints` adds what to check for other codes."""
+    if not 200 <= resp.status_code < 300:
+        return SendResult(False, f"{platform} HTTP {resp.status_code} {resp.text[:200]}".strip(),
+                          60.0 if resp.status_code == 429 else None)
+    try:
+        body = resp.json()
+        code = int(body["errcode"])
+    except (ValueError, TypeError, KeyError):
+        return SendResult(False, f"{platform} answered without an errcode: {resp.text[:200]}")
+    if code == 0:
+        return SendResult(True)
+    hint = (hints or {}).get(code, "")
+    error = f"{platform} errcode {code}: {body.get('errmsg', '')}{hint}"[:300]
+    return SendResult(False, error, waits.get(code))
+
+
+def fit_utf8(render: Callable[[str], str], message: str, max_bytes: int) -> str:
+    """`render(message)`, the message cut (with a visible marker) so the whole stays within
+    `max_bytes` of UTF-8."""
+    whole = render(message)
+    if len(whole.encode("utf-8")) <= max_bytes:
+        return whole
+    marker_room = 64  # "\n… (truncated, N more characters)" with room for any N
+    room = max_bytes - len(render("").encode("utf-8")) - marker_room
+    kept = message.encode("utf-8")[:max(room, 0)].decode("utf-8", "ignore")
+    return render(cut(message, len(kept)))
+
+
+def cut(message: str, keep: int) -> str:
+    """The first `keep` characters and a visible marker saying how much was left out."""
+    return f"{message[:keep]}\n… (truncated, {len(message) - keep} more characters)"
+
+
+class RobotSink:
+    """A group robot that takes one JSON message per POST and answers HTTP 200 with `errcode`
+    (DingTalk, WeCom). A platform names itself, renders its message and lists its codes."""
+
+    limits = [(20, 61.0)]  # 20 a minute per robot (a second of margin: a breach costs 10 min)
+    platform = ""
+    waits: dict[int, float] = {}  # errcode → seconds to stay away
+    hints: dict[int, str] = {}  # errcode → what to check
+
+    def __init__(self, url: str, tz: ZoneInfo, console_url: str,
+                 session: requests.Session | None = None, timeout: float = 10.0) -> None:
+        self.url, self.tz, self.console_url, self.timeout = url, tz, console_url, timeout
+        self.session = session or requests.Session()
+
+    def url_for(self, now: float) -> str:
+        return self.url
+
+    def message(self, payload: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def send(self, payload: dict[str, Any], now: float) -> SendResult:
+        try:
+            resp = self.session.post(self.url_for(now), timeout=self.timeout,
+                                     json=self.message(payload))
+        except requests.RequestException as exc:
+            return SendResult(False, f"could not reach {self.platform}: {type(exc).__name__}")
+        return judge_errcode(self.platform, resp, self.waits, self.hints)

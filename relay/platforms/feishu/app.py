@@ -1,0 +1,188 @@
+"""The Feishu app bot's outbound side: tenant_access_token, IM messages, replies, the card sink.
+
+A self-built Feishu app posts as its bot through the IM API with a `tenant_access_token`
+(valid two hours). The token is cached and refreshed ten minutes before it expires (as Feishu's
+SDK does), under a lock, so threads that all need a token at once cause one refresh. A token
+Feishu calls invalid is dropped and fetched again once. Cards sent this way return a message_id:
+relay stores it, and a reply in the card's thread finds its issue by it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import requests
+
+from relay.clock import Clock
+from relay.errors import ConfigError
+from relay.platforms.base import SendResult, cut
+from relay.platforms.feishu.card import CardTemplate
+from relay.platforms.feishu.webhook import FEISHU_LIMITS, judge
+from relay.platforms.render import card_values
+
+TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token/internal"
+REFRESH_MARGIN_SECONDS = 600  # refresh when less than this is left (Feishu's SDK: 10 min)
+INVALID_TOKEN_CODES = {99991661, 99991663, 99991668}  # missing / invalid / expired token
+RATE_LIMIT_CODE = 99991400
+MAX_CARD_MESSAGE = 8000  # characters of the issue text in an IM card (Feishu takes ≤ 30 KB)
+
+
+class FeishuAppError(Exception):
+    """Feishu did not hand out a token (wrong app id/secret, or unreachable)."""
+
+
+class FeishuApp:
+    def __init__(self, base_url: str, app_id: str, app_secret: str, clock: Clock | None = None,
+                 session: requests.Session | None = None, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.app_id, self._secret = app_id, app_secret
+        self.clock = clock or Clock()
+        self.session = session or requests.Session()
+        self.timeout = timeout
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._lock = threading.Lock()
+        self._bot_open_id: str | None = None
+
+    # -- the token ---------------------------------------------------------------------------
+    def token(self) -> str:
+        with self._lock:
+            if self._token is None or self.clock.now() >= self._expires_at - REFRESH_MARGIN_SECONDS:
+                self._refresh()
+            return self._token  # type: ignore[return-value]
+
+    def _refresh(self) -> None:
+        try:
+            resp = self.session.post(self.base_url + TOKEN_PATH, timeout=self.timeout,
+                                     json={"app_id": self.app_id, "app_secret": self._secret})
+            body = resp.json()
+        except requests.RequestException as exc:
+            raise FeishuAppError(f"tenant_access_token: could not reach Feishu: "
+                                 f"{type(exc).__name__}") from None
+        except ValueError:
+            raise FeishuAppError(f"tenant_access_token: HTTP {resp.status_code}, not JSON"
+                                 ) from None
+        if not isinstance(body, dict) or body.get("code") != 0 or not body.get(
+                "tenant_access_token"):
+            code = body.get("code") if isinstance(body, dict) else "?"
+            msg = body.get("msg") if isinstance(body, dict) else ""
+            raise FeishuAppError(f"tenant_access_token: Feishu code {code}: {msg} (check "
+                                 "RELAY_FEISHU_APP_ID / RELAY_FEISHU_APP_SECRET)")
+        self._token = str(body["tenant_access_token"])
+        self._expires_at = self.clock.now() + float(body.get("expire") or 7200)
+
+    def _forget(self, token: str) -> None:
+        with self._lock:
+            if self._token == token:
+                self._token = None
+
+    # -- calls -------------------------------------------------------------------------------
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None,
+             params: dict[str, str] | None = None) -> tuple[SendResult, dict[str, Any]]:
+        """One IM API call: (how it went, the answer's JSON body)."""
+        for attempt in (1, 2):
+            try:
+                token = self.token()
+            except FeishuAppError as exc:
+                return SendResult(False, str(exc)), {}
+            try:
+                resp = self.session.request(
+                    method, self.base_url + path, params=params, timeout=self.timeout,
+                    data=None if body is None else json.dumps(body, ensure_ascii=False).encode(),
+                    headers={"Authorization": f"Bearer {token}",
+                             "Content-Type": "application/json; charset=utf-8"})
+            except requests.RequestException as exc:
+                return SendResult(False, f"could not reach Feishu: {type(exc).__name__}"), {}
+            try:
+                answer = resp.json()
+            except ValueError:
+                answer = None
+            answer = answer if isinstance(answer, dict) else {}
+            code = answer.get("code")
+            if code in INVALID_TOKEN_CODES and attempt == 1:
+                self._forget(token)
+                continue
+            return self._judge(resp, answer), answer
+        return SendResult(False, "Feishu refused a fresh tenant_access_token"), {}
+
+    def _judge(self, resp: requests.Response, answer: dict[str, Any]) -> SendResult:
+        now = self.clock.now()
+        if answer.get("code") == RATE_LIMIT_CODE or resp.status_code == 429:
+            reset = resp.headers.get("x-ogw-ratelimit-reset", "")
+            wait = float(reset) if reset.isdigit() else 10.0
+            return SendResult(False, f"Feishu code {RATE_LIMIT_CODE}: too many requests", wait)
+        result = judge(resp, now)
+        if not result.ok:
+            return result
+        data = answer.get("data") if isinstance(answer.get("data"), dict) else {}
+        return SendResult(True, message_id=str(data.get("message_id") or "") or None)
+
+    def send(self, chat_id: str, msg_type: str, content: dict[str, Any],
+             idempotency_key: str | None = None) -> SendResult:
+        """A new message in a chat."""
+        body = {"receive_id": chat_id, "msg_type": msg_type,
+                "content": json.dumps(content, ensure_ascii=False)}
+        if idempotency_key:
+            body["uuid"] = idempotency_key[:50]
+        return self.call("POST", "/open-apis/im/v1/messages", body,
+                         params={"receive_id_type": "chat_id"})[0]
+
+    def reply_text(self, message_id: str, text: str, idempotency_key: str | None = None
+                   ) -> SendResult:
+        """A text reply to a message: in its thread when it is in one."""
+        body = {"msg_type": "text", "content": json.dumps({"text": text}, ensure_ascii=False)}
+        if idempotency_key:
+            body["uuid"] = idempotency_key[:50]
+        return self.call("POST", f"/open-apis/im/v1/messages/{message_id}/reply", body)[0]
+
+    def bot_open_id(self) -> str | None:
+        """The bot's own open_id (to tell an @-mention of the bot from one of a person)."""
+        if self._bot_open_id is None:
+            result, answer = self.call("GET", "/open-apis/bot/v3/info")
+            bot = answer.get("bot") if isinstance(answer.get("bot"), dict) else {}
+            if result.ok and bot.get("open_id"):
+                self._bot_open_id = str(bot["open_id"])
+        return self._bot_open_id
+
+
+class AppChatSink:
+    """A destination that is a group chat of the app bot: the alert card through the IM API."""
+
+    limits = FEISHU_LIMITS  # Feishu: 5 messages a second per group; 100/min like a custom bot
+
+    def __init__(self, app: FeishuApp, chat_id: str, tz: ZoneInfo, card: CardTemplate,
+                 console_url: str) -> None:
+        self.app, self.chat_id, self.tz, self.card = app, chat_id, tz, card
+        self.console_url = console_url
+
+    def send(self, payload: dict[str, Any], now: float) -> SendResult:
+        message = str(payload.get("message") or "")
+        if len(message) > MAX_CARD_MESSAGE:
+            message = cut(message, MAX_CARD_MESSAGE)
+        card = self.card.render(card_values(dict(payload, message=message), self.tz,
+                                            self.console_url))
+        # the same issue to the same chat is one message, even when a crash makes us send twice
+        key = hashlib.sha1(f"{payload['uuid']}\n{self.chat_id}".encode()).hexdigest()
+        return self.app.send(self.chat_id, "interactive", card, idempotency_key=key)
+
+
+def app_from_settings(settings: Any, clock: Clock, session: requests.Session) -> FeishuApp | None:
+    """The app client when the app bot is configured (chats or an event token); else None."""
+    s = settings
+    clash = sorted(set(s.feishu_app_chats) & set(s.destination_table()))
+    if clash:
+        raise ConfigError(f"RELAY_FEISHU_APP_CHATS: {clash[0]!r} is also a webhook destination "
+                          "(RELAY_DESTINATIONS / 'default'); use another name")
+    if not s.feishu_app_chats and s.feishu_verification_token is None:
+        return None
+    need = "RELAY_FEISHU_APP_CHATS" if s.feishu_app_chats else "RELAY_FEISHU_VERIFICATION_TOKEN"
+    if not (s.feishu_app_id or "").strip():
+        raise ConfigError(f"RELAY_FEISHU_APP_ID is not set ({need} needs the Feishu app bot)")
+    if s.feishu_app_secret is None or not s.feishu_app_secret.get_secret_value().strip():
+        raise ConfigError(f"RELAY_FEISHU_APP_SECRET is not set ({need} needs the Feishu app bot)")
+    return FeishuApp(s.feishu_open_base_url, s.feishu_app_id.strip(),
+                     s.feishu_app_secret.get_secret_value(), clock, session, s.feishu_timeout)

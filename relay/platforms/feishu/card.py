@@ -1,0 +1,50 @@
+"""The Feishu interactive card (custom bot and app bot) as a JSON template with placeholders."""
+
+from __future__ import annotations
+
+import json
+import string
+from pathlib import Path
+from typing import Any
+
+from relay.errors import ConfigError
+from relay.platforms.render import CARD_PLACEHOLDERS
+
+DEFAULT_CARD_TEMPLATE = Path(__file__).with_name("card_template.json")
+
+
+class CardTemplate:
+    """The card layout as JSON text with string.Template placeholders, so it can be restyled
+    without code. Values are JSON-escaped before substitution: any text keeps the JSON valid."""
+
+    def __init__(self, text: str) -> None:
+        self.template = string.Template(text)
+
+    def render(self, values: dict[str, str]) -> Any:
+        escaped = {k: json.dumps(v, ensure_ascii=False)[1:-1] for k, v in values.items()}
+        return json.loads(self.template.substitute(escaped))
+
+
+def load_card_template(path: Path | None) -> CardTemplate:
+    """The user's template (or the packaged one), checked once by rendering a sample, so a broken
+    file stops start-up instead of failing every delivery."""
+    var = "RELAY_FEISHU_CARD_TEMPLATE"
+    try:
+        card = CardTemplate((path or DEFAULT_CARD_TEMPLATE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{var}: cannot read {path}: {type(exc).__name__}") from None
+    sample = {name: f'sample "{name}" \\ $ 示例\n' for name in CARD_PLACEHOLDERS}
+    try:
+        rendered = card.render(sample)
+    except KeyError as exc:
+        raise ConfigError(f"{var}: unknown placeholder ${exc.args[0]} (known: "
+                          + ", ".join(f"${n}" for n in CARD_PLACEHOLDERS) + ")") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{var}: not valid JSON after substitution ({exc.msg} at line "
+                          f"{exc.lineno} column {exc.colno}); put placeholders inside strings"
+                          ) from None
+    except ValueError as exc:  # a lone $ (write $$ for a dollar sign)
+        raise ConfigError(f"{var}: {exc}; write $$ for a literal $") from None
+    if not isinstance(rendered, dict):
+        raise ConfigError(f"{var}: the card must be a JSON object")
+    return card

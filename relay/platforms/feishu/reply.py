@@ -1,0 +1,66 @@
+"""`POST /feishu/reply`: a Feishu flow (@-mention trigger → HTTP request) posts `#uuid#text`,
+relay turns it into a Guance issue comment.
+
+Every answer is JSON: 200 {issueUUID, time} on success, else {error, hint?} with 400 malformed,
+401 bad token, 404 unknown issue or route off, 413 too large, 502 Guance failed, 503 Guance busy
+(retry later), 504 Guance did not answer in time (the comment may have landed: not to be resent
+blindly).
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import TYPE_CHECKING
+
+from flask import Blueprint, jsonify, request
+
+from relay.replies.comments import post_reply
+from relay.replies.log import ignore
+from relay.replies.parse import USAGE
+from relay.web.errors import error
+
+if TYPE_CHECKING:
+    from relay.runtime import Runtime
+
+PATH = "/feishu/reply"
+
+
+def reply_text() -> str | None:
+    """The message, from a JSON body (`content` or `text`) or a form field of the same name."""
+    body = request.get_json(silent=True)
+    if isinstance(body, str):
+        return body
+    source = body if isinstance(body, dict) else request.form
+    for key in ("content", "text"):
+        if isinstance(source.get(key), str):
+            return source[key]
+    return None
+
+
+def feishu_reply_blueprint(rt: Runtime) -> Blueprint:
+    bp = Blueprint("feishu_reply", __name__)
+    token = (rt.settings.reply_token.get_secret_value().strip().encode()
+             if rt.settings.reply_token else b"")
+
+    @bp.post(PATH)
+    def feishu_reply():
+        if not token:
+            ignore()
+            return error(404, "replies through a Feishu flow are off: RELAY_REPLY_TOKEN is not set")
+        scheme, _, value = request.headers.get("Authorization", "").strip().partition(" ")
+        given = (value if scheme.lower() == "bearer" else scheme).strip().encode()
+        if not hmac.compare_digest(given, token):
+            return error(401, "missing or wrong token",
+                         hint="send 'Authorization: Bearer <RELAY_REPLY_TOKEN>'")
+        message = reply_text()
+        if message is None:
+            return error(400, "no message: send JSON {\"content\": \"#<issueUUID>#<text>\"} or "
+                         "a form field 'content'", hint=USAGE)
+        outcome = post_reply(rt, message)
+        resp = jsonify(outcome.body)
+        resp.status_code = outcome.status
+        if "retryAfter" in outcome.body:
+            resp.headers["Retry-After"] = str(outcome.body["retryAfter"])
+        return resp
+
+    return bp

@@ -1,0 +1,150 @@
+"""Feishu sinks: turn an outbox payload into a Feishu request and judge Feishu's answer.
+
+Two kinds of destination, told apart by the URL: a flow webhook gets flat params, a custom bot
+(`/open-apis/bot/v2/hook/<token>`) gets an interactive card rendered from a JSON template.
+Feishu answers business errors with HTTP 200 and a non-zero `code`, so "sent" means HTTP 2xx *and*
+`code == 0` where the body has a code. Error texts never contain the webhook URL (its last path
+segment is the secret).
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import hashlib
+import hmac
+import json
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import requests
+
+from relay.platforms.base import SendResult, cut
+from relay.platforms.feishu.card import CardTemplate
+from relay.platforms.render import card_values, format_time
+
+# Feishu documents 5 requests/s and 100/min per custom bot; flows get the same care. The windows
+# have a margin (as the Guance one): a card's time on the way varies, so Feishu can count a 6th
+# card inside its second when relay waited exactly one.
+FEISHU_LIMITS = [(5, 1.1), (100, 61.0)]
+TOO_FREQUENT_CODES = {11232, 99991400}  # system-pressure frequency limit; IM API rate limit
+MAX_BOT_BODY = 20_000  # Feishu takes ≤ 20 KB per custom-bot request; a margin for "KB" = 1000
+
+
+def flow_params(payload: dict[str, Any], tz: ZoneInfo) -> dict[str, str]:
+    """The flat params Feishu flows built on Guance's recipe already use."""
+    return {
+        "issue_uuid": payload["uuid"],
+        "title": payload["title"],
+        "level": payload["level"],
+        "source": payload["source"],
+        "message": payload["message"],
+        "createAt": format_time(payload["create_at"], tz),
+    }
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Retry-After as seconds, from either delta-seconds or an HTTP-date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - now, 0.0)
+
+
+def judge(resp: requests.Response, now: float) -> SendResult:
+    """Did Feishu accept the message? Reads the status, then the body's `code` if there is one."""
+    if resp.status_code == 429:
+        return SendResult(False, "HTTP 429 too many requests",
+                          parse_retry_after(resp.headers.get("Retry-After"), now) or 60.0)
+    if not 200 <= resp.status_code < 300:
+        return SendResult(False, f"HTTP {resp.status_code} {resp.text[:200]}".strip(),
+                          parse_retry_after(resp.headers.get("Retry-After"), now))
+    try:
+        body = resp.json()
+    except ValueError:
+        return SendResult(True)  # flows may answer with an empty or non-JSON body
+    code = body.get("code", body.get("StatusCode", 0)) if isinstance(body, dict) else 0
+    if code in (0, None, "0"):
+        return SendResult(True)
+    msg = str(body.get("msg") or body.get("StatusMessage") or "")
+    retry_after = 10.0 if code in TOO_FREQUENT_CODES else None
+    return SendResult(False, f"Feishu code {code}: {msg}"[:300], retry_after)
+
+
+class FlowWebhookSink:
+    """A Feishu flow (机器人助手) webhook trigger: POST the flat JSON params."""
+
+    limits = FEISHU_LIMITS
+
+    def __init__(self, url: str, tz: ZoneInfo, session: requests.Session | None = None,
+                 timeout: float = 10.0) -> None:
+        self.url, self.tz, self.timeout = url, tz, timeout
+        self.session = session or requests.Session()
+
+    def send(self, payload: dict[str, Any], now: float) -> SendResult:
+        try:
+            resp = self.session.post(self.url, json=flow_params(payload, self.tz),
+                                     timeout=self.timeout)
+        except requests.RequestException as exc:
+            return SendResult(False, f"could not reach Feishu: {type(exc).__name__}")
+        return judge(resp, now)
+
+
+def bot_sign(timestamp: int, secret: str) -> str:
+    """Feishu's custom-bot signature: HMAC-SHA256 keyed with "timestamp\\nsecret", empty message."""
+    key = f"{timestamp}\n{secret}".encode("utf-8")
+    return base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode("ascii")
+
+
+class BotWebhookSink:
+    """A Feishu custom bot (自定义机器人) webhook: POST an interactive card, signed when the
+    destination has a secret (Feishu's "signature" security setting)."""
+
+    limits = FEISHU_LIMITS
+
+    def __init__(self, url: str, tz: ZoneInfo, card: CardTemplate, console_url: str,
+                 secret: str | None = None, session: requests.Session | None = None,
+                 timeout: float = 10.0) -> None:
+        self.url, self.tz, self.card, self.console_url = url, tz, card, console_url
+        self.secret, self.timeout = secret, timeout
+        self.session = session or requests.Session()
+
+    def body(self, payload: dict[str, Any], now: float) -> bytes:
+        """The request body, the message cut so the whole stays within Feishu's size limit."""
+        extra = {}
+        if self.secret:
+            extra = {"timestamp": str(int(now)), "sign": bot_sign(int(now), self.secret)}
+        message = str(payload["message"])
+        whole = self._encode(payload, message, extra)
+        if len(whole) <= MAX_BOT_BODY:
+            return whole
+        lo, hi = 0, len(message)  # the longest kept prefix that fits (binary search)
+        best = self._encode(payload, cut(message, 0), extra)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            candidate = self._encode(payload, cut(message, mid), extra)
+            if len(candidate) <= MAX_BOT_BODY:
+                lo, best = mid, candidate
+            else:
+                hi = mid - 1
+        return best
+
+    def _encode(self, payload: dict[str, Any], message: str, extra: dict[str, str]) -> bytes:
+        values = card_values(dict(payload, message=message), self.tz, self.console_url)
+        body = {"msg_type": "interactive", "card": self.card.render(values), **extra}
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    def send(self, payload: dict[str, Any], now: float) -> SendResult:
+        try:
+            resp = self.session.post(
+                self.url, data=self.body(payload, now), timeout=self.timeout,
+                headers={"Content-Type": "application/json; charset=utf-8"})
+        except requests.RequestException as exc:
+            return SendResult(False, f"could not reach Feishu: {type(exc).__name__}")
+        return judge(resp, now)

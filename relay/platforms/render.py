@@ -1,0 +1,35 @@
+"""What every platform's card shows, as text: the values a sink lays out in its own format."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+LEVEL_COLOURS = {"P0": "red", "P1": "orange", "P2": "yellow"}  # anything else: grey
+ISSUE_LINK = "{console}/exception/issue?issueUUID={uuid}"
+# the values card_values gives, which a custom card template may name
+CARD_PLACEHOLDERS = ("title", "level", "colour", "source", "message", "created", "link", "uuid",
+                     "channel")
+
+
+def format_time(unix_seconds: int, tz: ZoneInfo) -> str:
+    return datetime.fromtimestamp(unix_seconds, tz).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def issue_link(console_url: str, uuid: str) -> str:
+    """The issue in the Guance console; a console URL with {uuid} in it is the whole link."""
+    quoted = quote(uuid, safe="")
+    if "{uuid}" in console_url:
+        return console_url.replace("{uuid}", quoted)
+    return ISSUE_LINK.format(console=console_url, uuid=quoted)
+
+
+def card_values(payload: dict[str, Any], tz: ZoneInfo, console_url: str) -> dict[str, str]:
+    level = str(payload.get("level") or "Unknown")
+    return {"title": str(payload["title"]), "level": level,
+            "colour": LEVEL_COLOURS.get(level, "grey"), "source": str(payload["source"]),
+            "message": str(payload["message"]), "created": format_time(payload["create_at"], tz),
+            "link": issue_link(console_url, payload["uuid"]), "uuid": str(payload["uuid"]),
+            "channel": str(payload.get("channel") or "")}

@@ -1,0 +1,27 @@
+"""WeCom (企业微信): group robots take markdown cards (they cannot receive messages)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import requests
+
+from relay.platforms.base import Destination, Kind, Platform, Sink
+from relay.platforms.wecom.robot import WeComSink
+
+if TYPE_CHECKING:
+    from relay.runtime import Runtime
+
+
+def _robot(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
+    s = rt.settings
+    return WeComSink(dest.url.get_secret_value(), s.tz, s.guance_console_url, http,
+                     s.feishu_timeout)
+
+
+PLATFORM = Platform(
+    name="wecom",
+    kinds=(Kind("wecom", "/cgi-bin/webhook/send",
+                "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=<key>", _robot,
+                token_param="key", hosts=("weixin.qq.com",)),),
+)

@@ -1,0 +1,1 @@
+"""Chat text → Guance comment, for every platform: parse `#uuid#text`, post the comment, log it."""

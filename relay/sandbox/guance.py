@@ -1,0 +1,189 @@
+"""A local stand-in for the Guance OpenAPI, speaking its wire format on 127.0.0.1.
+
+`relay sandbox` runs the real pipeline against it (and the Feishu, DingTalk and WeCom fakes beside
+it); the tests and benchmarks use the same fakes. FakeGuance checks the DF-API-KEY header, wraps
+answers in Guance's envelope, pages issue lists, can enforce the per-key limit (HTTP 401 +
+ft.TriggerApiAkCurrentLimiting) and accepts injected faults.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+import uuid as uuidlib
+from collections import deque
+from typing import Any
+
+from flask import Flask, jsonify, request
+
+from relay.clock import Clock
+
+DEFAULT_CHANNEL = "chan_default0000000000000000000000"
+
+
+def _envelope(content: Any = None, status: int = 200, error_code: str = "",
+              message: str = "", **extra: Any):
+    body = {"code": status, "content": content, "errorCode": error_code, "message": message,
+            "success": status == 200, "traceId": f"TRACE-{uuidlib.uuid4().hex[:16]}", **extra}
+    resp = jsonify(body)
+    resp.status_code = status
+    return resp
+
+
+class FakeGuance:
+    """The slice of the Guance OpenAPI relay uses, with issues and replies held in memory."""
+
+    def __init__(self, api_key: str = "sandbox-key", clock: Clock | None = None,
+                 calls_per_minute: int | None = None, content_shape: str = "object") -> None:
+        self.api_key = api_key
+        self.clock = clock or Clock()
+        self.calls_per_minute = calls_per_minute
+        self.content_shape = content_shape  # "object" {data, pageInfo} or "list"
+        self.channels: dict[str, str] = {DEFAULT_CHANNEL: "default"}
+        self.issues: list[dict[str, Any]] = []
+        self.replies: dict[str, list[dict[str, Any]]] = {}
+        self.calls: list[tuple[float, str]] = []  # accepted calls (time, path)
+        self.rate_limited = 0  # calls answered with the rate-limit error
+        self.faults: deque[str] = deque()  # "500", "timeout", "malformed", "unsuccessful", "ratelimit"
+        self.timeout_seconds = 3.0
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self.app = self._make_app()
+
+    # -- seeding --------------------------------------------------------------------------------
+    def add_channel(self, name: str) -> str:
+        uuid = f"chan_{uuidlib.uuid4().hex}"
+        self.channels[uuid] = name
+        return uuid
+
+    def add_issue(self, title: str, channels: list[str] = (), level: Any = "system_level_2",
+                  created_at: float | None = None, message: str = "", resource: str = "monitor",
+                  description: str | None = None) -> str:
+        """An issue in the named channels (and, as in Guance, always in `default`)."""
+        uuid = f"issue_{uuidlib.uuid4().hex}"
+        by_name = {name: cid for cid, name in self.channels.items()}
+        chans = [DEFAULT_CHANNEL] + [by_name[c] for c in channels]
+        now = int(self.clock.now() if created_at is None else created_at)
+        with self._lock:
+            self.issues.append({
+                "uuid": uuid, "id": next(self._ids), "name": title, "level": level,
+                "description": description if description is not None else f"<p>{message}</p>",
+                "extend": {"text": message, "channels": [{"type": "#", "uuid": c, "exists": True}
+                                                         for c in chans[1:]]},
+                "resource": resource, "resourceType": "event", "status": 0, "statusType": 10,
+                "createAt": now, "updateAt": now, "deleteAt": -1, "_channels": chans,
+                "creator": "wsak_sandbox", "workspaceUUID": "wksp_sandbox"})
+            self.replies[uuid] = []
+        return uuid
+
+    def add_reply(self, issue_uuid: str, content: str, author: str = "Alice",
+                  kind: str = "reply") -> str:
+        """A reply written in Guance's console by a person (kind "change": a system record)."""
+        now = int(self.clock.now())
+        uuid = f"repim_{uuidlib.uuid4().hex}"
+        with self._lock:
+            self.replies[issue_uuid].append({
+                "uuid": uuid, "issueUUID": issue_uuid, "content": content, "type": kind,
+                "extend": {}, "creator": "acnt_alice", "creatorInfo": {"name": author},
+                "createAt": now, "updateAt": now})
+        return uuid
+
+    def comments(self, issue_uuid: str) -> list[str]:
+        return [r["content"] for r in self.replies.get(issue_uuid, [])]
+
+    def calls_in_any_minute(self) -> int:
+        """The most calls accepted inside any 60-second span (to check the budget held)."""
+        times = sorted(t for t, _ in self.calls)
+        best, lo = 0, 0
+        for hi, t in enumerate(times):
+            while times[lo] <= t - 60:
+                lo += 1
+            best = max(best, hi - lo + 1)
+        return best
+
+    # -- the API --------------------------------------------------------------------------------
+    def _gate(self):
+        """Auth, rate limit and injected faults; None means go on."""
+        if request.headers.get("DF-API-KEY") != self.api_key:
+            return _envelope(None, 403, "ft.InvalidAPIKey", "invalid API key")
+        now = self.clock.now()
+        with self._lock:
+            if self.calls_per_minute is not None:
+                recent = sum(1 for t, _ in self.calls if t > now - 60)
+                if recent >= self.calls_per_minute:
+                    self.rate_limited += 1
+                    return _envelope(None, 401, "ft.TriggerApiAkCurrentLimiting",
+                                     "API key rate limit exceeded")
+            fault = self.faults.popleft() if self.faults else None
+            if fault != "ratelimit":
+                self.calls.append((now, request.path))
+        if fault == "500":
+            return _envelope(None, 500, "ft.InternalError", "internal error")
+        if fault == "timeout":
+            time.sleep(self.timeout_seconds)
+        if fault == "malformed":
+            return "<html>bad gateway</html>", 200, {"Content-Type": "application/json"}
+        if fault == "unsuccessful":
+            return jsonify({"code": 200, "content": None, "errorCode": "ft.Unknown",
+                            "message": "something went wrong", "success": False})
+        if fault == "ratelimit":
+            self.rate_limited += 1
+            return _envelope(None, 401, "ft.TriggerApiAkCurrentLimiting", "rate limit")
+        return None
+
+    def _make_app(self) -> Flask:
+        app = Flask("fake-guance")
+        app.before_request(self._gate)
+
+        @app.get("/api/v1/channel/quick_list")
+        def quick_list():
+            return _envelope([{"uuid": cid, "name": name, "id": i, "deleteAt": -1,
+                               "status": 0, "notifyTarget": []}
+                              for i, (cid, name) in enumerate(self.channels.items(), 1)])
+
+        @app.post("/api/v1/issue/list")
+        def issue_list():
+            body = request.get_json(force=True)
+            channel = body.get("channelUUID")
+            if channel not in self.channels:
+                return _envelope(None, 400, "ft.ParamError", "unknown channelUUID")
+            start, end = int(body.get("startTime", 0)), int(body.get("endTime", 2**40))
+            size, page = int(body.get("pageSize", 20)), int(body.get("pageIndex", 1))
+            with self._lock:
+                found = [i for i in self.issues if channel in i["_channels"]
+                         and start <= i["createAt"] <= end and i["deleteAt"] == -1]
+            found.sort(key=lambda i: -i["createAt"])
+            items = [{k: v for k, v in i.items() if k != "_channels"}
+                     for i in found[(page - 1) * size: page * size]]
+            info = {"count": len(items), "pageIndex": page, "pageSize": size,
+                    "totalCount": len(found)}
+            if self.content_shape == "list":
+                return _envelope(items, pageInfo=info)
+            return _envelope({"data": items, "pageInfo": info})
+
+        @app.post("/api/v1/issue/reply/create")
+        def reply_create():
+            body = request.get_json(force=True)
+            issue = body.get("issueUUID")
+            if not isinstance(body.get("extend"), dict):
+                return _envelope(None, 400, "ft.ParamError", "extend is required")
+            if issue not in self.replies:
+                return _envelope(None, 404, "ft.IssueNotFound", "issue does not exist")
+            now = int(self.clock.now())
+            reply = {"uuid": f"repim_{uuidlib.uuid4().hex}", "issueUUID": issue,
+                     "content": body.get("content", ""), "type": "reply", "extend": body["extend"],
+                     "creator": "wsak_sandbox", "createAt": now, "updateAt": now}
+            with self._lock:
+                self.replies[issue].append(reply)
+            return _envelope(reply)
+
+        @app.get("/api/v1/issue/reply/<issue>/list")
+        def reply_list(issue: str):
+            if issue not in self.replies:
+                return _envelope(None, 404, "ft.IssueNotFound", "issue does not exist")
+            items = sorted(self.replies[issue], key=lambda r: -r["createAt"])
+            return _envelope(items, pageInfo={"count": len(items), "pageIndex": 1,
+                                              "pageSize": len(items), "totalCount": len(items)})
+
+        return app

@@ -1,0 +1,24 @@
+"""Serving a fake on 127.0.0.1 for the sandbox, the tests and the benchmarks."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from flask import Flask
+from werkzeug.serving import make_server
+
+
+class ServerThread:
+    """A WSGI app served on 127.0.0.1 (an ephemeral port) by a daemon thread."""
+
+    def __init__(self, app: Flask, port: int = 0) -> None:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+        self.server = make_server("127.0.0.1", port, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

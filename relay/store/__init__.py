@@ -1,0 +1,14 @@
+"""Every table relay keeps, declared on one Base: importing this package loads them all, so
+`metadata` is the whole schema (what migrations/env.py compares against).
+
+- outbox: channel cursors and the deliveries outbox
+- chat: Feishu events, Guance replies already posted into threads, reply checks
+- replylog: the replies relay acted on
+- leases: work claimed by one replica
+- budget: the Guance call budget shared by replicas
+"""
+
+from relay.store import budget, chat, leases, outbox, replylog  # noqa: F401  (every table)
+from relay.store.base import Base
+
+metadata = Base.metadata

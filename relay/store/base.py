@@ -1,0 +1,68 @@
+"""What every table shares: one declarative Base, the engine, migrations and SQLite's write lock."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import weakref
+from pathlib import Path
+from typing import Any, ContextManager
+
+from sqlalchemy import BigInteger, Engine, Integer, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import DeclarativeBase
+
+ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements only INTEGER keys
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+_WRITE_LOCKS: "weakref.WeakKeyDictionary[Engine, threading.RLock]" = weakref.WeakKeyDictionary()
+
+
+def write_lock(engine: Engine) -> ContextManager[Any]:
+    """Held around a hot write transaction on SQLite: the threads of one process then queue on
+    a lock that wakes them at once, instead of on SQLite's busy handler, which sleeps 1–100 ms
+    between tries. PostgreSQL locks rows itself: nothing to do there."""
+    return _WRITE_LOCKS.get(engine) or contextlib.nullcontext()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+        _WRITE_LOCKS[engine] = threading.RLock()
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Apply the Alembic migrations up to `revision` (the only way the schema is made)."""
+    from alembic import command
+    from alembic.config import Config
+
+    import migrations
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":  # replicas starting together migrate one by one
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7312049)")
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def dialect_insert(engine: Engine):
+    """INSERT with ON CONFLICT for the engine's database (PostgreSQL or SQLite)."""
+    return (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)
+
+

@@ -1,0 +1,44 @@
+"""The reply log's table: each reply relay acted on (Feishu flow, DingTalk, Feishu app bot), with
+how it ended, as the delivery log page shows it (relay/replies/log.py writes it)."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Engine, Index, Integer, String, Text, delete, insert, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from relay.store.base import ID, Base, write_lock
+
+TEXT_KEPT = 500
+
+
+class ReplyRecord(Base):
+    __tablename__ = "replies"
+    __table_args__ = (Index("ix_replies_received_at", "received_at"),)  # what prune deletes by
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    received_at: Mapped[int] = mapped_column(BigInteger)
+    issue_uuid: Mapped[str | None] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text, default="")
+    http_status: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+def record(engine: Engine, received_at: int, issue_uuid: str | None, text: str,
+           http_status: int, error: str | None) -> None:
+    with write_lock(engine), engine.begin() as conn:
+        conn.execute(insert(ReplyRecord), {  # values as parameters: no statement to build
+            "received_at": received_at, "issue_uuid": issue_uuid, "text": text[:TEXT_KEPT],
+            "http_status": http_status, "error": error})
+
+
+def recent(engine: Engine, limit: int = 50) -> list[ReplyRecord]:
+    with Session(engine, expire_on_commit=False) as session:
+        return list(session.scalars(select(ReplyRecord).order_by(ReplyRecord.id.desc())
+                                    .limit(limit)))
+
+
+def prune(engine: Engine, before: int) -> int:
+    """Forget replies received before `before` (the prune job keeps the same days as for
+    deliveries)."""
+    with engine.begin() as conn:
+        return conn.execute(delete(ReplyRecord).where(ReplyRecord.received_at < before)
+                            ).rowcount or 0
