@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
 from relay.sandbox.feishu_app import FakeFeishuApp, message_event
-from tests.conftest import served
+from tests.helpers import served
 
 VTOKEN = "verification-token-abc123"
 EKEY = "encrypt-key-xyz789"

@@ -3,50 +3,35 @@ Runtime wired to them with a fresh SQLite database."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from relay.clock import FakeClock
 from relay.runtime import Runtime
 from relay.sandbox.feishu import FakeFeishu
 from relay.sandbox.guance import FakeGuance
-from relay.sandbox.server import ServerThread
 from relay.settings import Settings
-from relay.store import outbox as store
+from tests.helpers import REPLY_TOKEN, served
 
 # fixtures of the chat platforms' fakes: dingtalk, wecom (robots); open_api, app_rt (app bot)
 pytest_plugins = ["tests.robots", "tests.appbot"]
 
-REPLY_TOKEN = "test-reply-token-0123456789"
+
+
+@pytest.fixture
+def clean_env(monkeypatch, tmp_path):
+    """No RELAY_ variables from the developer's shell and no .env: each test sets what it needs
+    (in an empty working directory)."""
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.upper().startswith("RELAY_")]:
+        monkeypatch.delenv(name)
+    return monkeypatch
 
 
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
-
-
-def served(fake):
-    """Serve a fake peer on 127.0.0.1 for one test (its `url` set), then stop it."""
-    server = ServerThread(fake.app)
-    fake.url = server.url
-    yield fake
-    server.stop()
-
-
-def outbox(rt) -> list[store.Delivery]:
-    """Every outbox row, in the order they were queued."""
-    with Session(rt.engine) as session:
-        return list(session.scalars(select(store.Delivery).order_by(store.Delivery.id)))
-
-
-def assert_json_error(resp, status) -> dict:
-    """A test-client answer with `status` and a JSON body {"error": "<reason>", …}."""
-    assert resp.status_code == status, resp.get_data(as_text=True)
-    assert resp.mimetype == "application/json"
-    body = resp.get_json()
-    assert isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"]
-    return body
 
 
 @pytest.fixture

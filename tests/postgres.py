@@ -15,23 +15,19 @@ import subprocess
 import tempfile
 import time
 
+from tests.helpers import free_port
+
 
 def find_bin() -> str | None:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     return os.path.dirname(found[-1]) if found else None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class PostgresServer:
     def __init__(self, bindir: str) -> None:
         self.bindir = bindir
         self.datadir = tempfile.mkdtemp(prefix="relay-pg-")
-        self.port = _free_port()
+        self.port = free_port()
         self.as_user: list[str] = []
         if os.geteuid() == 0:  # initdb refuses to run as root
             user = pwd.getpwnam("postgres")

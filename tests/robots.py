@@ -10,19 +10,12 @@ import pytest
 from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
 from relay.sandbox.robots import FakeDingTalk, FakeWeCom, robot_url
-from tests.conftest import served
+from tests.helpers import served
 
 DING_TOKEN = "ding-access-token-0123456789"
 DING_SECRET = "SECding0123456789abcdef"
 WECOM_KEY = "wecom-key-0a1b2c3d-4e5f"
 TZ = ZoneInfo("Asia/Shanghai")  # relay's default time zone
-
-
-def payload(**kw):
-    """An outbox payload as the poller stores it."""
-    return {"uuid": "issue_abc12345", "title": "Disk full on db-1", "level": "P1",
-            "source": "disk-mon", "message": "/var at 99%", "create_at": 1_767_225_600,
-            "channel": "ops", **kw}
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ failures (connection refused, read timeout)."""
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 import responses
@@ -15,6 +14,7 @@ from relay.guance import (GuanceAuthError, GuanceBudgetExhausted, GuanceClient, 
 from relay.ratelimit import RateLimiter
 from relay.sandbox.guance import FakeGuance
 from relay.sandbox.server import ServerThread
+from tests.helpers import free_port
 
 BASE = "https://openapi.example-guance.test"
 KEY = "key-0123456789abcdef"
@@ -179,12 +179,6 @@ def test_deleted_issue_is_flagged(client, rsps):
 
 
 # -- typed errors ----------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def test_connection_refused_is_transport_error(clock):
     client = GuanceClient(f"http://127.0.0.1:{free_port()}", KEY,

@@ -5,14 +5,13 @@ with an error that names it."""
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
 from relay.cli import main
 from relay.pipeline.deliver import deliver
 from relay.settings import ConfigError, load_settings
-from tests.conftest import outbox
+from tests.helpers import outbox
 from tests.robots import DING_SECRET, DING_TOKEN, WECOM_KEY, ding_url, new_issues, wecom_url
 
 FLOW_HOOK = "hook-ops-0123456789"
@@ -78,15 +77,6 @@ def test_a_failing_robot_does_not_hold_up_the_others(make_runtime, everywhere, g
     assert len(feishu.received) == 2 and len(wecom.received) == 1
     [ding] = [r for r in outbox(rt) if r.destination == "ding"]
     assert ding.status == "pending" and "310000" in ding.last_error
-
-
-@pytest.fixture
-def clean_env(monkeypatch, tmp_path):
-    """No RELAY_ variables and no .env: each test sets what it needs."""
-    monkeypatch.chdir(tmp_path)
-    for name in [n for n in os.environ if n.startswith("RELAY_")]:
-        monkeypatch.delenv(name)
-    return monkeypatch
 
 
 def test_destinations_from_the_environment(clean_env):

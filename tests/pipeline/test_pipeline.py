@@ -16,13 +16,7 @@ from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
 from relay.sandbox.guance import DEFAULT_CHANNEL
 from relay.store import outbox as store
-from tests.conftest import outbox
-
-HOOK = "hook-default"
-
-
-def cards(feishu, hook: str = HOOK) -> list[str]:
-    return [c["issue_uuid"] for c in feishu.for_hook(hook)]
+from tests.helpers import HOOK, card_uuids, outbox
 
 
 def row_of(rt, issue_uuid: str, destination: str = "default") -> store.Delivery:
@@ -52,7 +46,7 @@ def test_issue_read_again_in_overlap_window_is_delivered_once(make_runtime, guan
         rereads += report.issues_seen
         assert report.new_rows == 0
     assert rereads >= 3, "the overlap window did not re-read the issue; the test proves nothing"
-    assert cards(feishu) == [uuid]
+    assert card_uuids(feishu) == [uuid]
     assert [(r.issue_uuid, r.status) for r in outbox(rt)] == [(uuid, store.SENT)]
 
 
@@ -66,7 +60,7 @@ def test_issue_read_again_before_delivery_is_queued_once(make_runtime, guance, f
         poll(rt)
     deliver(rt)
     deliver(rt)
-    assert cards(feishu) == [uuid]
+    assert card_uuids(feishu) == [uuid]
 
 
 # -- 2. restart -----------------------------------------------------------------------------------
@@ -79,7 +73,7 @@ def test_restart_sends_nothing_twice_and_sends_what_a_crash_left(make_runtime, g
     a = guance.add_issue("A", message="a")
     clock.advance(40)
     run(rt1)
-    assert cards(feishu) == [a]
+    assert card_uuids(feishu) == [a]
     clock.advance(20)
     b = guance.add_issue("B", message="b")
     clock.advance(40)
@@ -93,11 +87,11 @@ def test_restart_sends_nothing_twice_and_sends_what_a_crash_left(make_runtime, g
     clock.advance(30)
     sent = deliver(rt2)
     assert sent.sent == 1
-    assert cards(feishu) == [a, b]
+    assert card_uuids(feishu) == [a, b]
     for _ in range(3):  # its polls re-read A and B inside the overlap window
         clock.advance(60)
         run(rt2)
-    assert cards(feishu) == [a, b]
+    assert card_uuids(feishu) == [a, b]
     assert {r.issue_uuid: r.status for r in outbox(rt2)} == {a: store.SENT, b: store.SENT}
 
 
@@ -119,7 +113,7 @@ def test_restart_with_the_job_functions(make_runtime, guance, feishu, clock):
         JOBS["deliver"](rt2)
         clock.advance(60)
         JOBS["poll_issues"](rt2)
-    assert cards(feishu) == [a, b]
+    assert card_uuids(feishu) == [a, b]
 
 
 # -- 3. downtime ----------------------------------------------------------------------------------
@@ -136,7 +130,7 @@ def test_ten_minutes_of_downtime_every_issue_delivered_once(make_runtime, guance
     for _ in range(3):
         clock.advance(60)
         run(rt)
-    assert cards(feishu) == made
+    assert card_uuids(feishu) == made
 
 
 def test_downtime_beyond_max_catchup_skips_older_issues_with_warning(make_runtime, guance, feishu,
@@ -152,7 +146,7 @@ def test_downtime_beyond_max_catchup_skips_older_issues_with_warning(make_runtim
         run(rt)
     expected = [u for u, created in made if created >= floor]
     assert 0 < len(expected) < len(made)
-    assert cards(feishu) == expected
+    assert card_uuids(feishu) == expected
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert any("RELAY_MAX_CATCHUP_SECONDS" in r.getMessage() for r in warnings)
 
@@ -184,11 +178,11 @@ def test_feishu_failure_leaves_row_pending_then_next_run_sends(make_runtime, gua
     clock.advance(row.next_attempt_at - clock.now() + 1)
     sent = deliver(rt)
     assert sent.sent == 2
-    assert cards(feishu) == [a, b]
+    assert card_uuids(feishu) == [a, b]
     assert row_of(rt, a).status == store.SENT and row_of(rt, a).last_error is None
     clock.advance(60)
     run(rt)
-    assert cards(feishu) == [a, b]
+    assert card_uuids(feishu) == [a, b]
 
 
 def test_feishu_429_honours_retry_after(make_runtime, guance, feishu, clock):
@@ -205,10 +199,10 @@ def test_feishu_429_honours_retry_after(make_runtime, guance, feishu, clock):
     assert row.next_attempt_at == failed_at + 30
     clock.advance(20)
     assert deliver(rt).sent == 0  # still inside Retry-After
-    assert cards(feishu) == []
+    assert card_uuids(feishu) == []
     clock.advance(11)
     assert deliver(rt).sent == 1
-    assert cards(feishu) == [a]
+    assert card_uuids(feishu) == [a]
 
 
 def test_cards_stay_in_creation_order_when_new_issues_arrive_during_an_outage(
@@ -237,7 +231,7 @@ def test_cards_stay_in_creation_order_when_new_issues_arrive_during_an_outage(
     for _ in range(5):
         clock.advance(60)
         run(rt)
-    assert cards(feishu) == [a, b, c]
+    assert card_uuids(feishu) == [a, b, c]
 
 
 def test_429_then_new_issue_keeps_order(make_runtime, guance, feishu, clock):
@@ -255,7 +249,7 @@ def test_429_then_new_issue_keeps_order(make_runtime, guance, feishu, clock):
     run(rt)
     clock.advance(60)
     run(rt)
-    assert cards(feishu) == [a, b]
+    assert card_uuids(feishu) == [a, b]
 
 
 def test_failing_destination_does_not_hold_up_another(make_runtime, two_teams, guance, feishu,
@@ -271,11 +265,11 @@ def test_failing_destination_does_not_hold_up_another(make_runtime, two_teams, g
     clock.advance(48)
     feishu.faults.append("500")  # the first post (ops 1) fails
     run(rt)
-    assert cards(feishu, "hook-db") == [db1]
-    assert cards(feishu, "hook-ops") == []
+    assert card_uuids(feishu, "hook-db") == [db1]
+    assert card_uuids(feishu, "hook-ops") == []
     clock.advance(60)
     run(rt)
-    assert cards(feishu, "hook-ops") == [ops1, ops2]
+    assert card_uuids(feishu, "hook-ops") == [ops1, ops2]
 
 
 # -- 5. Guance failures ---------------------------------------------------------------------------
@@ -300,7 +294,7 @@ def test_guance_fault_keeps_cursor_and_next_run_recovers(make_runtime, guance, f
     report, _ = run(rt)
     assert report.failed == ["default"] and report.polled == []
     assert store.cursor_of(rt.engine, DEFAULT_CHANNEL) == cursor_before
-    assert cards(feishu) == []
+    assert card_uuids(feishu) == []
     assert outbox(rt) == []
     with Session(rt.engine) as session:
         assert session.get(store.ChannelCursor, DEFAULT_CHANNEL).last_error
@@ -311,7 +305,7 @@ def test_guance_fault_keeps_cursor_and_next_run_recovers(make_runtime, guance, f
     report, _ = run(rt)
     assert report.failed == [] and report.polled == ["default"]
     assert store.cursor_of(rt.engine, DEFAULT_CHANNEL) == clock.now()
-    assert cards(feishu) == [a, b, c]
+    assert card_uuids(feishu) == [a, b, c]
     with Session(rt.engine) as session:
         assert session.get(store.ChannelCursor, DEFAULT_CHANNEL).last_error is None
 
@@ -328,7 +322,7 @@ def test_guance_down_for_the_channel_list(make_runtime, guance, feishu, clock):
     a = guance.add_issue("A")
     clock.advance(50)
     run(rt)
-    assert cards(feishu) == [a]
+    assert card_uuids(feishu) == [a]
 
 
 def test_rate_limit_mid_poll_leaves_other_channels_waiting(make_runtime, guance, feishu, clock):
@@ -345,11 +339,11 @@ def test_rate_limit_mid_poll_leaves_other_channels_waiting(make_runtime, guance,
     report, _ = run(rt)
     assert len(report.failed) == 1 and len(report.waiting) == 2
     assert len(guance.calls) == calls_before  # relay stopped calling for the rest of the minute
-    assert cards(feishu) == []
+    assert card_uuids(feishu) == []
     clock.advance(61)
     report, _ = run(rt)
     assert sorted(report.polled) == ["a", "b", "c"]
-    assert cards(feishu) == made
+    assert card_uuids(feishu) == made
 
 
 def test_budget_used_up_before_the_channel_list_is_a_wait_not_a_failure(
@@ -376,7 +370,7 @@ def test_guance_down_for_several_runs_then_recovers(make_runtime, guance, feishu
         assert report.failed == ["default"]
     clock.advance(60)
     run(rt)
-    assert cards(feishu) == made
+    assert card_uuids(feishu) == made
 
 
 # -- 6. first run, since, deleted, routing -----------------------------------------------------------
@@ -392,7 +386,7 @@ def test_first_run_starts_from_now(make_runtime, guance, feishu, clock):
     for _ in range(7):  # well past the overlap window
         clock.advance(60)
         run(rt)
-    assert cards(feishu) == [new]
+    assert card_uuids(feishu) == [new]
     assert not set(old) & {r.issue_uuid for r in outbox(rt)}
 
 
@@ -404,10 +398,10 @@ def test_issue_created_in_the_same_second_as_the_first_run_is_sent(make_runtime,
     run(rt)
     uuid = guance.add_issue("right away")
     run(rt)
-    assert cards(feishu) == [uuid]
+    assert card_uuids(feishu) == [uuid]
     clock.advance(60)
     run(rt)
-    assert cards(feishu) == [uuid]
+    assert card_uuids(feishu) == [uuid]
 
 
 def test_first_run_with_since_backfills(make_runtime, guance, feishu, clock):
@@ -424,8 +418,8 @@ def test_first_run_with_since_backfills(make_runtime, guance, feishu, clock):
     for _ in range(3):
         clock.advance(60)
         run(rt)
-    assert cards(feishu) == wanted + [new]
-    assert too_old not in cards(feishu)
+    assert card_uuids(feishu) == wanted + [new]
+    assert too_old not in card_uuids(feishu)
 
 
 def test_deleted_issues_are_skipped(make_runtime, guance, feishu, clock):
@@ -447,7 +441,7 @@ def test_deleted_issues_are_skipped(make_runtime, guance, feishu, clock):
             "content": {"data": listed, "pageInfo": {"totalCount": 2}}})
         report, _ = run(rt)
     assert report.issues_seen == 2
-    assert cards(feishu) == ["issue_live00000001"]
+    assert card_uuids(feishu) == ["issue_live00000001"]
     assert [r.issue_uuid for r in outbox(rt)] == ["issue_live00000001"]
 
 
@@ -466,9 +460,9 @@ def test_routing_sends_each_channel_to_its_own_webhook(make_runtime, two_teams, 
     for _ in range(3):
         clock.advance(60)
         run(rt)
-    assert cards(feishu, "hook-ops") == [ops, both]
-    assert cards(feishu, "hook-db") == [db, both]
-    assert cards(feishu, HOOK) == []
+    assert card_uuids(feishu, "hook-ops") == [ops, both]
+    assert card_uuids(feishu, "hook-db") == [db, both]
+    assert card_uuids(feishu, HOOK) == []
     assert len(feishu.received) == 4
     by_hook = {h: [c["title"] for c in feishu.for_hook(h)] for h in ("hook-ops", "hook-db")}
     assert by_hook == {"hook-ops": ["ops only", "both"], "hook-db": ["db only", "both"]}
@@ -487,8 +481,8 @@ def test_channel_without_route_goes_to_default_webhook(make_runtime, guance, fei
     web = guance.add_issue("web", ["web"])
     clock.advance(50)
     run(rt)
-    assert cards(feishu, "hook-ops") == [ops]
-    assert cards(feishu, HOOK) == [web]
+    assert card_uuids(feishu, "hook-ops") == [ops]
+    assert card_uuids(feishu, HOOK) == [web]
 
 
 def test_card_fields(make_runtime, guance, feishu, clock):

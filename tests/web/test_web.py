@@ -4,7 +4,6 @@ is a JSON answer with the status a caller can act on."""
 from __future__ import annotations
 
 import re
-import socket
 
 import pytest
 import requests
@@ -12,9 +11,8 @@ import requests
 from relay.replies.parse import MAX_TEXT
 from relay.web.app import MAX_BODY, create_app
 from relay.web.server import WebServer
-from tests.conftest import assert_json_error
+from tests.helpers import REPLY_TOKEN, assert_json_error, free_port
 
-REPLY_TOKEN = "test-reply-token-0123456789"  # the token conftest configures
 AUTH = {"Authorization": f"Bearer {REPLY_TOKEN}"}
 UNKNOWN_ISSUE = "issue_00000000000000000000000000dead"
 
@@ -29,12 +27,6 @@ def rt(make_runtime):
 @pytest.fixture
 def client(rt):
     return create_app(rt).test_client()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # -- success ------------------------------------------------------------------------------------

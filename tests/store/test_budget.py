@@ -19,8 +19,7 @@ from relay.sandbox.guance import FakeGuance
 from relay.sandbox.server import ServerThread
 from relay.settings import Settings
 from relay.web.app import create_app
-
-from .conftest import REPLY_TOKEN
+from tests.helpers import REPLY_TOKEN
 
 AUTH = {"Authorization": f"Bearer {REPLY_TOKEN}"}
 TEAMS = [f"team{i}" for i in range(1, 7)]

@@ -7,8 +7,8 @@ import pytest
 import requests
 
 from relay.platforms.wecom.robot import markdown
-from tests.conftest import outbox
-from tests.robots import TZ, WECOM_KEY, deliver_each_minute, new_issues, payload, wecom_url
+from tests.helpers import outbox, payload
+from tests.robots import TZ, WECOM_KEY, deliver_each_minute, new_issues, wecom_url
 
 
 def content(**kw) -> str:

@@ -11,7 +11,7 @@ import pytest
 
 from relay.web.app import create_app
 from relay.web.server import WebServer
-from tests.conftest import assert_json_error
+from tests.helpers import assert_json_error
 
 APP_SECRET = "dingtalk-app-secret-0123456789abcdef"
 UNKNOWN_ISSUE = "issue_00000000000000000000000000dead"

@@ -17,6 +17,7 @@ from relay.platforms.feishu.card import load_card_template
 from relay.platforms.feishu.webhook import BotWebhookSink, bot_sign
 from relay.settings import ConfigError, Settings
 from relay.store import outbox as store
+from tests.helpers import payload
 
 TOKEN = "bot-token-0123456789"
 SECRET = "bot-signing-secret-abc"
@@ -58,11 +59,6 @@ def texts(card) -> str:
 
     walk(card)
     return "\n".join(found)
-
-
-def payload(**kw):
-    return {"uuid": "issue_abc123", "title": "t", "level": "P1", "source": "monitor",
-            "message": "m", "create_at": 1_767_225_600, "channel": "default", **kw}
 
 
 def sink(secret=None, console="https://console.guance.com") -> BotWebhookSink:
@@ -185,7 +181,7 @@ def test_card_shows_the_issue_with_link_and_reply_hint(make_runtime, guance, fei
 
 
 def test_console_url_with_uuid_placeholder_is_the_whole_link():
-    card = json.loads(sink(console="https://g.example/t/{uuid}/view").body(payload(), 0))["card"]
+    card = json.loads(sink(console="https://g.example/t/{uuid}/view").body(payload(uuid="issue_abc123"), 0))["card"]
     assert "https://g.example/t/issue_abc123/view" in texts(card)
 
 

@@ -11,9 +11,8 @@ import urllib.parse
 import requests
 
 from relay.platforms.dingtalk.robot import DingTalkSink, markdown
-from tests.conftest import outbox
-from tests.robots import (DING_SECRET, DING_TOKEN, TZ, deliver_each_minute, ding_url, new_issues,
-                          payload)
+from tests.helpers import outbox, payload
+from tests.robots import DING_SECRET, DING_TOKEN, TZ, deliver_each_minute, ding_url, new_issues
 
 
 def signed(dingtalk, secret=DING_SECRET) -> dict:

@@ -14,13 +14,9 @@ from relay.pipeline.deliver import BACKOFF_MAX, deliver
 from relay.pipeline.poll import poll
 from relay.platforms.render import format_time
 from relay.store import outbox as store
-from tests.conftest import outbox
+from tests.helpers import cards, outbox
 
 FEISHU_DOCUMENTED_LIMITS = [(5, 1.0), (100, 60.0)]  # per custom bot, from Feishu's docs
-
-
-def cards(feishu, hook: str = "hook-default") -> list[dict]:
-    return feishu.for_hook(hook)
 
 
 def every_minute(rt, clock, start: float, until, max_minutes: int) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from relay.cli import main
 from relay.logs import MASK, RedactingFormatter, Redactor
 from relay.settings import Settings
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 API_KEY = "tkn_SECRET_api_key_7f3e9d1c5b"
 REPLY_TOKEN = "SECRET-reply-token-48151623"
 HOOK_ID = "SECREThookid0a1b2c3d4e5f"
@@ -22,13 +21,10 @@ SECRETS = (API_KEY, REPLY_TOKEN, HOOK_ID)
 
 
 @pytest.fixture
-def env(monkeypatch, tmp_path):
+def env(clean_env, tmp_path):
     """A clean environment in an empty directory (no .env, no relay.db of the repo), with a
     complete valid configuration that each test then breaks in one place."""
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.upper().startswith("RELAY_"):
-            monkeypatch.delenv(name)
+    monkeypatch = clean_env
     values = {
         "RELAY_GUANCE_API_KEY": API_KEY,
         "RELAY_REPLY_TOKEN": REPLY_TOKEN,

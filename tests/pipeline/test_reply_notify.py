@@ -99,7 +99,7 @@ def test_relays_own_comments_are_not_echoed_back(app_rt, open_api, guance, clock
 
 def test_comments_posted_through_the_other_reply_routes_are_not_echoed_either(app_rt, open_api,
                                                                               guance, clock):
-    from tests.conftest import REPLY_TOKEN
+    from tests.helpers import REPLY_TOKEN
 
     rt = app_rt()
     issue, card_id = send_card(rt, guance, clock)

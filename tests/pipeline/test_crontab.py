@@ -16,7 +16,7 @@ from relay import cli
 from relay.pipeline.schedule import CrontabError, build_scheduler, parse_crontab, run_job
 
 TZ = ZoneInfo("Asia/Shanghai")
-EXAMPLE = Path(__file__).resolve().parent.parent / "crontab.example"
+EXAMPLE = Path(__file__).resolve().parents[2] / "crontab.example"
 WEDNESDAY = datetime(2026, 3, 4, 10, 0, 30, tzinfo=TZ)  # 2026-03-04 is a Wednesday
 MONDAY = datetime(2026, 3, 2, 0, 0, tzinfo=TZ)
 
@@ -313,17 +313,6 @@ def test_poll_issues_deliver_no_from_the_crontab_only_queues(tmp_path, make_runt
 
 
 # --- the commands ---------------------------------------------------------------------------
-
-@pytest.fixture
-def clean_env(tmp_path, monkeypatch):
-    """No .env and no stray RELAY_ variables from the developer's shell."""
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("RELAY_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-
 
 def test_check_crontab_accepts_the_example(clean_env, capsys):
     assert cli.main(["check-crontab", str(EXAMPLE)]) == 0

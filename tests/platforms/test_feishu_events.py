@@ -17,7 +17,7 @@ from relay.web.app import create_app
 from relay.web.server import WebServer
 from tests.appbot import (CHAT, EKEY, ENGINEER, OTHER_CHAT, VTOKEN, encrypt, send_card, sign,
                           signed_post, thread_reply, wait_for)
-from tests.conftest import assert_json_error
+from tests.helpers import assert_json_error
 
 
 @pytest.fixture

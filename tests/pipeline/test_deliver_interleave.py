@@ -10,7 +10,7 @@ from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
 from relay.ratelimit import RateLimiter
 from relay.store import outbox as store
-from tests.conftest import outbox
+from tests.helpers import outbox
 
 FEISHU_DOCUMENTED_LIMITS = [(5, 1.0), (100, 60.0)]
 TEAMS = ("red", "green", "blue")

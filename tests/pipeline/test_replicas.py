@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -31,6 +30,7 @@ from relay.store import outbox as store
 from relay.store.base import make_engine, migrate
 from relay.store.budget import SharedRateLimiter
 from relay.store.leases import Leases
+from tests.helpers import free_port
 
 CHANNELS = 20
 ISSUES = 2000
@@ -55,12 +55,6 @@ relay.platforms.feishu.webhook.FlowWebhookSink.limits = [(100, 1.0), (5000, 60.0
 from relay.cli import main
 sys.exit(main(["run"]))
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -153,7 +153,7 @@ def test_prune_forgets_logged_replies_older_than_its_days(make_runtime, guance, 
     from jobs.prune import prune
     from relay.store import replylog
     from relay.web.app import create_app
-    from tests.conftest import REPLY_TOKEN
+    from tests.helpers import REPLY_TOKEN
 
     rt = make_runtime()
     uuid = guance.add_issue("cpu high")
