@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection `relay.store.migrate` hands over, or on
+"""Alembic environment: runs on the connection `relay.store.base.migrate` hands over, or on
 `sqlalchemy.url` / RELAY_DATABASE_URL when called as `alembic -c migrations/alembic.ini ...`."""
 
 import os
@@ -6,10 +6,10 @@ import os
 from alembic import context
 from sqlalchemy import create_engine
 
-from relay.store.base import Base
+from relay.store import metadata  # every table: the package imports each table module
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def run() -> None:

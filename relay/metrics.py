@@ -10,7 +10,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-# issue creation → Feishu accepted, in seconds: from a prompt card to a day-long outage
+# issue creation → the platform accepted the card, in seconds: from a prompt card to a day-long outage
 LATENCY_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 24 * 3600)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -27,7 +27,7 @@ class Metrics:
         self.retries = Counter("relay_delivery_retries",
                                "Sends that were a retry of an earlier failed try", registry=r)
         self.latency = Histogram("relay_delivery_latency_seconds",
-                                 "Issue creation in Guance to Feishu accepting the card",
+                                 "Issue creation in Guance to the chat platform accepting the card",
                                  buckets=LATENCY_BUCKETS, registry=r)
         self.replies = Counter("relay_reply_requests", "Reply endpoint requests by outcome "
                                "(ok, bad_request, unauthorized, not_found, guance_error, busy, "

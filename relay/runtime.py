@@ -14,8 +14,7 @@ from relay.errors import ConfigError
 from relay.guance import GuanceClient
 from relay.logs import Redactor
 from relay.metrics import Metrics
-from relay.platforms.base import Destination, Sink
-from relay.platforms.feishu.card import load_card_template
+from relay.platforms.base import Sink
 from relay.platforms.registry import KINDS, PLATFORMS
 from relay.ratelimit import RateLimiter
 from relay.settings import Settings
@@ -25,6 +24,7 @@ from relay.store.leases import Leases
 
 if TYPE_CHECKING:
     from relay.platforms.feishu.app import FeishuApp
+    from relay.platforms.feishu.card import CardTemplate
     from relay.platforms.feishu.worker import EventWorker
 
 GUANCE_WINDOW_SECONDS = 61.0  # a second of margin over Guance's one-minute window
@@ -50,9 +50,19 @@ class Runtime:
         self.clock = clock or Clock()
         self.redact = Redactor(settings.secrets())
         self.routing = settings.routing()
-        self.card = load_card_template(settings.feishu_card_template)
-        destinations = settings.destination_table()
-        _check_bot_secrets(settings, destinations)
+        http = http_session()  # one pool of keep-alive connections for every webhook
+        self.feishu_app: FeishuApp | None = None  # both set by the Feishu platform's setup
+        self.card: CardTemplate | None = None
+        # each platform checks its own settings (before anything touches the database) and
+        # makes the destinations only it knows of (the Feishu app bot's chats)
+        own_sinks: dict[str, Sink] = {}
+        for platform in PLATFORMS:
+            if platform.setup is not None:
+                own_sinks.update(platform.setup(self, http))
+        self.sinks: dict[str, Sink] = {
+            name: KINDS[dest.kind].sink(self, dest, http)
+            for name, dest in settings.destination_table().items()}
+        self.sinks.update(own_sinks)
         self.engine = make_engine(settings.database_url)
         if apply_migrations:
             migrate(self.engine)
@@ -63,13 +73,6 @@ class Runtime:
             [(settings.guance_calls_per_minute, GUANCE_WINDOW_SECONDS)], self.clock)
         self.leases = Leases(self.engine, settings.lease_seconds, self.clock)
         self.metrics = Metrics()
-        http = http_session()  # one pool of keep-alive connections for every webhook
-        self.feishu_app: FeishuApp | None = None  # set by the Feishu platform when configured
-        self.sinks: dict[str, Sink] = {
-            name: KINDS[dest.kind].sink(self, dest, http) for name, dest in destinations.items()}
-        for platform in PLATFORMS:  # destinations a platform makes from its own settings
-            if platform.own_sinks is not None:
-                self.sinks.update(platform.own_sinks(self, http))
         # started by the /feishu/events blueprint (relay/platforms/feishu/worker.py)
         self.event_worker: EventWorker | None = None
         # each destination keeps under its platform's documented limits
@@ -93,12 +96,3 @@ class Runtime:
         if self.event_worker is not None:
             self.event_worker.stop()
         self.engine.dispose()
-
-
-def _check_bot_secrets(settings: Settings, table: dict[str, Destination]) -> None:
-    """A secret for a name that is not a custom bot is a typo that would silently go unused."""
-    for name in settings.feishu_bot_secrets:
-        if name not in table or table[name].kind != "feishu_bot":
-            raise ConfigError(
-                f"RELAY_FEISHU_BOT_SECRETS: {name!r} is not a destination with a custom bot "
-                "URL (…/open-apis/bot/v2/hook/<token>); the default webhook's name is 'default'")

@@ -1,6 +1,6 @@
-"""deliver: send due outbox rows to their Feishu destinations, oldest issue first.
+"""deliver: send due outbox rows to their destinations (any platform), oldest issue first.
 
-A row becomes `sent` only after Feishu said yes. When a destination fails, its remaining rows wait
+A row becomes `sent` only after the platform said yes. When a destination fails, its remaining rows wait
 with it (same back-off), so cards still arrive in creation order once it recovers; other
 destinations carry on. A row still failing after RELAY_DELIVERY_MAX_AGE_SECONDS becomes `dead`.
 """
@@ -58,7 +58,7 @@ def _deliver(rt: Runtime, max_seconds: float, report: DeliverReport) -> None:
 
     Replicas: a destination's rows are sent only under its lease `deliver:<name>`, claimed before
     its rows are read, so no row is sent by two replicas, a destination's cards keep their order
-    and its Feishu rate limit is kept by one process at a time.
+    and its platform's rate limit is kept by one process at a time.
 
     Send limits: a destination whose limiter says "not yet" is skipped until then (its later rows
     with it, so they keep their order) while the other destinations' cards go out; the run sleeps
@@ -139,8 +139,8 @@ def _keep_lease(rt: Runtime, owned: dict[str, float], destination: str) -> bool:
 
 def _send(rt: Runtime, row: store.Delivery, report: DeliverReport,
           owned: dict[str, float]) -> bool:
-    """Send one row (its send limit already granted); True when Feishu took it, False when its
-    destination must wait. The lease is checked right before the send: lost to another replica,
+    """Send one row (its send limit already granted); True when the platform took it, False when
+    its destination must wait. The lease is checked right before the send: lost to another replica,
     that replica sends the row instead."""
     clock = rt.clock
     sink = rt.sinks.get(row.destination)

@@ -76,8 +76,9 @@ class Platform:
     name: str
     kinds: tuple[Kind, ...] = ()
     replies: tuple[ReplyRoute, ...] = ()
-    # destinations a platform makes from settings of its own (the Feishu app bot's chats)
-    own_sinks: Callable[[Runtime, requests.Session], dict[str, Sink]] | None = None
+    # run once as the runtime starts: checks the platform's own settings and returns the
+    # destinations it makes from them (the Feishu app bot's chats)
+    setup: Callable[[Runtime, requests.Session], dict[str, Sink]] | None = None
 
 
 def judge_errcode(platform: str, resp: requests.Response,

@@ -8,13 +8,16 @@ from typing import TYPE_CHECKING
 
 import requests
 
+from relay.errors import ConfigError
 from relay.platforms.base import Destination, Kind, Platform, ReplyRoute, Sink
 from relay.platforms.feishu import events, reply
 from relay.platforms.feishu.app import AppChatSink, app_from_settings
+from relay.platforms.feishu.card import load_card_template
 from relay.platforms.feishu.webhook import BotWebhookSink, FlowWebhookSink
 
 if TYPE_CHECKING:
     from relay.runtime import Runtime
+    from relay.settings import Settings
 
 FLOW_KIND = "feishu_flow"  # any URL no other kind claims
 
@@ -30,12 +33,25 @@ def _bot(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
                           dest.secret_value(), http, s.feishu_timeout)
 
 
-def _app_chats(rt: Runtime, http: requests.Session) -> dict[str, Sink]:
-    """The app bot's chats (RELAY_FEISHU_APP_CHATS) are destinations too."""
+def _setup(rt: Runtime, http: requests.Session) -> dict[str, Sink]:
+    """The card template is checked once (a broken file stops start-up, not every delivery);
+    the app bot's chats (RELAY_FEISHU_APP_CHATS) are destinations too."""
     s = rt.settings
+    rt.card = load_card_template(s.feishu_card_template)
+    _check_bot_secrets(s)
     rt.feishu_app = app_from_settings(s, rt.clock, http)
     return {name: AppChatSink(rt.feishu_app, chat_id, s.tz, rt.card, s.guance_console_url)
             for name, chat_id in s.feishu_app_chats.items()}
+
+
+def _check_bot_secrets(settings: Settings) -> None:
+    """A secret for a name that is not a custom bot is a typo that would silently go unused."""
+    table = settings.destination_table()
+    for name in settings.feishu_bot_secrets:
+        if name not in table or table[name].kind != "feishu_bot":
+            raise ConfigError(
+                f"RELAY_FEISHU_BOT_SECRETS: {name!r} is not a destination with a custom bot "
+                "URL (…/open-apis/bot/v2/hook/<token>); the default webhook's name is 'default'")
 
 
 PLATFORM = Platform(
@@ -47,5 +63,5 @@ PLATFORM = Platform(
     ),
     replies=(ReplyRoute(reply.PATH, reply.feishu_reply_blueprint),
              ReplyRoute(events.PATH, events.feishu_events_blueprint, counted=False)),
-    own_sinks=_app_chats,
+    setup=_setup,
 )
