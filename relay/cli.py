@@ -200,7 +200,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from jobs import JOBS
-    from relay.pipeline.schedule import CrontabError, build_scheduler, parse_crontab
+    from relay.pipeline.schedule import (CrontabError, CrontabWatcher, build_scheduler,
+                                         parse_crontab)
 
     settings = load_settings()
     settings.require("guance_api_key")
@@ -215,7 +216,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     scheduler.start()
     log.info("scheduler started from %s: %s", settings.crontab,
              ", ".join(f"{e.job} '{e.schedule}'" for e in entries))
-    return _serve_forever(rt, scheduler)
+    # an edited crontab applies within 5 s, or at once on SIGHUP
+    rt.crontab_watcher = CrontabWatcher(settings.crontab, scheduler, entries, JOBS, rt,
+                                        settings.tz, settings.crontab_reload_seconds).start()
+    signal.signal(signal.SIGHUP, lambda _signum, _frame: rt.crontab_watcher.wake())
+    try:
+        return _serve_forever(rt, scheduler)
+    finally:
+        rt.crontab_watcher.stop()
 
 
 COMMANDS = {"run": cmd_run, "serve": cmd_serve, "poll": cmd_poll, "deliver": cmd_deliver,

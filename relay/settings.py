@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(60.0, ge=1)  # a killed replica's claims pass on after this
     log_format: Literal["text", "json"] = "text"  # json: one JSON object per log line
     ui_token: SecretStr | None = None  # the delivery log page at / is off until this is set
+    # admin operations (issue 14): crontab reload, config file
+    crontab_reload_seconds: float = Field(5.0, ge=0)  # re-read the crontab this often; 0: SIGHUP only
 
     @field_validator("guance_base_url", "guance_console_url", "feishu_open_base_url")
     @classmethod

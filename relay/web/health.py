@@ -83,7 +83,9 @@ def health_blueprint(rt: Runtime) -> Blueprint:
                 "last_error": rt.redact(error) if error else None,
                 "pending": by_status.get((name, PENDING), 0),
                 "dead": by_status.get((name, DEAD), 0)}
+        watcher = rt.crontab_watcher  # a bad crontab edit: reported, not unhealthy (it runs on)
         resp = jsonify({"status": "ok" if healthy else "unhealthy", "database": "ok",
+                        "crontab_error": watcher.error if watcher else None,
                         "poll_interval_seconds": interval,
                         "stale_after_seconds": STALE_INTERVALS * interval, "channels": channels})
         resp.status_code = 200 if healthy else 503
