@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--crontab", type=Path, default=None, help=argparse.SUPPRESS)
     check = sub.add_parser("check-crontab", help="validate a crontab file")
     check.add_argument("file", type=Path)
+    sub.add_parser("config", help="the effective settings and where each came from")
     return parser
 
 
@@ -79,6 +80,12 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     crontab = args.crontab or (Path("crontab.example") if Path("crontab.example").exists() else None)
     return run_sandbox(crontab)
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from relay.admin.show_config import show_config
+
+    return show_config()
 
 
 def cmd_check_crontab(args: argparse.Namespace) -> int:
@@ -228,7 +235,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 COMMANDS = {"run": cmd_run, "serve": cmd_serve, "poll": cmd_poll, "deliver": cmd_deliver,
             "deliveries": cmd_deliveries, "redeliver": cmd_redeliver, "migrate": cmd_migrate,
-            "sandbox": cmd_sandbox, "check-crontab": cmd_check_crontab}
+            "sandbox": cmd_sandbox, "check-crontab": cmd_check_crontab, "config": cmd_config}
 
 if __name__ == "__main__":
     sys.exit(main())
