@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-crontab", help="validate a crontab file")
     check.add_argument("file", type=Path)
     sub.add_parser("config", help="the effective settings and where each came from")
+    sub.add_parser("check", help="check the settings, Guance and the destinations' shape")
+    test = sub.add_parser("send-test", help="send one test card to a destination")
+    test.add_argument("destination", help="a destination's name ('default' for the webhook)")
     return parser
 
 
@@ -86,6 +89,18 @@ def cmd_config(args: argparse.Namespace) -> int:
     from relay.admin.show_config import show_config
 
     return show_config()
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from relay.admin.check import run_check
+
+    return run_check()
+
+
+def cmd_send_test(args: argparse.Namespace) -> int:
+    from relay.admin.send_test import run_send_test
+
+    return run_send_test(args.destination)
 
 
 def cmd_check_crontab(args: argparse.Namespace) -> int:
@@ -235,7 +250,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 COMMANDS = {"run": cmd_run, "serve": cmd_serve, "poll": cmd_poll, "deliver": cmd_deliver,
             "deliveries": cmd_deliveries, "redeliver": cmd_redeliver, "migrate": cmd_migrate,
-            "sandbox": cmd_sandbox, "check-crontab": cmd_check_crontab, "config": cmd_config}
+            "sandbox": cmd_sandbox, "check-crontab": cmd_check_crontab, "config": cmd_config,
+            "check": cmd_check, "send-test": cmd_send_test}
 
 if __name__ == "__main__":
     sys.exit(main())
