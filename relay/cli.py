@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="apply database migrations (RELAY_DATABASE_URL)")
     sandbox = sub.add_parser("sandbox", help="the whole round trip against local fakes")
     sandbox.add_argument("--crontab", type=Path, default=None, help=argparse.SUPPRESS)
+    sandbox.add_argument("--keep", action="store_true",
+                         help="keep the fakes and relay running afterwards, until Ctrl-C")
     check = sub.add_parser("check-crontab", help="validate a crontab file")
     check.add_argument("file", type=Path)
     sub.add_parser("config", help="the effective settings and where each came from")
@@ -82,7 +84,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     crontab = args.crontab or (Path("crontab.example") if Path("crontab.example").exists() else None)
-    return run_sandbox(crontab)
+    return run_sandbox(crontab, keep=args.keep)
 
 
 def cmd_config(args: argparse.Namespace) -> int:
