@@ -134,7 +134,14 @@ def cmd_poll(args: argparse.Namespace) -> int:
     settings = load_settings()
     settings.require("guance_api_key")
     rt = _runtime(settings)
+    progress = None
+    if args.since is not None:  # a backfill can be long: show how it goes
+        from relay.admin.progress import BackfillProgress
+
+        rt.guance.progress = progress = BackfillProgress()
     report = poll(rt, since=args.since)
+    if progress is not None:
+        progress.done()
     print(f"poll: {len(report.polled)} channel(s) read, {report.issues_seen} issue(s) seen, "
           f"{report.new_rows} new deliveries; failed: {', '.join(report.failed) or 'none'}")
     if not args.no_deliver:
