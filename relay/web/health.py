@@ -3,7 +3,8 @@
 200 when all is well, 503 when a watched channel has had no successful poll for three of the
 poll job's schedule intervals (from the crontab; 60 s when it cannot be read) or the database
 does not answer. JSON either way, with each channel's last successful poll age and its pending
-and dead deliveries, so a load balancer and a person read the same answer.
+and dead deliveries, so a load balancer and a person read the same answer. `crontab_error` shows
+a crontab edit `relay run` could not apply; it is no reason for 503 (the previous schedule runs).
 """
 
 from __future__ import annotations
