@@ -5,6 +5,9 @@ stopping half-way."""
 from __future__ import annotations
 
 import io
+import logging
+
+import pytest
 
 from relay.admin.progress import BackfillProgress
 from relay.cli import main
@@ -66,8 +69,18 @@ def test_on_a_terminal_the_progress_is_one_line_rewritten(make_runtime, guance, 
                for frame in frames)
 
 
+@pytest.fixture
+def root_logging():
+    """`relay poll` points the root logger at this test's stderr: put it back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
 def test_relay_poll_since_prints_plain_progress_lines_when_not_a_terminal(
-        clean_env, tmp_path, guance, clock, capsys):
+        clean_env, tmp_path, guance, clock, capsys, root_logging):
     since = seed(guance, clock, count=120)
     for name, value in {"RELAY_GUANCE_BASE_URL": guance.url,
                         "RELAY_GUANCE_API_KEY": guance.api_key,
