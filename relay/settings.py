@@ -86,7 +86,7 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"  # json: one JSON object per log line
     ui_token: SecretStr | None = None  # the delivery log page at / is off until this is set
     # admin operations (issue 14): crontab reload, config file
-    crontab_reload_seconds: float = Field(5.0, ge=0)  # re-read the crontab this often; 0: SIGHUP only
+    crontab_reload_seconds: float = Field(5.0, ge=0)  # crontab re-read period; 0: on SIGHUP only
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings,

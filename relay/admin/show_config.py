@@ -51,7 +51,8 @@ def report_lines(settings: Settings, path: Path | None, env: dict[str, str]) -> 
 def show_config() -> int:
     settings = load_settings()
     path = config_path()
-    print(f"# config file: {path.resolve() if path else 'none (no relay.toml, RELAY_CONFIG unset)'}")
+    where = path.resolve() if path else "none (no relay.toml, RELAY_CONFIG unset)"
+    print(f"# config file: {where}")
     print("# precedence: env > .env > config file > default; secrets are shown as " + MASK)
     for line in report_lines(settings, path, env_sources()):
         print(line)

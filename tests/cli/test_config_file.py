@@ -109,7 +109,8 @@ def test_a_bad_value_names_the_key_and_line_never_the_value(clean_env, tmp_path,
 
 
 def test_a_bad_destination_in_the_file_names_the_entry_not_its_url(clean_env, tmp_path):
-    write(tmp_path / "relay.toml", GOOD.replace("access_token=FILEtok123456", "x=1&t=FILEtok123456"))
+    write(tmp_path / "relay.toml",
+          GOOD.replace("access_token=FILEtok123456", "x=1&t=FILEtok123456"))
     with pytest.raises(ConfigError) as info:
         load_settings()
     assert str(info.value).startswith("relay.toml:6: destinations: destination 'ops-ding'")
