@@ -50,12 +50,20 @@ def poll_interval(settings: Settings) -> float:
 
 def health_blueprint(rt: Runtime) -> Blueprint:
     bp = Blueprint("health", __name__)
-    interval = poll_interval(rt.settings)
+    known = {"interval": poll_interval(rt.settings), "schedule": None}
     started = rt.clock.now()
+
+    def current_interval() -> float:
+        """The poll interval of the schedule that runs: read again after a crontab reload."""
+        watcher = rt.crontab_watcher
+        if watcher is not None and watcher.applied is not known["schedule"]:
+            known.update(schedule=watcher.applied, interval=poll_interval(rt.settings))
+        return known["interval"]
 
     @bp.get("/healthz")
     def healthz():
         now = rt.clock.now()
+        interval = current_interval()
         try:
             with rt.engine.connect() as conn:
                 cursors = conn.execute(select(

@@ -124,8 +124,8 @@ def test_a_running_job_removed_by_an_edit_finishes(running):
 
 
 def test_healthz_shows_the_crontab_error_until_the_file_is_fixed(running, make_runtime):
-    rt = make_runtime()
     path, _scheduler, watcher = running("* * * * * poll_issues\n")
+    rt = make_runtime(crontab=path)
     rt.crontab_watcher = watcher
     client = create_app(rt).test_client()
     assert client.get("/healthz").get_json()["crontab_error"] is None
@@ -190,3 +190,14 @@ def test_relay_run_reloads_its_crontab(tmp_path, how):
     assert proc.returncode == 0, output
     assert output.count("nosuchjob") == 1, output  # reported once
     assert "reloaded: added ['deliver@2']" in output
+
+
+def test_healthz_follows_a_retimed_poll_job(running, make_runtime):
+    path, _scheduler, watcher = running("* * * * * poll_issues\n")
+    rt = make_runtime(crontab=path)
+    rt.crontab_watcher = watcher
+    client = create_app(rt).test_client()
+    assert client.get("/healthz").get_json()["poll_interval_seconds"] == 60
+    path.write_text("*/5 * * * * poll_issues\n")
+    assert watcher.check() is True
+    assert client.get("/healthz").get_json()["poll_interval_seconds"] == 300
