@@ -49,8 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="apply database migrations (RELAY_DATABASE_URL)")
     sandbox = sub.add_parser("sandbox", help="the whole round trip against local fakes")
     sandbox.add_argument("--crontab", type=Path, default=None, help=argparse.SUPPRESS)
+    sandbox.add_argument("--keep", action="store_true",
+                         help="keep the fakes and relay running afterwards, until Ctrl-C")
     check = sub.add_parser("check-crontab", help="validate a crontab file")
     check.add_argument("file", type=Path)
+    sub.add_parser("config", help="the effective settings and where each came from")
+    sub.add_parser("check", help="check the settings, Guance and the destinations' shape")
+    test = sub.add_parser("send-test", help="send one test card to a destination")
+    test.add_argument("destination", help="a destination's name ('default' for the webhook)")
     return parser
 
 
@@ -78,7 +84,25 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     crontab = args.crontab or (Path("crontab.example") if Path("crontab.example").exists() else None)
-    return run_sandbox(crontab)
+    return run_sandbox(crontab, keep=args.keep)
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from relay.admin.show_config import show_config
+
+    return show_config()
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from relay.admin.check import run_check
+
+    return run_check()
+
+
+def cmd_send_test(args: argparse.Namespace) -> int:
+    from relay.admin.send_test import run_send_test
+
+    return run_send_test(args.destination)
 
 
 def cmd_check_crontab(args: argparse.Namespace) -> int:
@@ -110,7 +134,14 @@ def cmd_poll(args: argparse.Namespace) -> int:
     settings = load_settings()
     settings.require("guance_api_key")
     rt = _runtime(settings)
+    progress = None
+    if args.since is not None:  # a backfill can be long: show how it goes
+        from relay.admin.progress import BackfillProgress
+
+        rt.guance.progress = progress = BackfillProgress()
     report = poll(rt, since=args.since)
+    if progress is not None:
+        progress.done()
     print(f"poll: {len(report.polled)} channel(s) read, {report.issues_seen} issue(s) seen, "
           f"{report.new_rows} new deliveries; failed: {', '.join(report.failed) or 'none'}")
     if not args.no_deliver:
@@ -200,7 +231,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from jobs import JOBS
-    from relay.pipeline.schedule import CrontabError, build_scheduler, parse_crontab
+    from relay.pipeline.schedule import (CrontabError, CrontabWatcher, build_scheduler,
+                                         parse_crontab)
 
     settings = load_settings()
     settings.require("guance_api_key")
@@ -215,12 +247,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     scheduler.start()
     log.info("scheduler started from %s: %s", settings.crontab,
              ", ".join(f"{e.job} '{e.schedule}'" for e in entries))
-    return _serve_forever(rt, scheduler)
+    # an edited crontab applies within 5 s, or at once on SIGHUP
+    rt.crontab_watcher = CrontabWatcher(settings.crontab, scheduler, entries, JOBS, rt,
+                                        settings.tz, settings.crontab_reload_seconds).start()
+    signal.signal(signal.SIGHUP, lambda _signum, _frame: rt.crontab_watcher.wake())
+    try:
+        return _serve_forever(rt, scheduler)
+    finally:
+        rt.crontab_watcher.stop()
 
 
 COMMANDS = {"run": cmd_run, "serve": cmd_serve, "poll": cmd_poll, "deliver": cmd_deliver,
             "deliveries": cmd_deliveries, "redeliver": cmd_redeliver, "migrate": cmd_migrate,
-            "sandbox": cmd_sandbox, "check-crontab": cmd_check_crontab}
+            "sandbox": cmd_sandbox, "check-crontab": cmd_check_crontab, "config": cmd_config,
+            "check": cmd_check, "send-test": cmd_send_test}
 
 if __name__ == "__main__":
     sys.exit(main())

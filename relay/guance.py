@@ -11,7 +11,7 @@ import html
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import requests
 
@@ -141,12 +141,17 @@ class GuanceClient:
                                      "Content-Type": "application/json;charset=UTF-8"})
         self._channels: list[Channel] | None = None
         self._channels_at = 0.0
+        # a backfill's reporter (relay/admin/progress.py): with one, background calls wait for
+        # the budget as long as it takes, and it hears of each wait and each page read
+        self.progress: Callable[..., None] | None = None
 
     # -- calls ---------------------------------------------------------------------------------
     def _call(self, method: str, path: str, *, reply: bool = False, **kwargs: Any) -> dict:
         """One budgeted call; returns the whole envelope or raises a GuanceError subclass."""
         try:
-            if reply:
+            if self.progress is not None and not reply:
+                self._wait_patiently()
+            elif reply:
                 self.budget.acquire(max_wait=REPLY_WAIT_SECONDS)
             else:
                 self.budget.acquire(reserve=self.reply_reserve, max_wait=BACKGROUND_WAIT_SECONDS)
@@ -173,6 +178,13 @@ class GuanceClient:
             raise self._http_error(resp.status_code, str(body.get("errorCode") or ""),
                                    str(body.get("message") or ""))
         return body
+
+    def _wait_patiently(self) -> None:
+        while (wait := self.budget.try_acquire(self.reply_reserve)) > 0:
+            if wait == float("inf"):  # the reserve leaves no call for polling at all
+                raise LimitExceeded(wait)
+            self.progress("wait", seconds=wait)
+            self.clock.sleep(wait)
 
     def _http_error(self, status: int, code: str, message: str) -> GuanceHTTPError:
         if code in RATE_LIMIT_CODES or status == 429:
@@ -216,6 +228,11 @@ class GuanceClient:
                     found.append(parse_issue(obj))
             received += len(items)
             total = page_info.get("totalCount") if isinstance(page_info, dict) else None
+            if self.progress is not None:
+                name = next((c.name for c in self._channels or [] if c.uuid == channel_uuid),
+                            channel_uuid)
+                self.progress("page", channel=name, page=page, received=received,
+                              pages=-(-total // PAGE_SIZE) if isinstance(total, int) else None)
             # Guance may cap the page size below PAGE_SIZE (its maximum is undocumented), so a
             # short page is the last one only when there is no totalCount to go by.
             if not items or (received >= total if isinstance(total, int)

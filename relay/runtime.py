@@ -79,6 +79,7 @@ class Runtime:
         self.send_limits = {name: RateLimiter(sink.limits, self.clock)
                             for name, sink in self.sinks.items()}
         self.deliver_lock = threading.Lock()
+        self.crontab_watcher = None  # `relay run`'s CrontabWatcher: /healthz shows its error
         self._guance: GuanceClient | None = None
 
     @property

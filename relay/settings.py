@@ -1,4 +1,5 @@
-"""Settings from the environment (prefix RELAY_) or a `.env` file.
+"""Settings from the environment (prefix RELAY_), a `.env` file or the config file (`relay.toml`,
+relay/admin/configfile.py), in that order of precedence.
 
 Every failure names the variable and never echoes its value, so a mistyped secret is not printed.
 """
@@ -6,19 +7,37 @@ Every failure names the variable and never echoes its value, so a mistyped secre
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from pydantic_settings import (BaseSettings, SettingsConfigDict, SettingsError,
+                               TomlConfigSettingsSource)
 
+from relay.admin.configfile import config_path, env_sources, read_config, where
 from relay.errors import ConfigError
 from relay.platforms.base import Destination
 from relay.platforms.registry import check_webhook_url, parse_destination
 
 DEFAULT_DESTINATION = "default"
+# the config file load_settings found; Settings() built elsewhere (tests, sandbox) reads none
+_CONFIG_FILE: ContextVar[Path | None] = ContextVar("relay_config_file", default=None)
+
+
+class _ConfigFile(TomlConfigSettingsSource):
+    """The config file, minus the settings a source above it sets: a table in the environment
+    replaces the file's table instead of being merged into it."""
+
+    def __init__(self, settings_cls, path: Path, above) -> None:
+        super().__init__(settings_cls, toml_file=path)
+        self.above = above
+
+    def __call__(self) -> dict:
+        taken = {key for source in self.above for key in source()}
+        return {key: value for key, value in super().__call__().items() if key not in taken}
 
 
 class Settings(BaseSettings):
@@ -66,6 +85,22 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(60.0, ge=1)  # a killed replica's claims pass on after this
     log_format: Literal["text", "json"] = "text"  # json: one JSON object per log line
     ui_token: SecretStr | None = None  # the delivery log page at / is off until this is set
+    # admin operations (issue 14): crontab reload, config file
+    crontab_reload_seconds: float = Field(5.0, ge=0)  # crontab re-read period; 0: on SIGHUP only
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings,
+                                   dotenv_settings, file_secret_settings):
+        """Arguments, then the environment, then .env, then the config file, then defaults."""
+        sources = (init_settings, env_settings, dotenv_settings, file_secret_settings)
+        path = _CONFIG_FILE.get()
+        return sources + (_ConfigFile(settings_cls, path, sources),) if path else sources
+
+    @field_validator("channels", "feishu_allowed_chats", "feishu_allowed_users", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        """A TOML list is the same as the comma-separated string of the environment."""
+        return ",".join(map(str, value)) if isinstance(value, list) else value
 
     @field_validator("guance_base_url", "guance_console_url", "feishu_open_base_url")
     @classmethod
@@ -199,15 +234,23 @@ def _secret_strs(value: object) -> list[SecretStr]:
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Settings from env/.env (overrides win); a bad value becomes a ConfigError naming it."""
+    """Settings from env/.env/the config file (overrides win); a bad value becomes a ConfigError
+    naming it: the variable, or the file, line and key when the value came from the file."""
+    path = config_path()
+    from_file = set(read_config(path, Settings.model_fields)) if path else set()
+    token = _CONFIG_FILE.set(path)
     try:
         return Settings(**overrides)
     except ValidationError as exc:
         err = exc.errors(include_input=False, include_url=False)[0]
         field = str(err["loc"][0]) if err["loc"] else "?"
         message = err["msg"].removeprefix("Value error, ")
+        if field in from_file and field not in env_sources() and field not in overrides:
+            raise ConfigError(f"{where(path, field)}: {field}: {message}") from None
         raise ConfigError(f"RELAY_{field.upper()}: {message}") from None
     except SettingsError as exc:  # JSON that does not parse, e.g. RELAY_ROUTES
         match = re.search(r'field "(\w+)"', str(exc))
         field = match.group(1).upper() if match else "?"
         raise ConfigError(f"RELAY_{field}: is not valid JSON") from None
+    finally:
+        _CONFIG_FILE.reset(token)

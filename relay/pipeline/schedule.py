@@ -10,12 +10,14 @@ from __future__ import annotations
 import inspect
 import logging
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
@@ -159,11 +161,98 @@ def build_scheduler(entries: list[CronEntry], jobs: dict[str, Callable[..., Any]
     skipped (the cursor makes the next run catch up)."""
     scheduler = BackgroundScheduler(timezone=tz, job_defaults={
         "coalesce": True, "max_instances": 1, "misfire_grace_time": 30})
-    for entry in entries:
-        scheduler.add_job(run_job, entry.trigger, args=(jobs[entry.job], entry.job, rt),
-                          kwargs=entry.kwargs, id=f"{entry.job}@{entry.line}",
-                          name=f"{entry.job} (line {entry.line})")
+    apply_entries(scheduler, {}, entries, jobs, rt)
     return scheduler
+
+
+def _signature(entry: CronEntry) -> str:
+    return f"{entry.schedule} {entry.job} {sorted(entry.kwargs.items())}"
+
+
+def apply_entries(scheduler: BaseScheduler, current: dict[str, str], entries: list[CronEntry],
+                  jobs: dict[str, Callable[..., Any]], rt: Any) -> dict[str, str]:
+    """Make the scheduler's jobs those of `entries`: a job whose line, schedule and arguments
+    are unchanged keeps its next run; others are removed (a running one finishes) or added.
+    `current` is what the last call returned (job id → signature); returns the new one."""
+    wanted = {f"{e.job}@{e.line}": e for e in entries}
+    for job_id, signature in current.items():
+        if job_id not in wanted or _signature(wanted[job_id]) != signature:
+            scheduler.remove_job(job_id)
+    for job_id, entry in wanted.items():
+        if current.get(job_id) != _signature(entry):
+            scheduler.add_job(run_job, entry.trigger, args=(jobs[entry.job], entry.job, rt),
+                              kwargs=entry.kwargs, id=job_id,
+                              name=f"{entry.job} (line {entry.line})")
+    return {job_id: _signature(entry) for job_id, entry in wanted.items()}
+
+
+class CrontabWatcher:
+    """Applies edits of the crontab to a running scheduler, as cron does: the file is re-read
+    every `interval` seconds (and at once on `wake()`, which SIGHUP calls). A bad edit keeps the
+    schedule that runs; its `FILE:LINE: reason` is logged once and kept in `error` (shown by
+    /healthz) until the file is fixed. Each process watches its own file."""
+
+    def __init__(self, path: Path, scheduler: BaseScheduler, entries: list[CronEntry],
+                 jobs: dict[str, Callable[..., Any]], rt: Any, tz: ZoneInfo,
+                 interval: float = 5.0) -> None:
+        self.path, self.scheduler, self.jobs, self.rt, self.tz = path, scheduler, jobs, rt, tz
+        self.interval = interval
+        self.applied = {f"{e.job}@{e.line}": _signature(e) for e in entries}
+        self.error: str | None = None
+        self._seen = self._read()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="relay-crontab", daemon=True)
+
+    def _read(self) -> bytes | None:
+        try:
+            return Path(self.path).read_bytes()
+        except OSError:
+            return None
+
+    def check(self, force: bool = False) -> bool:
+        """Re-read the file if it changed (or `force`); True when a new schedule was applied."""
+        text = self._read()
+        if text == self._seen and not force:
+            return False
+        self._seen = text
+        try:
+            entries = parse_crontab(self.path, self.jobs, self.tz)
+        except CrontabError as exc:
+            if str(exc) != self.error:
+                log.error("crontab not reloaded, the running schedule stays:\n%s", exc)
+            self.error = str(exc)
+            return False
+        before = self.applied
+        self.applied = after = apply_entries(self.scheduler, before, entries, self.jobs, self.rt)
+        self.error = None
+        changed = sorted(i for i in before.keys() & after.keys() if before[i] != after[i])
+        log.info("crontab %s reloaded: added %s, removed %s, changed %s", self.path,
+                 sorted(after.keys() - before.keys()) or "none",
+                 sorted(before.keys() - after.keys()) or "none", changed or "none")
+        return True
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            forced = self._wake.wait(self.interval or None)  # 0: only on wake()
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.check(force=forced)
+            except Exception:  # the watcher must outlive any surprise; the schedule runs on
+                log.exception("crontab check failed")
+
+    def start(self) -> CrontabWatcher:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
 
 
 def run_job(func: Callable[..., Any], name: str, rt: Any, **kwargs: Any) -> None:

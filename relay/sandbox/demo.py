@@ -50,7 +50,7 @@ def show_card(hook: str, body: dict) -> None:
     print(f"  └ issue {body['issue_uuid']}")
 
 
-def run_sandbox(crontab: Path | None = None) -> int:
+def run_sandbox(crontab: Path | None = None, keep: bool = False) -> int:
     guance = FakeGuance(api_key=secrets.token_hex(8))
     feishu = FakeFeishu(on_receive=show_card)
     servers = [ServerThread(guance.app), ServerThread(feishu.app)]
@@ -68,7 +68,8 @@ def run_sandbox(crontab: Path | None = None) -> int:
                           "search-team": f"{f_url}/open-apis/bot/v2/hook/search0002"},
             feishu_bot_secrets={"search-team": bot_secret},
             routes={"payments": ["payments-oncall"], "search": ["search-team"]},
-            database_url=f"sqlite:///{tmp}/relay.db")
+            database_url=f"sqlite:///{tmp}/relay.db",
+            ui_token=secrets.token_urlsafe(12) if keep else None)
         rt = Runtime(settings)
         web = WebServer(create_app(rt), "127.0.0.1", 0).start()
         try:
@@ -106,6 +107,8 @@ def run_sandbox(crontab: Path | None = None) -> int:
             ok = run_robots(guance, g_url, tmp) and ok  # DingTalk and WeCom
             print("\n7. Feishu app bot: card by IM API, reply in its thread, notification back")
             ok = run_app_bot_step(guance, g_url, Path(tmp)) and ok
+            if keep:
+                keep_running(rt, web.url, [g_url, f_url], first, crontab, ok)
         finally:
             web.stop()
             rt.close()
@@ -166,3 +169,42 @@ def run_robots(guance: FakeGuance, guance_url: str, tmp: str) -> bool:
         rt.close()
         for server in servers:
             server.stop()
+
+
+def keep_running(rt: Runtime, url: str, fakes: list[str], issue: str, crontab: Path | None,
+                 ok: bool) -> None:
+    """`relay sandbox --keep`: the fakes and relay stay up (scheduled from the crontab, so the
+    health stays green) until Ctrl-C or SIGTERM, with what to open and a curl to try."""
+    import signal
+    import time
+
+    from relay.pipeline.schedule import build_scheduler
+
+    def stop(_signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    scheduler = None
+    if crontab is not None:
+        scheduler = build_scheduler(parse_crontab(crontab, JOBS, rt.settings.tz), JOBS, rt,
+                                    rt.settings.tz)
+        scheduler.start()
+    token = rt.settings.reply_token.get_secret_value()
+    body = json.dumps({"content": f"#{issue}#tried it from curl"})
+    print(f"\nwalk-through {'OK' if ok else 'FAILED'}; relay and the fakes keep running "
+          f"(Ctrl-C stops them):")
+    print(f"  delivery log page  {url}/?token={rt.settings.ui_token.get_secret_value()}")
+    print(f"  health             {url}/healthz")
+    print(f"  metrics            {url}/metrics")
+    print(f"  reply endpoint     POST {url}/feishu/reply")
+    print(f"  fake Guance {fakes[0]}, fake Feishu {fakes[1]}")
+    print(f"try:\n  curl -s -H 'Authorization: Bearer {token}' -H 'Content-Type: "
+          f"application/json' -d '{body}' {url}/feishu/reply", flush=True)
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        print("\nstopping")
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=True)

@@ -40,6 +40,7 @@ class FakeFeishuApp:
         self.token_delay = 0.0  # seconds the token endpoint takes (to race threads against it)
         self.messages: list[dict[str, Any]] = []  # every message the bot sent, in order
         self.faults: deque[str] = deque()  # "ratelimit", "500"
+        self.chats: set[str] | None = None  # the chats the bot is in; None: any chat
         self._tokens: dict[str, float] = {}  # token → expiry (clock time)
         self._by_key: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(1)
@@ -126,7 +127,11 @@ class FakeFeishuApp:
             if request.args.get("receive_id_type") != "chat_id":
                 return jsonify({"code": 99992402, "msg": "receive_id_type is required"}), 400
             body = request.get_json(silent=True) or {}
-            return self._record(str(body.get("receive_id") or ""), body, None)
+            chat_id = str(body.get("receive_id") or "")
+            if self.chats is not None and chat_id not in self.chats and self._authorised():
+                # Feishu's send-message error list: 230002, the bot is not in this chat
+                return jsonify({"code": 230002, "msg": "Bot/User can NOT be out of the chat."}), 400
+            return self._record(chat_id, body, None)
 
         @app.post("/open-apis/im/v1/messages/<message_id>/reply")
         def reply(message_id: str):

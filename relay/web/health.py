@@ -3,7 +3,8 @@
 200 when all is well, 503 when a watched channel has had no successful poll for three of the
 poll job's schedule intervals (from the crontab; 60 s when it cannot be read) or the database
 does not answer. JSON either way, with each channel's last successful poll age and its pending
-and dead deliveries, so a load balancer and a person read the same answer.
+and dead deliveries, so a load balancer and a person read the same answer. `crontab_error` shows
+a crontab edit `relay run` could not apply; it is no reason for 503 (the previous schedule runs).
 """
 
 from __future__ import annotations
@@ -49,12 +50,20 @@ def poll_interval(settings: Settings) -> float:
 
 def health_blueprint(rt: Runtime) -> Blueprint:
     bp = Blueprint("health", __name__)
-    interval = poll_interval(rt.settings)
+    known = {"interval": poll_interval(rt.settings), "schedule": None}
     started = rt.clock.now()
+
+    def current_interval() -> float:
+        """The poll interval of the schedule that runs: read again after a crontab reload."""
+        watcher = rt.crontab_watcher
+        if watcher is not None and watcher.applied is not known["schedule"]:
+            known.update(schedule=watcher.applied, interval=poll_interval(rt.settings))
+        return known["interval"]
 
     @bp.get("/healthz")
     def healthz():
         now = rt.clock.now()
+        interval = current_interval()
         try:
             with rt.engine.connect() as conn:
                 cursors = conn.execute(select(
@@ -83,7 +92,9 @@ def health_blueprint(rt: Runtime) -> Blueprint:
                 "last_error": rt.redact(error) if error else None,
                 "pending": by_status.get((name, PENDING), 0),
                 "dead": by_status.get((name, DEAD), 0)}
+        watcher = rt.crontab_watcher  # a bad crontab edit: reported, not unhealthy (it runs on)
         resp = jsonify({"status": "ok" if healthy else "unhealthy", "database": "ok",
+                        "crontab_error": watcher.error if watcher else None,
                         "poll_interval_seconds": interval,
                         "stale_after_seconds": STALE_INTERVALS * interval, "channels": channels})
         resp.status_code = 200 if healthy else 503

@@ -1,0 +1,1 @@
+"""Admin commands: the config file, `relay config`, `relay check`, `relay send-test`."""
