@@ -1,12 +1,17 @@
 """relay's HTTP server: the Flask app under waitress (a production WSGI server).
 
-Bodies over the app's limit are refused as soon as their size shows, before they are read, with
-the same JSON answer as every other refusal.
+waitress reads every request (headers and body) in its event loop and hands it to a worker
+thread only when it is complete, so a slow client costs a socket, not a thread. Its defaults are
+tuned here for hostile peers: many slow connections at once (`CONNECTION_LIMIT`, with poll()
+instead of select(), which stops at file descriptor 1024), idle ones closed sooner, small header
+blocks, and bodies over the app's limit refused as soon as their size shows, before they are
+read, with the same JSON answer as every other refusal.
 """
 
 from __future__ import annotations
 
 import json
+import resource
 import threading
 
 from flask import Flask
@@ -17,6 +22,9 @@ from waitress.task import ErrorTask
 from relay.web.app import MAX_BODY
 
 THREADS = 8
+CONNECTION_LIMIT = 1000  # open connections at once; more wait in the listen backlog
+CHANNEL_TIMEOUT = 30  # seconds a connection may sit idle (each byte received renews it)
+MAX_HEADER = 64 * 1024  # a request's header block, at most (waitress: 256 KB)
 
 
 class JsonErrorTask(ErrorTask):
@@ -39,13 +47,25 @@ class JsonErrorChannel(HTTPChannel):
     error_task_class = JsonErrorTask
 
 
+def _allow_open_files(needed: int) -> None:
+    """Raise this process's soft limit on open files to fit `needed` (up to the hard limit):
+    at 1,024, common on Linux, CONNECTION_LIMIT sockets would not fit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        wanted = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
 class WebServer:
     """The app under waitress, in this thread (`run`) or in a background one (`start`); `stop`
     may be called from any other thread."""
 
     def __init__(self, app: Flask, host: str, port: int, threads: int = THREADS) -> None:
+        _allow_open_files(CONNECTION_LIMIT + 256)
         self.server = create_server(
-            app, host=host, port=port, threads=threads,
+            app, host=host, port=port, threads=threads, connection_limit=CONNECTION_LIMIT,
+            asyncore_use_poll=True, channel_timeout=CHANNEL_TIMEOUT,
+            max_request_header_size=MAX_HEADER,
             # waitress refuses a body of max_request_body_size bytes or more; Flask one over
             # MAX_BODY: so both draw the line at the same byte
             max_request_body_size=MAX_BODY + 1)

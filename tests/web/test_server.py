@@ -1,10 +1,11 @@
-"""The server under hostile clients, over real sockets on 127.0.0.1: a body over the app's limit
-is refused before it is read."""
+"""The server under hostile clients, over real sockets on 127.0.0.1: many slow connections do not
+lock the endpoints out, and a body over the app's limit is refused before it is read."""
 
 from __future__ import annotations
 
 import json
 import socket
+import time
 
 import pytest
 import requests
@@ -15,6 +16,7 @@ from tests.appbot import VTOKEN
 from tests.helpers import REPLY_TOKEN
 
 AUTH = {"Authorization": f"Bearer {REPLY_TOKEN}"}
+SLOW_CLIENTS = 200
 
 
 @pytest.fixture
@@ -39,6 +41,36 @@ def answer(sock: socket.socket) -> tuple[int, bytes, bytes]:
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     return int(head.split()[1]), head, body
+
+
+def test_two_hundred_slow_connections_do_not_lock_out_health_events_and_replies(server, guance):
+    uuid = guance.add_issue("disk full")
+    slow = []
+    try:
+        # each sends the start of a request, then a header line now and then, never the end
+        for _ in range(SLOW_CLIENTS):
+            sock = connect(server)
+            sock.sendall(b"POST /feishu/reply HTTP/1.1\r\nHost: relay\r\n")
+            slow.append(sock)
+        for sock in slow:
+            sock.sendall(b"X-Slow: 1\r\n")
+        # every bound here is generous (the machine is shared); without the fix these wait for
+        # the whole 120 s of waitress's channel timeout, so they fail at the 5 s timeout
+        started = time.monotonic()
+        health = requests.get(f"{server.url}/healthz", timeout=5)
+        events = requests.post(f"{server.url}/feishu/events", timeout=5, json={
+            "type": "url_verification", "token": VTOKEN, "challenge": "ch-1"})
+        reply = requests.post(f"{server.url}/feishu/reply", headers=AUTH, timeout=5,
+                              json={"content": f"#{uuid}#looking"})
+        assert time.monotonic() - started < 10
+        assert health.status_code in (200, 503) and "status" in health.json()
+        assert events.status_code == 200 and events.json() == {"challenge": "ch-1"}
+        assert reply.status_code == 200 and guance.comments(uuid) == ["looking"]
+        for sock in slow:  # the slow ones are still open, not dropped to make room
+            sock.sendall(b"X-Slow: 2\r\n")
+    finally:
+        for sock in slow:
+            sock.close()
 
 
 def test_a_body_announced_over_the_limit_is_refused_before_it_is_sent(server):
