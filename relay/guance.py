@@ -7,13 +7,19 @@ key"). Errors are typed so callers can tell "try again later" from "fix your set
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 import re
+import socket
+import threading
 from dataclasses import dataclass
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3 import HTTPConnectionPool, HTTPSConnectionPool, poolmanager
+from urllib3.connection import HTTPConnection, HTTPSConnection
 
 from relay.clock import Clock
 from relay.ratelimit import LimitExceeded, RateLimiter
@@ -127,6 +133,65 @@ def html_to_text(markup: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", text))
 
 
+class Deadline:
+    """One call's whole-call deadline. requests' timeout is per read, so a peer sending a byte
+    now and then holds a call for ever; at the deadline this shuts down the socket the call reads
+    (urllib3's own way to stop a read from another thread), which ends the call with an error."""
+
+    current = threading.local()  # .deadline: that of the call this thread is making
+
+    def __init__(self, seconds: float) -> None:
+        self.expired, self._sock, self._lock = False, None, threading.Lock()
+        self._timer = threading.Timer(seconds, self.reading, kwargs={"expire": True})
+        self._timer.daemon = True
+
+    def __enter__(self) -> "Deadline":
+        Deadline.current.deadline = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+        Deadline.current.deadline = None
+
+    def reading(self, sock: socket.socket | None = None, expire: bool = False) -> None:
+        """The call reads from `sock` now, or (from the timer) its time is up."""
+        with self._lock:
+            self._sock, self.expired = sock or self._sock, self.expired or expire
+            if self.expired and self._sock is not None:
+                with contextlib.suppress(OSError):
+                    self._sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Watched:
+    """A urllib3 connection that hands its socket to the thread's Deadline before reading."""
+
+    def getresponse(self):
+        deadline = getattr(Deadline.current, "deadline", None)
+        if deadline is not None and self.sock is not None:
+            deadline.reading(self.sock)
+        return super().getresponse()
+
+
+class DeadlineAdapter(HTTPAdapter):
+    """requests' adapter, with connections a Deadline can stop (through an HTTP proxy too)."""
+
+    pools = {"http": type("Pool", (HTTPConnectionPool,), {"ConnectionCls": type(
+                 "Connection", (_Watched, HTTPConnection), {})}),
+             "https": type("Pool", (HTTPSConnectionPool,), {"ConnectionCls": type(
+                 "Connection", (_Watched, HTTPSConnection), {})})}
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = self.pools
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any):
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        if manager.pool_classes_by_scheme is poolmanager.pool_classes_by_scheme:  # not SOCKS
+            manager.pool_classes_by_scheme = self.pools
+        return manager
+
+
 class GuanceClient:
     def __init__(self, base_url: str, api_key: str, budget: RateLimiter, *,
                  reply_reserve: int = 4, timeout: float = 10.0, clock: Clock | None = None,
@@ -137,6 +202,8 @@ class GuanceClient:
         self.timeout = timeout
         self.clock = clock or budget.clock
         self.session = session or requests.Session()
+        for prefix in ("http://", "https://"):
+            self.session.mount(prefix, DeadlineAdapter())
         self.session.headers.update({"DF-API-KEY": api_key,
                                      "Content-Type": "application/json;charset=UTF-8"})
         self._channels: list[Channel] | None = None
@@ -152,15 +219,18 @@ class GuanceClient:
                 self.budget.acquire(reserve=self.reply_reserve, max_wait=BACKGROUND_WAIT_SECONDS)
         except LimitExceeded as exc:
             raise GuanceBudgetExhausted(exc.wait) from None
+        deadline = Deadline(self.timeout)  # the whole call: connect, send, the last byte read
         try:
-            resp = self.session.request(method, self.base_url + path, timeout=self.timeout,
-                                        **kwargs)
-        except requests.ReadTimeout:
-            if reply:
-                raise GuanceNoAnswer(f"{path}: no answer within {self.timeout:g} s") from None
-            raise GuanceTransportError(f"{path}: ReadTimeout") from None
+            with deadline:
+                resp = self.session.request(method, self.base_url + path, timeout=self.timeout,
+                                            **kwargs)
         except requests.RequestException as exc:
-            raise GuanceTransportError(f"{path}: {type(exc).__name__}") from None
+            if not (deadline.expired or isinstance(exc, requests.ReadTimeout)):
+                raise GuanceTransportError(f"{path}: {type(exc).__name__}") from None
+            resp = None
+        if resp is None or deadline.expired:
+            message = f"{path}: no whole answer within {self.timeout:g} s"
+            raise (GuanceNoAnswer if reply else GuanceTransportError)(message) from None
         try:
             body = resp.json()
         except ValueError:
