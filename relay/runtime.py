@@ -76,6 +76,7 @@ class Runtime:
         self.send_limits = {name: RateLimiter(sink.limits, self.clock)
                             for name, sink in self.sinks.items()}
         self.deliver_lock = threading.Lock()
+        self.reply_slots = threading.BoundedSemaphore(settings.replies_in_flight)
         self._guance: GuanceClient | None = None
 
     @property
