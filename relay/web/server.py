@@ -3,8 +3,8 @@
 waitress reads every request (headers and body) in its event loop and hands it to a worker
 thread only when it is complete, so a slow client costs a socket, not a thread. Its defaults are
 tuned here for hostile peers: many slow connections at once (`CONNECTION_LIMIT`, with poll()
-instead of select(), which stops at file descriptor 1024), idle ones closed sooner, small header
-blocks, and bodies over the app's limit refused as soon as their size shows, before they are
+instead of select(), which stops at file descriptor 1024), idle ones closed sooner, a request that
+does not arrive whole in `REQUEST_READ_SECONDS` dropped, small header blocks, and bodies over the app's limit refused as soon as their size shows, before they are
 read, with the same JSON answer as every other refusal.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import resource
 import threading
+import time
 
 from flask import Flask
 from waitress import create_server, wasyncore
@@ -25,6 +26,7 @@ THREADS = 8
 CONNECTION_LIMIT = 1000  # open connections at once; more wait in the listen backlog
 CHANNEL_TIMEOUT = 30  # seconds a connection may sit idle (each byte received renews it)
 MAX_HEADER = 64 * 1024  # a request's header block, at most (waitress: 256 KB)
+REQUEST_READ_SECONDS = 30.0  # from a request's first byte to its last, at most
 
 
 class JsonErrorTask(ErrorTask):
@@ -43,8 +45,22 @@ class JsonErrorTask(ErrorTask):
         self.write(body)
 
 
-class JsonErrorChannel(HTTPChannel):
+class RelayChannel(HTTPChannel):
+    """waitress's connection, with JSON refusals and a deadline for reading a request: each byte
+    renews waitress's idle timeout, so a client sending a header line now and then would hold
+    its connection for ever."""
+
     error_task_class = JsonErrorTask
+    request_began = 0.0
+
+    def received(self, data: bytes) -> bool:
+        now = time.monotonic()
+        if self.request is None:  # this data starts a request
+            self.request_began = now
+        elif now - self.request_began > REQUEST_READ_SECONDS:
+            self.will_close = True  # the server's loop closes it next
+            return False
+        return super().received(data)
 
 
 def _allow_open_files(needed: int) -> None:
@@ -69,7 +85,7 @@ class WebServer:
             # waitress refuses a body of max_request_body_size bytes or more; Flask one over
             # MAX_BODY: so both draw the line at the same byte
             max_request_body_size=MAX_BODY + 1)
-        self.server.channel_class = JsonErrorChannel
+        self.server.channel_class = RelayChannel
         self.thread = threading.Thread(target=self.server.run, name="relay-web", daemon=True)
 
     @property

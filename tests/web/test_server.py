@@ -104,3 +104,31 @@ def test_a_body_at_the_limit_still_reaches_the_app(server):
     resp = requests.post(f"{server.url}/feishu/reply", headers=AUTH, timeout=5,
                          data=json.dumps({"content": "x"}).ljust(MAX_BODY))
     assert resp.status_code == 400  # read and judged by the app (not a JSON object it knows)
+
+
+def test_a_request_that_does_not_arrive_whole_in_time_is_dropped(server, monkeypatch):
+    import relay.web.server
+
+    monkeypatch.setattr(relay.web.server, "REQUEST_READ_SECONDS", 1.0)
+    sock = connect(server)
+    with sock:
+        sock.sendall(b"POST /feishu/reply HTTP/1.1\r\nHost: relay\r\n")
+        dropped = False
+        for n in range(25):  # a header line every 0.2 s (each renews the idle timeout), 5 s
+            time.sleep(0.2)
+            try:
+                sock.sendall(b"X-Slow: %d\r\n" % n)
+            except OSError:
+                dropped = True
+                break
+            sock.setblocking(False)
+            try:
+                dropped = sock.recv(1) == b""
+            except BlockingIOError:
+                pass
+            except OSError:
+                dropped = True
+            sock.setblocking(True)
+            if dropped:
+                break
+    assert dropped and n < 24  # closed by the server soon after the deadline, not at the end
