@@ -68,9 +68,9 @@ class Settings(BaseSettings):
     ui_token: SecretStr | None = None  # the delivery log page at / is off until this is set
     # the delivery log page's cookie: Secure always (else only over HTTPS or X-Forwarded-Proto: https)
     ui_cookie_secure: bool = False
-    # replies waiting on Guance at once (relay/web/server.py has 8 threads: the rest stay free
-    # for /healthz, /feishu/events and the page); one more is answered 503 with Retry-After
-    replies_in_flight: int = Field(4, ge=1, le=6)
+    # replies waiting on Guance at once; one more is answered 503 with Retry-After. The server
+    # runs this many threads plus RESERVED_THREADS for /healthz, /feishu/events and the page
+    replies_in_flight: int = Field(4, ge=1, le=256)
 
     @field_validator("guance_base_url", "guance_console_url", "feishu_open_base_url")
     @classmethod

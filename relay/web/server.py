@@ -22,7 +22,7 @@ from waitress.task import ErrorTask
 
 from relay.web.app import MAX_BODY
 
-THREADS = 8
+THREADS = 8  # for an app that does not say (create_app does)
 CONNECTION_LIMIT = 1000  # open connections at once; more wait in the listen backlog
 CHANNEL_TIMEOUT = 30  # seconds a connection may sit idle (each byte received renews it)
 MAX_HEADER = 64 * 1024  # a request's header block, at most (waitress: 256 KB)
@@ -76,7 +76,8 @@ class WebServer:
     """The app under waitress, in this thread (`run`) or in a background one (`start`); `stop`
     may be called from any other thread."""
 
-    def __init__(self, app: Flask, host: str, port: int, threads: int = THREADS) -> None:
+    def __init__(self, app: Flask, host: str, port: int, threads: int | None = None) -> None:
+        threads = threads or app.config.get("RELAY_WEB_THREADS", THREADS)
         _allow_open_files(CONNECTION_LIMIT + 256)
         self.server = create_server(
             app, host=host, port=port, threads=threads, connection_limit=CONNECTION_LIMIT,

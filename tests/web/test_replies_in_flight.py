@@ -52,7 +52,7 @@ def test_replies_to_a_hanging_guance_leave_threads_for_health(make_runtime, hang
         for thread in waiting:
             thread.start()
         wait_for(lambda: hanging_guance.requests == IN_FLIGHT)  # both are with Guance now
-        # as many more as the server has threads: each is refused at once, none waits
+        # more than the server has threads left (2 + 4 reserved): each is refused at once
         more = [threading.Thread(target=send, args=(f"more {n}",)) for n in range(8)]
         for thread in more:
             thread.start()
