@@ -3,8 +3,9 @@
 waitress reads every request (headers and body) in its event loop and hands it to a worker
 thread only when it is complete, so a slow client costs a socket, not a thread. Its defaults are
 tuned here for hostile peers: many slow connections at once (`CONNECTION_LIMIT`, with poll()
-instead of select(), which stops at file descriptor 1024), idle ones closed sooner, a request that
-does not arrive whole in `REQUEST_READ_SECONDS` dropped, small header blocks, and bodies over the app's limit refused as soon as their size shows, before they are
+instead of select(), which stops at file descriptor 1024), idle ones closed sooner, a request
+that has not arrived whole `REQUEST_READ_SECONDS` after its first byte dropped, small header
+blocks, and bodies over the app's limit refused as soon as their size shows, before they are
 read, with the same JSON answer as every other refusal.
 """
 
