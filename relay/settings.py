@@ -66,10 +66,10 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(60.0, ge=1)  # a killed replica's claims pass on after this
     log_format: Literal["text", "json"] = "text"  # json: one JSON object per log line
     ui_token: SecretStr | None = None  # the delivery log page at / is off until this is set
-    # the delivery log page's cookie: Secure always (else only over HTTPS or X-Forwarded-Proto: https)
+    # hardening (issue 12): the page's cookie Secure always (else over HTTPS or behind a proxy
+    # saying X-Forwarded-Proto: https); replies waiting on Guance at once (one more is answered
+    # 503), the server running that many threads plus RESERVED_THREADS for health, events, page
     ui_cookie_secure: bool = False
-    # replies waiting on Guance at once; one more is answered 503 with Retry-After. The server
-    # runs this many threads plus RESERVED_THREADS for /healthz, /feishu/events and the page
     replies_in_flight: int = Field(4, ge=1, le=256)
 
     @field_validator("guance_base_url", "guance_console_url", "feishu_open_base_url")
