@@ -41,11 +41,12 @@ def serve(guance_url: str, api_key: str) -> None:
     from relay.web.server import WebServer
 
     logging.getLogger("relay").setLevel(logging.WARNING)  # no line per reply
-    # 16 clients on waitress's 8 threads queue by design: no "task queue depth" warnings
+    # clients beyond the threads would queue by design: no "task queue depth" warnings
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     tmp = tempfile.TemporaryDirectory(prefix="bench-reply-")
     rt = Runtime(Settings(_env_file=None, guance_base_url=guance_url, guance_api_key=api_key,
                           guance_calls_per_minute=10_000_000, reply_token=TOKEN,
+                          replies_in_flight=CLIENTS,  # each client's reply waits on Guance
                           feishu_webhook_url=f"{guance_url}/flow/api/trigger-webhook/unused",
                           database_url=f"sqlite:///{tmp.name}/reply.db"))
     app = create_app(rt)

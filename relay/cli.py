@@ -231,8 +231,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from jobs import JOBS
-    from relay.pipeline.schedule import (CrontabError, CrontabWatcher, build_scheduler,
-                                         parse_crontab)
+    from relay.pipeline.schedule import CrontabError, CrontabWatcher, build_scheduler, parse_crontab
 
     settings = load_settings()
     settings.require("guance_api_key")

@@ -16,6 +16,7 @@ from typing import Any, Callable
 import requests
 
 from relay.clock import Clock
+from relay.http import Deadline, DeadlineAdapter
 from relay.ratelimit import LimitExceeded, RateLimiter
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,8 @@ class GuanceClient:
         self.timeout = timeout
         self.clock = clock or budget.clock
         self.session = session or requests.Session()
+        for prefix in ("http://", "https://"):
+            self.session.mount(prefix, DeadlineAdapter())
         self.session.headers.update({"DF-API-KEY": api_key,
                                      "Content-Type": "application/json;charset=UTF-8"})
         self._channels: list[Channel] | None = None
@@ -157,15 +160,18 @@ class GuanceClient:
                 self.budget.acquire(reserve=self.reply_reserve, max_wait=BACKGROUND_WAIT_SECONDS)
         except LimitExceeded as exc:
             raise GuanceBudgetExhausted(exc.wait) from None
+        deadline = Deadline(self.timeout)  # the whole call: connect, send, the last byte read
         try:
-            resp = self.session.request(method, self.base_url + path, timeout=self.timeout,
-                                        **kwargs)
-        except requests.ReadTimeout:
-            if reply:
-                raise GuanceNoAnswer(f"{path}: no answer within {self.timeout:g} s") from None
-            raise GuanceTransportError(f"{path}: ReadTimeout") from None
+            with deadline:
+                resp = self.session.request(method, self.base_url + path, timeout=self.timeout,
+                                            **kwargs)
         except requests.RequestException as exc:
-            raise GuanceTransportError(f"{path}: {type(exc).__name__}") from None
+            if not (deadline.expired or isinstance(exc, requests.ReadTimeout)):
+                raise GuanceTransportError(f"{path}: {type(exc).__name__}") from None
+            resp = None
+        if resp is None or deadline.expired:
+            message = f"{path}: no whole answer within {self.timeout:g} s"
+            raise (GuanceNoAnswer if reply else GuanceTransportError)(message) from None
         try:
             body = resp.json()
         except ValueError:

@@ -9,12 +9,23 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import datetime, timezone
 from typing import TextIO
 
 MASK = "***"
 FIELDS = ("channel", "issue", "destination")
+# What could end, rewrite or reorder a line on a terminal or in a log viewer: C0 and C1 controls,
+# DEL, the Unicode line and paragraph separators, and the bidirectional overrides.
+CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_controls(text: str) -> str:
+    """Control characters as visible escapes (`\\n`, `\\u001b`, `\\u2028`), so text from a
+    request cannot forge or hide a log line; inside a JSON line the escapes are valid JSON too."""
+    return CONTROLS.sub(lambda m: SHORT.get(m[0]) or f"\\u{ord(m[0]):04x}", text)
 
 
 class Redactor:
@@ -42,7 +53,7 @@ class RedactingFormatter(logging.Formatter):
         fields = " ".join(f"{k}={getattr(record, k)}" for k in FIELDS
                           if getattr(record, k, None) is not None)
         # a traceback stays on the event's one line (as literal \n), so lines stay events
-        return self.redact(f"{text} {fields}" if fields else text).replace("\n", "\\n")
+        return escape_controls(self.redact(f"{text} {fields}" if fields else text))
 
 
 class JsonFormatter(logging.Formatter):
@@ -61,7 +72,9 @@ class JsonFormatter(logging.Formatter):
                       if getattr(record, k, None) is not None})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps({k: self.redact(v) for k, v in entry.items()}, ensure_ascii=False)
+        # json.dumps escapes C0 controls; escape_controls the rest (U+2028, C1, DEL, bidi)
+        return escape_controls(json.dumps({k: self.redact(v) for k, v in entry.items()},
+                                          ensure_ascii=False))
 
 
 def setup_logging(redact: Redactor, level: int = logging.INFO, fmt: str = "text",

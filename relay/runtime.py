@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import threading
-import urllib.request
 from typing import TYPE_CHECKING
-
-import requests
 
 from relay.clock import Clock
 from relay.errors import ConfigError
 from relay.guance import GuanceClient
+from relay.http import http_session
 from relay.logs import Redactor
 from relay.metrics import Metrics
 from relay.platforms.base import Sink
@@ -28,19 +25,6 @@ if TYPE_CHECKING:
     from relay.platforms.feishu.worker import EventWorker
 
 GUANCE_WINDOW_SECONDS = 61.0  # a second of margin over Guance's one-minute window
-
-
-def http_session() -> requests.Session:
-    """A requests session. With `trust_env` requests looks up the proxy variables on every
-    request (about 0.5 ms each, measured with bench/burst.py); with no proxy set there is nothing
-    to find, so relay reads the CA bundle variables once and turns the lookups off."""
-    session = requests.Session()
-    if not urllib.request.getproxies():
-        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-        if bundle:
-            session.verify = bundle
-        session.trust_env = False
-    return session
 
 
 class Runtime:
@@ -80,6 +64,7 @@ class Runtime:
                             for name, sink in self.sinks.items()}
         self.deliver_lock = threading.Lock()
         self.crontab_watcher = None  # `relay run`'s CrontabWatcher: /healthz shows its error
+        self.reply_slots = threading.BoundedSemaphore(settings.replies_in_flight)
         self._guance: GuanceClient | None = None
 
     @property

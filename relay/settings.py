@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     ui_token: SecretStr | None = None  # the delivery log page at / is off until this is set
     # admin operations (issue 14): crontab reload, config file
     crontab_reload_seconds: float = Field(5.0, ge=0)  # crontab re-read period; 0: on SIGHUP only
+    # hardening (issue 12): the page's cookie Secure always (else over HTTPS or behind a proxy
+    # saying X-Forwarded-Proto: https); replies waiting on Guance at once (one more is answered
+    # 503), the server running that many threads plus RESERVED_THREADS for health, events, page
+    ui_cookie_secure: bool = False
+    replies_in_flight: int = Field(4, ge=1, le=256)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings,

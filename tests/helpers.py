@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 
 from sqlalchemy import select
@@ -57,3 +58,61 @@ def assert_json_error(resp, status) -> dict:
     body = resp.get_json()
     assert isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"]
     return body
+
+
+class SlowPeer:
+    """A hostile HTTP peer on 127.0.0.1: it reads each request, sends the first `at_once` bytes
+    of `answer`, then one more byte every `every` seconds (every=None: no more bytes: it hangs).
+    Each connection ends after `lasts` seconds at most, or at `release()`, so a test stays
+    bounded whatever the code under test does."""
+
+    def __init__(self, answer: bytes = b"", at_once: int = 0, every: float | None = None,
+                 lasts: float = 8.0) -> None:
+        import threading
+
+        self.answer, self.at_once, self.every, self.lasts = answer, at_once, every, lasts
+        self.released = threading.Event()
+        self.requests = 0  # requests read so far
+        self.finished = 0  # answers sent whole
+        self.lock = threading.Lock()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import threading
+
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        import time
+
+        ends = time.monotonic() + self.lasts
+        with conn, contextlib.suppress(OSError):
+            conn.settimeout(self.lasts)
+            conn.recv(65536)
+            with self.lock:
+                self.requests += 1
+            conn.sendall(self.answer[:self.at_once])
+            if self.every is None:
+                self.released.wait(self.lasts)
+                return
+            for i in range(self.at_once, len(self.answer)):
+                if self.released.wait(self.every) or time.monotonic() > ends:
+                    return
+                conn.sendall(self.answer[i:i + 1])
+            with self.lock:
+                self.finished += 1
+
+    def release(self) -> None:
+        """End every connection now, its answer unfinished."""
+        self.released.set()
+
+    def close(self) -> None:
+        self.release()
+        self.listener.close()

@@ -4,6 +4,7 @@ failures (connection refused, read timeout)."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import responses
@@ -14,7 +15,7 @@ from relay.guance import (GuanceAuthError, GuanceBudgetExhausted, GuanceClient, 
 from relay.ratelimit import RateLimiter
 from relay.sandbox.guance import FakeGuance
 from relay.sandbox.server import ServerThread
-from tests.helpers import free_port
+from tests.helpers import SlowPeer, free_port
 
 BASE = "https://openapi.example-guance.test"
 KEY = "key-0123456789abcdef"
@@ -322,3 +323,47 @@ def test_failed_channel_list_is_not_cached(client, rsps):
     with pytest.raises(GuanceHTTPError):
         client.channels()
     assert [c.name for c in client.channels()] == ["a"]
+
+
+# -- a peer that trickles or hangs: the whole call has a deadline --------------------------------
+
+def guance_answer(content) -> bytes:
+    body = json.dumps(envelope(content)).encode()
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+            % len(body)) + body
+
+
+@pytest.mark.parametrize("at_once", [0, "headers"], ids=["status-line", "body"])
+@pytest.mark.parametrize("reply", [False, True], ids=["poll", "reply"])
+def test_a_guance_trickling_bytes_fails_the_call_at_its_deadline(clock, at_once, reply):
+    from relay.guance import GuanceNoAnswer
+    answer = guance_answer([{"uuid": "chan_1", "name": "ops"}] * 20)
+    at_once = answer.index(b"\r\n\r\n") + 4 if at_once == "headers" else 0
+    # a byte every 0.2 s: each read is well within the 1 s timeout, the whole answer takes
+    # minutes (the peer gives up after 8 s)
+    peer = SlowPeer(answer, at_once=at_once, every=0.2, lasts=8.0)
+    client = GuanceClient(peer.url, KEY, RateLimiter([(20, 61.0)], clock), clock=clock,
+                          timeout=1.0)
+    started = time.monotonic()
+    try:
+        with pytest.raises(GuanceNoAnswer if reply else GuanceTransportError) as err:
+            client.reply("issue_1", "hi") if reply else client.channels()
+        took = time.monotonic() - started
+    finally:
+        peer.close()
+    assert "no whole answer within 1 s" in str(err.value)
+    assert err.value.retryable is not reply  # a comment that may have landed is not resent
+    assert peer.finished == 0 and took < 5  # about the deadline, long before the answer ended
+
+
+def test_a_guance_that_never_answers_fails_the_call_at_its_deadline(clock):
+    peer = SlowPeer(every=None, lasts=8.0)
+    client = GuanceClient(peer.url, KEY, RateLimiter([(20, 61.0)], clock), clock=clock,
+                          timeout=1.0)
+    started = time.monotonic()
+    try:
+        with pytest.raises(GuanceTransportError, match="no whole answer within 1 s"):
+            client.channels()
+        assert time.monotonic() - started < 5
+    finally:
+        peer.close()

@@ -12,9 +12,10 @@ from typing import Any
 import requests
 
 from relay.errors import ConfigError
+from relay.http import http_session
 from relay.platforms.base import Sink
 from relay.platforms.registry import KINDS, PLATFORMS
-from relay.runtime import Runtime, http_session
+from relay.runtime import Runtime
 from relay.settings import load_settings
 
 

@@ -7,6 +7,7 @@ into their platform's message.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,8 @@ def failed(status: int, message: str, **extra: Any) -> Outcome:
 
 
 def post_reply(rt: Runtime, message: str) -> Outcome:
-    """`#<issueUUID>#<text>` → a comment on that issue; noted in the reply log either way."""
+    """`#<issueUUID>#<text>` → a comment on that issue; noted in the reply log either way. At
+    most RELAY_REPLIES_IN_FLIGHT wait on Guance at once, so they cannot take every web thread."""
     try:
         parsed = parse_reply(message)
     except ReplyTooLong as exc:
@@ -45,7 +47,16 @@ def post_reply(rt: Runtime, message: str) -> Outcome:
         outcome, issue, text = failed(400, str(exc), hint=USAGE), None, message
     else:
         issue, text = parsed.issue_uuid, parsed.text
-        outcome = post_comment(rt, issue, text)
+        if rt.reply_slots.acquire(blocking=False):  # a web thread waits on Guance: bounded
+            try:
+                outcome = post_comment(rt, issue, text)
+            finally:
+                rt.reply_slots.release()
+        else:
+            wait = math.ceil(rt.settings.guance_timeout)
+            outcome = Outcome(503, {"error": f"{rt.settings.replies_in_flight} replies are "
+                                    "already waiting on Guance; try again shortly",
+                                    "issueUUID": issue, "retryAfter": wait}, retryable=True)
     error = outcome.body.get("error")
     if error and outcome.body.get("detail"):
         error = f"{error}: {outcome.body['detail']}"

@@ -18,11 +18,14 @@ from relay.web.ui import ui_blueprint
 
 log = logging.getLogger("relay.web")
 MAX_BODY = 256 * 1024
+RESERVED_THREADS = 4  # server threads no reply waiting on Guance may take (health, events, page)
 
 
 def create_app(rt: Runtime) -> Flask:
     app = Flask("relay.web")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    # the server's threads (relay/web/server.py): every reply slot, and RESERVED_THREADS others
+    app.config["RELAY_WEB_THREADS"] = rt.settings.replies_in_flight + RESERVED_THREADS
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

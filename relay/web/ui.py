@@ -1,15 +1,18 @@
 """`GET /`: the delivery log page — recent deliveries and replies, read-only, token-protected.
 
 Server-rendered (Jinja, autoescaped), no JavaScript. It is off until RELAY_UI_TOKEN is set, and
-says so. Open `/?token=<RELAY_UI_TOKEN>` once: the token moves into an HttpOnly cookie and out of
-the address bar. An `Authorization: Bearer <token>` header works too (for scripts).
+says so. Open `/?token=<RELAY_UI_TOKEN>` once: the address bar loses the token and the browser
+keeps a cookie holding an HMAC of it (a stolen cookie is not the token). An
+`Authorization: Bearer <token>` header works too (for scripts). Every answer is kept out of
+caches, cannot be framed, and may load nothing but its own inline styles.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, Response, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from relay.platforms.render import format_time
@@ -19,6 +22,28 @@ from relay.store.outbox import LISTED_STATUSES, PENDING, ChannelCursor, list_del
 
 COOKIE = "relay_ui"
 ROWS = 100
+HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    # no scripts, frames, images or fonts: the page is HTML, inline CSS and a form to itself
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "Referrer-Policy": "no-referrer",  # the first visit's address holds the token
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def cookie_value(token: str) -> str:
+    """What the cookie holds: derived from the token, so neither a copied cookie nor a cookie
+    jar shows the token itself (scripts and the first visit need it)."""
+    return hmac.new(token.encode(), b"relay delivery log page cookie", hashlib.sha256).hexdigest()
+
+
+def came_over_https() -> bool:
+    """HTTPS to relay itself, or to a proxy in front that says so in X-Forwarded-Proto (only
+    ever used to add Secure: a forged header makes the forger's own cookie HTTPS-only)."""
+    forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+    return request.is_secure or forwarded == "https"
 
 
 def known_channels(engine) -> list[str]:
@@ -30,15 +55,23 @@ def known_channels(engine) -> list[str]:
 def ui_blueprint(rt: Runtime) -> Blueprint:
     bp = Blueprint("ui", __name__, template_folder="templates")
     token = rt.settings.ui_token.get_secret_value() if rt.settings.ui_token else ""
+    cookie = cookie_value(token) if token else ""
+
+    @bp.after_request
+    def guarded(resp: Response) -> Response:
+        resp.headers.update(HEADERS)
+        return resp
 
     def message(status: int, title: str, text: str):
         return render_template("delivery_log_message.html", title=title, text=text), status
 
-    def given_token() -> str:
+    def authorised() -> bool:
         scheme, _, value = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
-        return request.args.get("token") or request.cookies.get(COOKIE) or ""
+            return hmac.compare_digest(value.strip().encode(), token.encode())
+        if "token" in request.args:
+            return hmac.compare_digest(request.args["token"].encode(), token.encode())
+        return hmac.compare_digest(request.cookies.get(COOKIE, "").encode(), cookie.encode())
 
     @bp.get("/")
     def page():
@@ -46,13 +79,14 @@ def ui_blueprint(rt: Runtime) -> Blueprint:
             return message(404, "The delivery log page is off",
                            "Set RELAY_UI_TOKEN to a long random value and restart relay, then "
                            "open /?token=<that value>.")
-        if not hmac.compare_digest(given_token().encode(), token.encode()):
+        if not authorised():
             return message(401, "Token needed",
                            "Open /?token=<RELAY_UI_TOKEN> (the value relay was started with).")
         filters = {k: request.args.get(k, "").strip() for k in ("status", "channel")}
         if "token" in request.args:  # keep the token out of the address bar and history
             resp = redirect(url_for(".page", **{k: v for k, v in filters.items() if v}))
-            resp.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/")
+            resp.set_cookie(COOKIE, cookie, httponly=True, samesite="Strict", path="/",
+                            secure=came_over_https() or rt.settings.ui_cookie_secure)
             return resp
         if filters["status"] and filters["status"] not in LISTED_STATUSES:
             return message(400, "Unknown status",

@@ -106,3 +106,32 @@ def test_every_secret_setting_is_redacted(captured):
     for name in values:
         logging.getLogger("relay.test").warning("value of %s: %s-s3cr3t-value", name, name)
     assert "s3cr3t" not in captured.getvalue()
+
+
+HOSTILE = "Mallory\r\n2026-01-01 00:00:00,000 INFO relay: forged\x1b[2J\u2028also forged\x85\u202e"
+
+
+def forged_lines(text: str) -> list[str]:
+    """Every way a terminal or log viewer could start a new line (or wipe the screen) in `text`."""
+    return [c for c in ("\r", "\n", "\x1b", "\u2028", "\u2029", "\x85", "\u202e") if c in text]
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_text_from_a_request_cannot_forge_a_log_line(captured, fmt, make_runtime, clock):
+    from relay.web.app import create_app
+    from tests.platforms.test_dingtalk_reply import APP_SECRET, headers, mention
+
+    rt = make_runtime(dingtalk_app_secret=APP_SECRET)
+    setup_logging(rt.redact, fmt=fmt, stream=captured)
+    body = {**mention("#issue_3f9a1c2b4d5e6f708192a3b4c5d6e7f8#hi"), "senderNick": HOSTILE}
+    assert create_app(rt).test_client().post("/dingtalk/reply", json=body,
+                                             headers=headers(clock)).status_code == 200
+    logging.getLogger("relay.test").warning("field too", extra={"issue": HOSTILE})
+    *lines, rest = captured.getvalue().split("\n")
+    assert rest == "" and len(lines) == 2  # two events, two lines: nothing forged a third
+    assert [forged_lines(line) for line in lines] == [[], []]
+    nick_line = next(line for line in lines if "Mallory" in line)
+    if fmt == "json":
+        assert json.loads(nick_line)["message"].startswith(f"DingTalk reply from {HOSTILE}:")
+    else:
+        assert "Mallory\\r\\n2026-01-01" in nick_line and "\\u001b[2J\\u2028also" in nick_line

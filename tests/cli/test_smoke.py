@@ -34,7 +34,7 @@ def test_sandbox_shows_cards_and_the_reply_round_trip(capsys):
 def test_proxy_and_ca_settings_in_the_environment_are_honoured(monkeypatch):
     """Without a proxy relay skips requests' per-request environment lookups (they cost ~0.5 ms
     a card); a CA bundle is still used, and with a proxy set requests must still see it."""
-    from relay.runtime import http_session
+    from relay.http import http_session
 
     for name in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy", "ALL_PROXY",
                  "all_proxy", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):

@@ -12,6 +12,7 @@ from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
 from relay.web.app import create_app
 from relay.web.server import WebServer
+from relay.web.ui import cookie_value
 
 UI_TOKEN = "ui-token-0123456789abcdef"
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -67,10 +68,57 @@ def test_page_needs_the_token_and_moves_it_into_a_cookie(history):
         server.stop()
 
 
+def test_the_cookie_holds_no_token_and_is_httponly_strict_and_secure_over_https(history):
+    rt, _, _ = history
+    client = create_app(rt).test_client()
+    login = client.get(f"/?token={UI_TOKEN}")
+    assert login.status_code == 302
+    cookie = login.headers["Set-Cookie"]
+    name, _, rest = cookie.partition("=")
+    value = rest.split(";")[0]
+    assert name == "relay_ui" and value and UI_TOKEN not in cookie
+    attributes = {a.strip().split("=")[0].lower() for a in cookie.split(";")[1:]}
+    assert {"httponly", "samesite", "path"} <= attributes and "secure" not in attributes
+    assert "SameSite=Strict" in cookie
+    assert client.get("/").status_code == 200  # the derived value lets the browser in
+    stolen = create_app(rt).test_client()
+    stolen.set_cookie("relay_ui", UI_TOKEN)  # the token itself is no cookie
+    assert stolen.get("/").status_code == 401
+    # over HTTPS (to relay, or to a proxy that says so) the cookie is Secure
+    for kwargs in ({"base_url": "https://relay.example"},
+                   {"headers": {"X-Forwarded-Proto": "https"}}):
+        resp = create_app(rt).test_client().get(f"/?token={UI_TOKEN}", **kwargs)
+        assert "; Secure" in resp.headers["Set-Cookie"]
+
+
+def test_the_cookie_is_secure_by_setting(make_runtime):
+    rt = make_runtime(ui_token=UI_TOKEN, ui_cookie_secure=True)
+    resp = create_app(rt).test_client().get(f"/?token={UI_TOKEN}")
+    assert "; Secure" in resp.headers["Set-Cookie"]
+
+
+@pytest.mark.parametrize("path", ["/", f"/?token={UI_TOKEN}", "/?token=wrong"])
+def test_every_answer_of_the_page_is_uncached_unframed_and_scriptless(history, make_runtime,
+                                                                     path):
+    rt, _, _ = history
+    client = create_app(rt).test_client()
+    client.set_cookie("relay_ui", cookie_value(UI_TOKEN))
+    resp = client.get(path)
+    assert resp.status_code in (200, 302, 401)
+    assert resp.headers["Cache-Control"] == "no-store"
+    assert resp.headers["X-Frame-Options"] == "DENY"
+    policy = dict(p.strip().split(" ", 1) for p in resp.headers["Content-Security-Policy"]
+                  .split(";"))
+    assert policy["default-src"] == "'none'" and "script-src" not in policy  # no script at all
+    assert policy["frame-ancestors"] == "'none'" and policy["form-action"] == "'self'"
+    off = create_app(make_runtime()).test_client().get("/")  # the page is off
+    assert off.status_code == 404 and off.headers["Cache-Control"] == "no-store"
+
+
 def test_page_escapes_titles_filters_by_channel_and_rejects_unknown_filters(history):
     rt, dead, sent = history
     client = create_app(rt).test_client()
-    client.set_cookie("relay_ui", UI_TOKEN)
+    client.set_cookie("relay_ui", cookie_value(UI_TOKEN))
     html = client.get("/").get_data(as_text=True)
     assert "disk &lt;b&gt;full&lt;/b&gt; on db-1" in html and "<b>full</b>" not in html
     ops = client.get("/?channel=ops").get_data(as_text=True)
@@ -88,7 +136,7 @@ def test_page_shows_replies(history, guance):
     assert client.post("/feishu/reply", headers=auth,
                        json={"content": f"#{dead}#freed 20 GB"}).status_code == 200
     assert client.post("/feishu/reply", headers=auth, json={"content": "#nope"}).status_code == 400
-    client.set_cookie("relay_ui", UI_TOKEN)
+    client.set_cookie("relay_ui", cookie_value(UI_TOKEN))
     html = client.get("/").get_data(as_text=True)
     replies = html[html.index('id="replies"'):]
     assert "freed 20 GB" in replies and dead in replies
@@ -126,6 +174,9 @@ def test_in_chromium_a_dead_delivery_shows_its_error_and_the_status_filter_works
     server = WebServer(create_app(rt), "127.0.0.1", 0).start()
     try:
         browser.get(f"{server.url}/?token={UI_TOKEN}")
+        # the page's own styles apply under its Content-Security-Policy
+        header = browser.find_element(By.CSS_SELECTOR, "#deliveries th")
+        assert header.value_of_css_property("background-color") == "rgba(243, 243, 243, 1)"
         rows = browser.find_elements(By.CSS_SELECTOR, "#deliveries tbody tr")
         by_issue = {r.get_attribute("data-issue"): r for r in rows}
         assert set(by_issue) == {dead, sent}
