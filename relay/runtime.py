@@ -12,6 +12,7 @@ import requests
 from relay.clock import Clock
 from relay.errors import ConfigError
 from relay.guance import GuanceClient
+from relay.i18n import text_for
 from relay.logs import Redactor
 from relay.metrics import Metrics
 from relay.platforms.base import Destination, Sink
@@ -50,7 +51,8 @@ class Runtime:
         self.clock = clock or Clock()
         self.redact = Redactor(settings.secrets())
         self.routing = settings.routing()
-        self.card = load_card_template(settings.feishu_card_template)
+        self.text = text_for(settings.language)  # the catalogue every sink and answer reads
+        self.card = load_card_template(settings.feishu_card_template, settings.language)
         destinations = settings.destination_table()
         _check_bot_secrets(settings, destinations)
         self.engine = make_engine(settings.database_url)

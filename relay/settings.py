@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(60.0, ge=1)  # a killed replica's claims pass on after this
     log_format: Literal["text", "json"] = "text"  # json: one JSON object per log line
     ui_token: SecretStr | None = None  # the delivery log page at / is off until this is set
+    # languages: every card, digest, bot answer and page label (relay/i18n/)
+    language: Literal["zh-CN", "en"] = "zh-CN"
 
     @field_validator("guance_base_url", "guance_console_url", "feishu_open_base_url")
     @classmethod
