@@ -4,6 +4,7 @@ MESSAGES: dict[str, str] = {
     # levels (P0, P1, P2 and custom levels are shown as Guance names them)
     "level.unknown": "Unknown",
     # DingTalk and WeCom cards (the Feishu card is card_template.en.json)
+    "card.colon": ": ",  # between a field's name and its value
     "card.level": "Level",
     "card.source": "Source",
     "card.created": "Created",

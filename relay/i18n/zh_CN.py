@@ -4,6 +4,7 @@ MESSAGES: dict[str, str] = {
     # 级别（P0、P1、P2 和自定义级别按观测云的名称显示）
     "level.unknown": "未知",
     # 钉钉和企业微信卡片（飞书卡片见 card_template.zh-CN.json）
+    "card.colon": "：",  # 字段名和值之间
     "card.level": "级别",
     "card.source": "来源",
     "card.created": "创建时间",

@@ -41,11 +41,14 @@ def markdown(payload: dict[str, Any], tz: ZoneInfo, console_url: str,
     """The alert as a DingTalk markdown message (paragraphs need a blank line between them)."""
     v, t = card_values(payload, tz, console_url, text), text
 
+    def field(name: str, value: str) -> str:
+        return f"**{t(name)}**{t('card.colon')}{value}"
+
     def render(message: str) -> str:
         return "\n\n".join([
             f"### [{v['level']}] {v['title']}",
-            f"**{t('card.level')}:** {v['level']} · **{t('card.source')}:** {v['source']}",
-            f"**{t('card.created')}:** {v['created']} · **{t('card.channel')}:** {v['channel']}",
+            f"{field('card.level', v['level'])} · {field('card.source', v['source'])}",
+            f"{field('card.created', v['created'])} · {field('card.channel', v['channel'])}",
             message,
             f"[{t('card.open')}]({v['link']})",
             t("card.reply_hint", uuid=v["uuid"])])

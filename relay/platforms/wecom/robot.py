@@ -29,9 +29,9 @@ def markdown(payload: dict[str, Any], tz: ZoneInfo, console_url: str,
     def render(message: str) -> str:
         return "\n".join([
             f"**<font color=\"{colour}\">[{v['level']}]</font> {v['title']}**",
-            f"> {t('card.source')}: {v['source']}",
-            f"> {t('card.created')}: {v['created']}",
-            f"> {t('card.channel')}: {v['channel']}",
+            f"> {t('card.source')}{t('card.colon')}{v['source']}",
+            f"> {t('card.created')}{t('card.colon')}{v['created']}",
+            f"> {t('card.channel')}{t('card.colon')}{v['channel']}",
             "",
             message,
             "",
