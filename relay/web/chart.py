@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, Integer, case, func, literal_column, select
+from sqlalchemy import Engine, Integer, Select, case, func, literal_column, select
 
 from relay.i18n import UNKNOWN_LEVEL, Text
 from relay.pipeline.poll import level_rank
@@ -23,15 +23,18 @@ from relay.store.outbox import Delivery
 
 HOURS = 24
 # upper bounds (seconds) of the latency buckets; one more bucket holds everything slower
-BUCKETS = (5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400)
+BUCKETS = (1, 2, 3, 5, 7, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 300, 450, 600, 900, 1200,
+           1800, 2700, 3600, 5400, 7200, 14400, 21600, 43200, 86400)
 # Guance's own level colours (issue-level/list); custom levels take the palette in turn
 LEVEL_COLOURS = {"P0": "#E94444", "P1": "#FF7931", "P2": "#FFB44A", UNKNOWN_LEVEL: "#C9C9C9"}
+# the latency axis' top: the first of these at or above the slowest p90 (its half reads well too)
+LATENCY_TOPS = (10, 20, 30, 60, 120, 240, 600, 1200, 1800, 3600, 7200, 14400, 43200, 86400)
 PALETTE = ("#5B8FF9", "#61DDAA", "#7262FD", "#F6BD16", "#78D3F8", "#9661BC")
 # the drawing: plot area inside each panel, in SVG units
 WIDTH, LEFT, RIGHT, PANEL, TOP, BOTTOM = 760, 64, 16, 150, 28, 30
 
 
-def hourly(engine: Engine, since: int) -> list[tuple[int, str, int, int]]:
+def hourly_query(since: int) -> Select:
     """(hour since `since`, level, latency bucket, cards) of the cards sent in the 24 hours from
     `since`. Constants are literal SQL and the GROUP BY names the labels, so PostgreSQL sees the
     same expressions in SELECT and GROUP BY."""
@@ -44,8 +47,13 @@ def hourly(engine: Engine, since: int) -> list[tuple[int, str, int, int]]:
                     bucket.label("bucket"), func.count().label("cards"))
              .where(Delivery.sent_at >= since, Delivery.sent_at < since + HOURS * 3600)
              .group_by("hour", "level", "bucket"))
+    return query
+
+
+def hourly(engine: Engine, since: int) -> list[tuple[int, str, int, int]]:
     with engine.connect() as conn:
-        return [(int(h), lvl or UNKNOWN_LEVEL, int(b), int(n)) for h, lvl, b, n in conn.execute(query)]
+        return [(int(h), lvl or UNKNOWN_LEVEL, int(b), int(n))
+                for h, lvl, b, n in conn.execute(hourly_query(since))]
 
 
 def quantile(counts: list[int], q: float) -> float:
@@ -65,16 +73,19 @@ def duration(seconds: float, text: Text) -> str:
     if seconds < 120:
         return text("chart.seconds", n=round(seconds))
     if seconds < 7200:
-        return text("chart.minutes", n=round(seconds / 60))
-    return text("chart.hours", n=round(seconds / 3600, 1))
+        return text("chart.minutes", n=f"{seconds / 60:.3g}")
+    return text("chart.hours", n=f"{seconds / 3600:.3g}")
 
 
-def nice_ceiling(value: float) -> float:
-    """The smallest of 1, 2, 5 × 10^k at or above value (the axis' top)."""
-    step = 1.0
-    while step * 10 <= value:
+def count_top(value: int) -> int:
+    """The cards axis' top: the smallest of 2, 4, 10, 20, 40, 100, … at or above value, so that
+    its half is a whole number of cards too."""
+    step = 1
+    while True:
+        for top in (2 * step, 4 * step, 10 * step):
+            if top >= value:
+                return top
         step *= 10
-    return next(m * step for m in (1, 2, 5, 10) if m * step >= value)
 
 
 @dataclass
@@ -117,9 +128,9 @@ def build(engine: Engine, now: float, tz: ZoneInfo, text: Text) -> Chart:
                    for h in range(0, HOURS, 3)]
     chart.legend = [{"x": WIDTH - RIGHT - 70 * (len(levels) - i), "colour": colours[lvl],
                      "name": text.level(lvl)} for i, lvl in enumerate(levels)]
-    top = nice_ceiling(max([sum(by.values()) for by in cards.values()] + [1]))
+    top = count_top(max([sum(by.values()) for by in cards.values()] + [1]))
     base = chart.base1
-    chart.count_ticks = [{"y": base - PANEL * f, "label": f"{top * f:g}"} for f in (0, 0.5, 1)]
+    chart.count_ticks = [{"y": base - PANEL * f, "label": str(int(top * f))} for f in (0, 0.5, 1)]
     for h, by in cards.items():
         y = base
         for lvl in levels:
@@ -131,7 +142,8 @@ def build(engine: Engine, now: float, tz: ZoneInfo, text: Text) -> Chart:
                                        "chart.bar_tip", hour=labels[h], count=by[lvl],
                                        level=text.level(lvl))})
     quantiles = {h: (quantile(c, 0.5), quantile(c, 0.9), sum(c)) for h, c in latency.items()}
-    slowest = nice_ceiling(max([p90 for _, p90, _ in quantiles.values()] + [1]))
+    worst = max([p90 for _, p90, _ in quantiles.values()] + [1])
+    slowest = next((top for top in LATENCY_TOPS if top >= worst), LATENCY_TOPS[-1])
     base2 = chart.base2
     chart.latency_ticks = [{"y": base2 - PANEL * f, "label": duration(slowest * f, text)}
                            for f in (0, 0.5, 1)]

@@ -290,3 +290,19 @@ def test_the_app_bot_answers_and_notes_in_the_language(language, app_rt, open_ap
     guance.add_reply(issue, "收到", author="Alice")
     notify_replies(rt)
     assert open_api.texts_replying_to(card_id)[-1] == note
+
+
+# -- the delivery log page -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("language, off, heading, dead", [
+    ("en", "The delivery log page is off", "Delivery log", "dead"),
+    ("zh-CN", "投递日志页面未开启", "投递日志", "已放弃")])
+def test_the_page_speaks_the_language(language, off, heading, dead, make_runtime):
+    page = create_app(make_runtime(language=language)).test_client().get("/")
+    assert page.status_code == 404 and off in page.get_data(as_text=True)
+    rt = make_runtime(language=language, ui_token="ui-token-0123456789abcdef")
+    client = create_app(rt).test_client()
+    client.set_cookie("relay_ui", "ui-token-0123456789abcdef")
+    html = client.get("/?status=dead").get_data(as_text=True)
+    assert f'<html lang="{language}">' in html and f"<h1>{heading}</h1>" in html
+    assert f'<option value="dead" selected>{dead}</option>' in html  # the value stays machine's
