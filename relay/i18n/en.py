@@ -32,6 +32,9 @@ MESSAGES: dict[str, str] = {
                          "look at the issue before sending it again",
     "comment.rate_limited": "Guance is rate-limiting relay; try again shortly",
     "comment.refused": "Guance did not take the comment",
+    # any route: a body too large, an unexpected error
+    "web.too_large": "request body is larger than {max} bytes",
+    "web.crash": "internal error; see relay's log",
     # /feishu/reply refusals
     "feishu_reply.off": "replies through a Feishu flow are off: RELAY_REPLY_TOKEN is not set",
     "feishu_reply.token": "missing or wrong token",

@@ -31,6 +31,9 @@ MESSAGES: dict[str, str] = {
     "comment.no_answer": "观测云没有及时应答，评论可能已经发出：再次发送前请先查看该 Issue",
     "comment.rate_limited": "观测云正在对 relay 限流，请稍后再试",
     "comment.refused": "观测云没有接受这条评论",
+    # 任何路由：请求体太大、意外错误
+    "web.too_large": "请求体超过 {max} 字节",
+    "web.crash": "内部错误，请查看 relay 的日志",
     # /feishu/reply 的拒绝
     "feishu_reply.off": "飞书流程回复未开启：没有设置 RELAY_REPLY_TOKEN",
     "feishu_reply.token": "令牌缺失或错误",
