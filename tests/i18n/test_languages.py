@@ -309,3 +309,38 @@ def test_the_page_speaks_the_language(language, off, heading, dead, make_runtime
     html = client.get("/?status=dead").get_data(as_text=True)
     assert f'<html lang="{language}">' in html and f"<h1>{heading}</h1>" in html
     assert f'<option value="dead" selected>{dead}</option>' in html  # the value stays machine's
+
+
+# -- custom levels ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_custom_level_shows_its_own_name_asked_once_per_ten_minutes(language, make_runtime,
+                                                                      guance, feishu, clock):
+    severe = guance.add_level("S1 严重")
+    rt = make_runtime(language=language)
+    new_issues(rt, guance, clock, "db down", level=severe)
+    clock.advance(60)
+    guance.add_issue("db still down", level=severe)
+    clock.advance(30)
+    from relay.pipeline.deliver import deliver
+    from relay.pipeline.poll import poll
+    poll(rt)
+    deliver(rt)
+    assert [c["level"] for c in cards(feishu)] == ["S1 严重", "S1 严重"]
+    asked = [path for _, path in guance.calls if path == "/api/v1/issue-level/list"]
+    assert len(asked) == 1  # cached, like the channel list
+
+
+def test_without_the_level_list_the_card_shows_the_level_uuid(make_runtime, guance, feishu,
+                                                              clock):
+    rt = make_runtime()
+    from relay.pipeline.poll import poll
+    poll(rt)
+    clock.advance(30)
+    guance.add_issue("odd", level="issl_0123456789")  # a level the list does not have
+    guance.faults.extend(["no fault", "500"])  # the issue list answers, the level list fails
+    clock.advance(30)
+    new = poll(rt)
+    from relay.pipeline.deliver import deliver
+    deliver(rt)
+    assert [c["level"] for c in cards(feishu)] == ["issl_0123456789"], new
