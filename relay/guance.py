@@ -1,4 +1,4 @@
-"""A thin client for the Guance OpenAPI: channels, issues of a channel, issue replies.
+"""A thin client for the Guance OpenAPI: channels, issues of a channel, issue replies, levels.
 
 Every call spends one unit of the per-key call budget first (Guance allows 20 calls a minute and
 answers a breach with HTTP 401 + ft.TriggerApiAkCurrentLimiting, which is "retry later", not "bad
@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 import requests
@@ -147,6 +147,8 @@ class GuanceClient:
         # a backfill's reporter (relay/admin/progress.py): with one, background calls wait for
         # the budget as long as it takes, and it hears of each wait and each page read
         self.progress: Callable[..., None] | None = None
+        self._levels: dict[str, str] | None = None  # custom levels' names by uuid
+        self._levels_at = 0.0
 
     # -- calls ---------------------------------------------------------------------------------
     def _call(self, method: str, path: str, *, reply: bool = False, **kwargs: Any) -> dict:
@@ -243,9 +245,34 @@ class GuanceClient:
             # short page is the last one only when there is no totalCount to go by.
             if not items or (received >= total if isinstance(total, int)
                              else len(items) < PAGE_SIZE):
-                return found
+                return self._named_levels(found)
         log.warning("issue list of %s stopped after %d pages", channel_uuid, MAX_PAGES)
-        return found
+        return self._named_levels(found)
+
+    def level_names(self) -> dict[str, str]:
+        """Custom levels' own names by uuid (`issl_…`), cached for ten minutes like the channels;
+        the default levels keep relay's names (LEVEL_NAMES)."""
+        if self._levels is None or self.clock.now() - self._levels_at > CHANNEL_CACHE_SECONDS:
+            content = self._call("GET", "/api/v1/issue-level/list").get("content")
+            if isinstance(content, dict):  # parse defensively, as for the issue list
+                content = content.get("data")
+            self._levels = {str(lvl["uuid"]): str(lvl.get("name") or lvl["uuid"])
+                            for lvl in content or [] if isinstance(lvl, dict) and lvl.get("uuid")
+                            and lvl["uuid"] not in LEVEL_NAMES}
+            self._levels_at = self.clock.now()
+        return self._levels
+
+    def _named_levels(self, issues: list[Issue]) -> list[Issue]:
+        """A custom level shown by its name; asked only when an issue has one, and when Guance
+        cannot say, the card shows the level's uuid rather than wait."""
+        if not any(i.level.startswith("issl_") for i in issues):
+            return issues
+        try:
+            names = self.level_names()
+        except GuanceError as exc:
+            log.warning("custom level names unavailable (%s); cards show the level's uuid", exc)
+            return issues
+        return [replace(i, level=names.get(i.level, i.level)) for i in issues]
 
     def replies(self, issue_uuid: str) -> list[dict[str, Any]]:
         """The issue's newest replies (one page, newest first): comments and change records."""

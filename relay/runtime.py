@@ -9,6 +9,7 @@ from relay.clock import Clock
 from relay.errors import ConfigError
 from relay.guance import GuanceClient
 from relay.http import http_session
+from relay.i18n import text_for
 from relay.logs import Redactor
 from relay.metrics import Metrics
 from relay.platforms.base import Sink
@@ -34,6 +35,7 @@ class Runtime:
         self.clock = clock or Clock()
         self.redact = Redactor(settings.secrets())
         self.routing = settings.routing()
+        self.text = text_for(settings.language)  # the catalogue every sink and answer reads
         http = http_session()  # one pool of keep-alive connections for every webhook
         self.feishu_app: FeishuApp | None = None  # both set by the Feishu platform's setup
         self.card: CardTemplate | None = None

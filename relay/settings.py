@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     # 503), the server running that many threads plus RESERVED_THREADS for health, events, page
     ui_cookie_secure: bool = False
     replies_in_flight: int = Field(4, ge=1, le=256)
+    # languages: every card, digest, bot answer and page label (relay/i18n/)
+    language: Literal["zh-CN", "en"] = "zh-CN"
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings,

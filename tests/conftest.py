@@ -53,7 +53,8 @@ def make_runtime(tmp_path, guance, feishu, clock):
         values = dict(
             _env_file=None, guance_base_url=guance.url, guance_api_key=guance.api_key,
             feishu_webhook_url=f"{feishu.url}/flow/api/trigger-webhook/hook-default",
-            reply_token=REPLY_TOKEN, database_url=f"sqlite:///{tmp_path}/relay.db")
+            reply_token=REPLY_TOKEN, database_url=f"sqlite:///{tmp_path}/relay.db",
+            language="en")  # the tests written before zh-CN became the default read English
         values.update(overrides)
         rt = Runtime(Settings(**values), clock=clock)
         made.append(rt)

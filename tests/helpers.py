@@ -8,11 +8,13 @@ import socket
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from relay.i18n import text_for
 from relay.sandbox.server import ServerThread
 from relay.store import outbox as store
 
 REPLY_TOKEN = "test-reply-token-0123456789"
 HOOK = "hook-default"  # the fake Feishu hook of RELAY_FEISHU_WEBHOOK_URL in the fixtures
+EN, ZH = text_for("en"), text_for("zh-CN")  # the catalogues, for sinks built without a Runtime
 
 
 def free_port() -> int:

@@ -92,7 +92,8 @@ def _post(rt: Runtime, cards: list[Delivery], reply: dict) -> bool:
     """Post into each chat the issue's card went to (as a reply to the card); True when at least
     one chat took it (a repeat into the others would be worse than a gap)."""
     info = reply.get("creatorInfo") if isinstance(reply.get("creatorInfo"), dict) else {}
-    who = info.get("name") or info.get("username") or reply.get("creator") or "someone"
+    t = rt.text  # the notes in RELAY_LANGUAGE
+    who = info.get("name") or info.get("username") or reply.get("creator") or t("notify.someone")
     content = str(reply.get("content") or "")
     content = (html_to_text(content) if re.search(r"<[a-zA-Z/][^>]*>", content)
                else html.unescape(content)).strip()  # html_to_text unescapes itself
@@ -102,13 +103,14 @@ def _post(rt: Runtime, cards: list[Delivery], reply: dict) -> bool:
     ok = False
     for card in cards:
         chat_id = rt.settings.feishu_app_chats[card.destination]
-        text = f"💬 {who} replied in Guance: {content}"
+        text = t("notify.replied", who=who, content=content)
         if card.message_id:
             result = rt.feishu_app.reply_text(card.message_id, text,  # type: ignore[union-attr]
                                               idempotency_key=f"n{reply['uuid']}{card.id}")
         else:
             result = rt.feishu_app.send(chat_id, "text",  # type: ignore[union-attr]
-                                        {"text": f"💬 {who} replied on '{title}': {content}"},
+                                        {"text": t("notify.replied_on", who=who, title=title,
+                                                   content=content)},
                                         idempotency_key=f"n{reply['uuid']}{card.id}")
         if result.ok:
             ok = True

@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from relay.guance import Channel, GuanceBudgetExhausted, GuanceError
+from relay.i18n import UNKNOWN_LEVEL, Text
 from relay.runtime import Runtime
 from relay.store import outbox as store
 
@@ -133,7 +134,7 @@ def poll_channel(rt: Runtime, channel: Channel, destinations: list[str], cursor:
     new = store.record_poll(rt.engine, channel.uuid, channel.name, next_cursor, now, rows,
                             digest=lambda new_rows: storm_digest(
                                 new_rows, channel, now, settings.storm_threshold,
-                                settings.storm_titles))
+                                settings.storm_titles, rt.text))
     if new:
         log.info("poll %s: %d issue(s) read, %d new deliveries queued", channel.name,
                  len(issues), new, extra={"channel": channel.name})
@@ -141,31 +142,33 @@ def poll_channel(rt: Runtime, channel: Channel, destinations: list[str], cursor:
 
 
 def storm_digest(new_rows: list[dict], channel: Channel, now: int, threshold: int,
-                 titles: int) -> dict | None:
+                 titles: int, text: Text) -> dict | None:
     """One outbox row standing for more than `threshold` new issues of one poll, or None.
 
     A storm of hundreds of cards would bury the group and take Feishu's 100-a-minute limit for
     many minutes; one card with the counts and the first titles says the same at once. Its
-    payload has an issue's keys, so every sink renders it unchanged."""
+    payload has an issue's keys, so every sink renders it unchanged; its texts are written in
+    RELAY_LANGUAGE when it is queued."""
     if len(new_rows) <= threshold:
         return None
     new_rows = sorted(new_rows, key=lambda r: r["issue_created_at"])  # oldest first
     payloads = [r["payload"] for r in new_rows]
-    levels = Counter(str(p.get("level") or "Unknown") for p in payloads)
+    levels = Counter(str(p.get("level") or UNKNOWN_LEVEL) for p in payloads)
     worst = min(levels, key=level_rank)
     uuids = [p["uuid"] for p in payloads]
     # unique per channel, second and set of issues; within the 64 characters of issue_uuid
     digest_id = "digest_{}_{}_{}".format(channel.uuid[:32], now, hashlib.sha1(
         "\n".join(uuids).encode()).hexdigest()[:8])
-    lines = [f"{len(payloads)} new issues: "
-             + ", ".join(f"{lvl} ×{levels[lvl]}" for lvl in sorted(levels, key=level_rank))]
-    lines += [f"- [{p.get('level')}] {p.get('title')} ({p['uuid']})" for p in payloads[:titles]]
+    counts = ", ".join(f"{text.level(lvl)} ×{levels[lvl]}" for lvl in sorted(levels, key=level_rank))
+    lines = [text("digest.counts", count=len(payloads), levels=counts)]
+    lines += [f"- [{text.level(str(p.get('level') or ''))}] {p.get('title')} ({p['uuid']})"
+              for p in payloads[:titles]]
     if len(payloads) > titles:
-        lines.append(f"… and {len(payloads) - titles} more")
+        lines.append(text("digest.more", count=len(payloads) - titles))
     newest = new_rows[-1]["issue_created_at"]
     return {"issue_uuid": digest_id, "issue_created_at": newest, "payload": {
-        "uuid": digest_id, "title": f"Storm: {len(payloads)} new issues in {channel.name}",
-        "level": worst, "source": "relay digest", "message": "\n".join(lines),
+        "uuid": digest_id, "title": text("digest.title", count=len(payloads), channel=channel.name),
+        "level": worst, "source": text("digest.source"), "message": "\n".join(lines),
         "create_at": newest, "channel": channel.name, "kind": "digest", "issues": uuids}}
 
 

@@ -16,6 +16,8 @@ import requests
 from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, SecretStr
 
+from relay.i18n import Text
+
 if TYPE_CHECKING:
     from relay.runtime import Runtime
 
@@ -101,21 +103,21 @@ def judge_errcode(platform: str, resp: requests.Response,
     return SendResult(False, error, waits.get(code))
 
 
-def fit_utf8(render: Callable[[str], str], message: str, max_bytes: int) -> str:
+def fit_utf8(render: Callable[[str], str], message: str, max_bytes: int, text: Text) -> str:
     """`render(message)`, the message cut (with a visible marker) so the whole stays within
     `max_bytes` of UTF-8."""
     whole = render(message)
     if len(whole.encode("utf-8")) <= max_bytes:
         return whole
-    marker_room = 64  # "\n… (truncated, N more characters)" with room for any N
+    marker_room = 64  # the card.truncated marker (≤ 45 bytes in any language) with room for N
     room = max_bytes - len(render("").encode("utf-8")) - marker_room
     kept = message.encode("utf-8")[:max(room, 0)].decode("utf-8", "ignore")
-    return render(cut(message, len(kept)))
+    return render(cut(message, len(kept), text))
 
 
-def cut(message: str, keep: int) -> str:
+def cut(message: str, keep: int, text: Text) -> str:
     """The first `keep` characters and a visible marker saying how much was left out."""
-    return f"{message[:keep]}\n… (truncated, {len(message) - keep} more characters)"
+    return f"{message[:keep]}\n{text('card.truncated', count=len(message) - keep)}"
 
 
 class RobotSink:
@@ -127,9 +129,10 @@ class RobotSink:
     waits: dict[int, float] = {}  # errcode → seconds to stay away
     hints: dict[int, str] = {}  # errcode → what to check
 
-    def __init__(self, url: str, tz: ZoneInfo, console_url: str,
+    def __init__(self, url: str, tz: ZoneInfo, console_url: str, text: Text,
                  session: requests.Session | None = None, timeout: float = 10.0) -> None:
         self.url, self.tz, self.console_url, self.timeout = url, tz, console_url, timeout
+        self.text = text
         self.session = session or requests.Session()
 
     def url_for(self, now: float) -> str:

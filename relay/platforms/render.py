@@ -7,6 +7,8 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+from relay.i18n import Text
+
 LEVEL_COLOURS = {"P0": "red", "P1": "orange", "P2": "yellow"}  # anything else: grey
 ISSUE_LINK = "{console}/exception/issue?issueUUID={uuid}"
 # the values card_values gives, which a custom card template may name
@@ -26,9 +28,11 @@ def issue_link(console_url: str, uuid: str) -> str:
     return ISSUE_LINK.format(console=console_url, uuid=quoted)
 
 
-def card_values(payload: dict[str, Any], tz: ZoneInfo, console_url: str) -> dict[str, str]:
-    level = str(payload.get("level") or "Unknown")
-    return {"title": str(payload["title"]), "level": level,
+def card_values(payload: dict[str, Any], tz: ZoneInfo, console_url: str,
+                text: Text) -> dict[str, str]:
+    """The card's values in RELAY_LANGUAGE (the level as Guance shows it in that language)."""
+    level = str(payload.get("level") or "")
+    return {"title": str(payload["title"]), "level": text.level(level),
             "colour": LEVEL_COLOURS.get(level, "grey"), "source": str(payload["source"]),
             "message": str(payload["message"]), "created": format_time(payload["create_at"], tz),
             "link": issue_link(console_url, payload["uuid"]), "uuid": str(payload["uuid"]),

@@ -15,7 +15,7 @@ from relay.guance import (GuanceBudgetExhausted, GuanceError, GuanceNoAnswer, Gu
                           GuanceRateLimited)
 from relay.platforms.render import format_time
 from relay.replies import log as replylog
-from relay.replies.parse import USAGE, ReplyParseError, ReplyTooLong, parse_reply
+from relay.replies.parse import ReplyParseError, ReplyTooLong, parse_reply
 from relay.store import chat as chat_store
 from relay.store.chat import POSTED_BY_RELAY
 
@@ -38,13 +38,15 @@ def failed(status: int, message: str, **extra: Any) -> Outcome:
 
 def post_reply(rt: Runtime, message: str) -> Outcome:
     """`#<issueUUID>#<text>` → a comment on that issue; noted in the reply log either way. At
-    most RELAY_REPLIES_IN_FLIGHT wait on Guance at once, so they cannot take every web thread."""
+    most RELAY_REPLIES_IN_FLIGHT wait on Guance at once, so they cannot take every web thread.
+    The outcome's texts are in RELAY_LANGUAGE."""
     try:
         parsed = parse_reply(message)
     except ReplyTooLong as exc:
-        outcome, issue, text = failed(413, str(exc)), None, message
+        outcome, issue, text = failed(413, exc.say(rt.text)), None, message
     except ReplyParseError as exc:
-        outcome, issue, text = failed(400, str(exc), hint=USAGE), None, message
+        outcome, issue, text = (failed(400, exc.say(rt.text), hint=rt.text("reply.usage")),
+                                None, message)
     else:
         issue, text = parsed.issue_uuid, parsed.text
         if rt.reply_slots.acquire(blocking=False):  # a web thread waits on Guance: bounded
@@ -54,8 +56,8 @@ def post_reply(rt: Runtime, message: str) -> Outcome:
                 rt.reply_slots.release()
         else:
             wait = math.ceil(rt.settings.guance_timeout)
-            outcome = Outcome(503, {"error": f"{rt.settings.replies_in_flight} replies are "
-                                    "already waiting on Guance; try again shortly",
+            outcome = Outcome(503, {"error": rt.text("comment.replies_full",
+                                                     count=rt.settings.replies_in_flight),
                                     "issueUUID": issue, "retryAfter": wait}, retryable=True)
     error = outcome.body.get("error")
     if error and outcome.body.get("detail"):
@@ -68,18 +70,17 @@ def post_comment(rt: Runtime, issue_uuid: str, text: str) -> Outcome:
     try:
         reply = rt.guance.reply(issue_uuid, text)
     except GuanceNotFound:
-        return failed(404, "no such issue in Guance", issueUUID=issue_uuid)
+        return failed(404, rt.text("comment.not_found"), issueUUID=issue_uuid)
     except GuanceNoAnswer:
-        return failed(504, "Guance did not answer in time; the comment may have been posted: "
-                      "look at the issue before sending it again", issueUUID=issue_uuid)
+        return failed(504, rt.text("comment.no_answer"), issueUUID=issue_uuid)
     except (GuanceBudgetExhausted, GuanceRateLimited) as exc:
         wait = int(getattr(exc, "wait", 60)) + 1
-        return Outcome(503, {"error": "Guance is rate-limiting relay; try again shortly",
+        return Outcome(503, {"error": rt.text("comment.rate_limited"),
                              "issueUUID": issue_uuid, "retryAfter": wait}, retryable=True)
     except GuanceError as exc:
         log.error("reply to %s failed: %s", issue_uuid, rt.redact(str(exc)),
                   extra={"issue": issue_uuid})
-        return Outcome(502, {"error": "Guance did not take the comment",
+        return Outcome(502, {"error": rt.text("comment.refused"),
                              "detail": rt.redact(str(exc)), "issueUUID": issue_uuid},
                        retryable=exc.retryable)
     if reply.get("uuid") and rt.settings.feishu_app_chats:

@@ -78,7 +78,8 @@ def run_app_bot_step(guance: FakeGuance, guance_url: str, workdir: Path) -> bool
         print(f"   a reply written in Guance is posted into the thread: {notes}")
         return bool(resp.status_code == 200 and landed and comment and comment.startswith(text)
                     and one_comment
-                    and notes == ["💬 Li Lei replied in Guance: Thanks, backlog draining now"])
+                    and notes == [rt.text("notify.replied", who="Li Lei",
+                                          content="Thanks, backlog draining now")])
     finally:
         web.stop()
         rt.close()

@@ -43,6 +43,7 @@ class FakeGuance:
         self.channels: dict[str, str] = {DEFAULT_CHANNEL: "default"}
         self.issues: list[dict[str, Any]] = []
         self.replies: dict[str, list[dict[str, Any]]] = {}
+        self.levels: dict[str, str] = {}  # custom levels (issl_…) by uuid → name
         self.calls: list[tuple[float, str]] = []  # accepted calls (time, path)
         self.rate_limited = 0  # calls answered with the rate-limit error
         self.faults: deque[str] = deque()  # "500", "timeout", "malformed", "unsuccessful", "ratelimit"
@@ -75,6 +76,12 @@ class FakeGuance:
                 "createAt": now, "updateAt": now, "deleteAt": -1, "_channels": chans,
                 "creator": "wsak_sandbox", "workspaceUUID": "wksp_sandbox"})
             self.replies[uuid] = []
+        return uuid
+
+    def add_level(self, name: str) -> str:
+        """A custom issue level (at most 10 in Guance); its uuid, for add_issue(level=…)."""
+        uuid = f"issl_{uuidlib.uuid4().hex[:20]}"
+        self.levels[uuid] = name
         return uuid
 
     def add_reply(self, issue_uuid: str, content: str, author: str = "Alice",
@@ -177,6 +184,15 @@ class FakeGuance:
             with self._lock:
                 self.replies[issue].append(reply)
             return _envelope(reply)
+
+        @app.get("/api/v1/issue-level/list")
+        def level_list():  # the defaults as Guance lists them (system_level_3 is "P3" here)
+            defaults = [(f"system_level_{n}", f"P{n}", colour) for n, colour in enumerate(
+                ("#E94444", "#FF7931", "#FFB44A", "#C9C9C9"))]
+            custom = [(uuid, name, "#5B8FF9") for uuid, name in self.levels.items()]
+            return _envelope([{"uuid": uuid, "name": name, "color": colour, "description": "",
+                               "isDefault": uuid.startswith("system_")}
+                              for uuid, name, colour in defaults + custom])
 
         @app.get("/api/v1/issue/reply/<issue>/list")
         def reply_list(issue: str):

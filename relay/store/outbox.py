@@ -46,6 +46,8 @@ class Delivery(Base):
         UniqueConstraint("issue_uuid", "destination", name="uq_deliveries_issue_destination"),
         Index("ix_deliveries_due", "status", "next_attempt_at"),
         Index("ix_deliveries_message_id", "message_id"),
+        # the delivery log page's chart reads the last day's sent cards by this range
+        Index("ix_deliveries_sent_at", "sent_at"),
     )
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
     issue_uuid: Mapped[str] = mapped_column(String(64))

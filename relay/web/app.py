@@ -30,13 +30,13 @@ def create_app(rt: Runtime) -> Flask:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         if exc.code == 413:
-            return error(413, f"request body is larger than {MAX_BODY} bytes")
+            return error(413, rt.text("web.too_large", max=MAX_BODY))
         return error(exc.code or 500, exc.name)
 
     @app.errorhandler(Exception)
     def crash(exc: Exception):
         log.exception("unexpected error in %s", request.path)
-        return error(500, "internal error; see relay's log")
+        return error(500, rt.text("web.crash"))
 
     for route in REPLY_ROUTES:
         app.register_blueprint(route.blueprint(rt))

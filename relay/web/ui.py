@@ -19,6 +19,7 @@ from relay.platforms.render import format_time
 from relay.runtime import Runtime
 from relay.store import replylog
 from relay.store.outbox import LISTED_STATUSES, PENDING, ChannelCursor, list_deliveries
+from relay.web.chart import build as build_chart
 
 COOKIE = "relay_ui"
 ROWS = 100
@@ -56,14 +57,17 @@ def ui_blueprint(rt: Runtime) -> Blueprint:
     bp = Blueprint("ui", __name__, template_folder="templates")
     token = rt.settings.ui_token.get_secret_value() if rt.settings.ui_token else ""
     cookie = cookie_value(token) if token else ""
+    t = rt.text  # every label in RELAY_LANGUAGE
 
     @bp.after_request
     def guarded(resp: Response) -> Response:
         resp.headers.update(HEADERS)
         return resp
 
-    def message(status: int, title: str, text: str):
-        return render_template("delivery_log_message.html", title=title, text=text), status
+    def message(status: int, key: str, **values: str):
+        return render_template("delivery_log_message.html", t=t, lang=t.language,
+                               title=t(f"page.{key}_title"),
+                               text=t(f"page.{key}_text", **values)), status
 
     def authorised() -> bool:
         scheme, _, value = request.headers.get("Authorization", "").partition(" ")
@@ -76,12 +80,9 @@ def ui_blueprint(rt: Runtime) -> Blueprint:
     @bp.get("/")
     def page():
         if not token:
-            return message(404, "The delivery log page is off",
-                           "Set RELAY_UI_TOKEN to a long random value and restart relay, then "
-                           "open /?token=<that value>.")
+            return message(404, "off")
         if not authorised():
-            return message(401, "Token needed",
-                           "Open /?token=<RELAY_UI_TOKEN> (the value relay was started with).")
+            return message(401, "token")
         filters = {k: request.args.get(k, "").strip() for k in ("status", "channel")}
         if "token" in request.args:  # keep the token out of the address bar and history
             resp = redirect(url_for(".page", **{k: v for k, v in filters.items() if v}))
@@ -89,15 +90,14 @@ def ui_blueprint(rt: Runtime) -> Blueprint:
                             secure=came_over_https() or rt.settings.ui_cookie_secure)
             return resp
         if filters["status"] and filters["status"] not in LISTED_STATUSES:
-            return message(400, "Unknown status",
-                           f"status must be one of: {', '.join(LISTED_STATUSES)} (or empty for all).")
+            return message(400, "bad_status", statuses=", ".join(LISTED_STATUSES))
         if len(filters["channel"]) > 255:
-            return message(400, "Channel name too long", "A channel name has at most 255 "
-                           "characters.")
+            return message(400, "long_channel")
         tz = rt.settings.tz
         deliveries = [{
             "time": format_time(d.created_at, tz), "channel": d.channel,
-            "level": d.payload.get("level", ""), "title": d.payload.get("title", ""),
+            "level": t.level(str(d.payload.get("level") or "")),
+            "title": d.payload.get("title", ""),
             "issue": d.issue_uuid, "destination": d.destination,
             "status": "failed" if d.status == PENDING and d.attempts else d.status,
             "attempts": d.attempts, "error": rt.redact(d.last_error or "")}
@@ -108,6 +108,7 @@ def ui_blueprint(rt: Runtime) -> Blueprint:
                    for r in replylog.recent(rt.engine)]
         return render_template("delivery_log.html", deliveries=deliveries, replies=replies,
                                statuses=LISTED_STATUSES, channels=known_channels(rt.engine),
-                               filters=filters, limit=ROWS)
+                               filters=filters, limit=ROWS, t=t, lang=t.language,
+                               chart=build_chart(rt.engine, rt.clock.now(), tz, t))
 
     return bp

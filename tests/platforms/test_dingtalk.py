@@ -11,7 +11,7 @@ import urllib.parse
 import requests
 
 from relay.platforms.dingtalk.robot import DingTalkSink, markdown
-from tests.helpers import outbox, payload
+from tests.helpers import EN, outbox, payload
 from tests.robots import DING_SECRET, DING_TOKEN, TZ, deliver_each_minute, ding_url, new_issues
 
 
@@ -29,9 +29,9 @@ def test_signed_url_follows_the_documented_algorithm():
                       hashlib.sha256).digest()
     expected = urllib.parse.quote_plus(base64.b64encode(digest))
     url = "https://oapi.dingtalk.com/robot/send?access_token=tok"
-    sink = DingTalkSink(url, TZ, "https://console.guance.com", DING_SECRET)
+    sink = DingTalkSink(url, TZ, "https://console.guance.com", EN, DING_SECRET)
     assert sink.signed_url(now) == f"{url}&timestamp={timestamp}&sign={expected}"
-    assert DingTalkSink(url, TZ, "https://console.guance.com").signed_url(now) == url
+    assert DingTalkSink(url, TZ, "https://console.guance.com", EN).signed_url(now) == url
 
 
 def test_signed_message_is_accepted_end_to_end(make_runtime, guance, dingtalk, clock):
@@ -59,7 +59,7 @@ def test_wrong_secret_is_a_clear_error_and_no_fast_retry(make_runtime, guance, d
 def test_stale_or_unsigned_requests_are_refused_by_the_fake(dingtalk, clock):
     dingtalk.secrets[DING_TOKEN] = DING_SECRET
     message = {"msgtype": "text", "text": {"content": "hi"}}
-    sink = DingTalkSink(ding_url(dingtalk), TZ, "", DING_SECRET)
+    sink = DingTalkSink(ding_url(dingtalk), TZ, "", EN, DING_SECRET)
     stale = sink.signed_url(clock.now() - 3601)
     for url in (ding_url(dingtalk), stale):
         assert requests.post(url, json=message, timeout=5).json()["errcode"] == 310000
@@ -70,7 +70,7 @@ def test_stale_or_unsigned_requests_are_refused_by_the_fake(dingtalk, clock):
 # -- the message -------------------------------------------------------------------------------
 
 def test_markdown_shows_the_issue_with_link_and_reply_hint():
-    body = markdown(payload(), TZ, "https://cn4-console.guance.com")
+    body = markdown(payload(), TZ, "https://cn4-console.guance.com", EN)
     assert body["msgtype"] == "markdown"
     assert body["markdown"]["title"] == "[P1] Disk full on db-1"
     text = body["markdown"]["text"]
@@ -82,7 +82,7 @@ def test_markdown_shows_the_issue_with_link_and_reply_hint():
 
 def test_very_long_message_is_cut_with_a_marker():
     message = "数据库连接超时 " * 10_000
-    text = markdown(payload(message=message), TZ, "")["markdown"]["text"]
+    text = markdown(payload(message=message), TZ, "", EN)["markdown"]["text"]
     assert len(text.encode("utf-8")) <= 20_000
     assert "… (truncated, " in text and "@bot #issue_abc12345#" in text
 

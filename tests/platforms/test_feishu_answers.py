@@ -7,6 +7,7 @@ import responses
 
 from relay.platforms.feishu.webhook import FlowWebhookSink, parse_retry_after
 from relay.settings import Settings
+from tests.helpers import EN
 
 URL = "https://www.feishu.cn/flow/api/trigger-webhook/0123456789abcdef"
 PAYLOAD = {"uuid": "issue_0123456789", "title": "t", "level": "P1", "source": "s",
@@ -36,7 +37,7 @@ def test_retry_after_in_seconds_or_http_date(header, expected):
 @responses.activate
 def test_sent_only_when_feishu_says_yes(status, body, headers, ok, wait):
     responses.post(URL, json=body, status=status, headers=headers)
-    sink = FlowWebhookSink(URL, Settings(_env_file=None).tz)
+    sink = FlowWebhookSink(URL, Settings(_env_file=None).tz, EN)
     result = sink.send(PAYLOAD, NOW)
     assert (result.ok, result.retry_after) == (ok, wait)
     if not ok:
@@ -46,7 +47,7 @@ def test_sent_only_when_feishu_says_yes(status, body, headers, ok, wait):
 @responses.activate
 def test_flow_gets_the_params_flows_already_use():
     responses.post(URL, json={"code": 0})
-    FlowWebhookSink(URL, Settings(_env_file=None).tz).send(PAYLOAD, NOW)
+    FlowWebhookSink(URL, Settings(_env_file=None).tz, EN).send(PAYLOAD, NOW)
     sent = json.loads(responses.calls[0].request.body)
     assert sent == {"issue_uuid": "issue_0123456789", "title": "t", "level": "P1", "source": "s",
                     "message": "m", "createAt": "2026-01-01 08:00:00"}

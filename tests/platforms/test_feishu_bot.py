@@ -17,7 +17,7 @@ from relay.platforms.feishu.card import load_card_template
 from relay.platforms.feishu.webhook import BotWebhookSink, bot_sign
 from relay.settings import ConfigError, Settings
 from relay.store import outbox as store
-from tests.helpers import payload
+from tests.helpers import EN, payload
 
 TOKEN = "bot-token-0123456789"
 SECRET = "bot-signing-secret-abc"
@@ -64,7 +64,7 @@ def texts(card) -> str:
 def sink(secret=None, console="https://console.guance.com") -> BotWebhookSink:
     settings = Settings(_env_file=None)
     return BotWebhookSink("http://127.0.0.1:9/open-apis/bot/v2/hook/x", settings.tz,
-                          load_card_template(None), console, secret)
+                          load_card_template(None, "en"), console, EN, secret)
 
 
 # -- signing -----------------------------------------------------------------------------------

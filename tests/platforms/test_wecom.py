@@ -7,12 +7,12 @@ import pytest
 import requests
 
 from relay.platforms.wecom.robot import markdown
-from tests.helpers import outbox, payload
+from tests.helpers import EN, outbox, payload
 from tests.robots import TZ, WECOM_KEY, deliver_each_minute, new_issues, wecom_url
 
 
 def content(**kw) -> str:
-    body = markdown(payload(**kw), TZ, "https://cn4-console.guance.com")
+    body = markdown(payload(**kw), TZ, "https://cn4-console.guance.com", EN)
     assert body["msgtype"] == "markdown"
     return body["markdown"]["content"]
 

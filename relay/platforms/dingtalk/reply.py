@@ -18,7 +18,7 @@ from flask import Blueprint, jsonify, request
 from relay.platforms.dingtalk.robot import sign
 from relay.replies import log as replylog
 from relay.replies.comments import Outcome, post_reply
-from relay.replies.parse import USAGE
+from relay.i18n import Text
 from relay.web.errors import error as rejected
 
 if TYPE_CHECKING:
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("relay.dingtalk_reply")
 PATH = "/dingtalk/reply"
 MAX_SKEW_MS = 3600 * 1000  # DingTalk: a timestamp more than an hour from now is illegitimate
-HOW_TO = USAGE[0].upper() + USAGE[1:]
 
 
 def say(text: str):
@@ -35,23 +34,28 @@ def say(text: str):
     return jsonify({"msgtype": "text", "text": {"content": text}})
 
 
-def sentence(outcome: Outcome) -> str:
-    """What the sender reads in the group."""
+def how_to(text: Text) -> str:
+    """The reply syntax as a sentence of its own."""
+    usage = text("reply.usage")
+    return usage[0].upper() + usage[1:]
+
+
+def sentence(outcome: Outcome, text: Text) -> str:
+    """What the sender reads in the group, in RELAY_LANGUAGE."""
     body, uuid = outcome.body, outcome.body.get("issueUUID", "")
     if outcome.status == 200:
-        return f"Posted as a comment on {uuid} ({body['time']})."
+        return text("dingtalk.posted", uuid=uuid, time=body["time"])
     if outcome.status == 400:
-        return f"Not posted: {body['error']}. {HOW_TO}"
+        return text("dingtalk.malformed", error=body["error"], how_to=how_to(text))
     if outcome.status == 404:
-        return f"Not posted: there is no issue {uuid} in Guance; check the UUID on the alert."
+        return text("dingtalk.not_found", uuid=uuid)
     if outcome.status == 413:
-        return f"Not posted: {body['error']}."
+        return text("dingtalk.too_long", error=body["error"])
     if outcome.status == 504:
-        return f"Not sure: {body['error']}."
+        return text("dingtalk.unsure", error=body["error"])
     if outcome.status == 503:
-        return f"Not posted: Guance is busy (rate limit). Try again in {body['retryAfter']} s."
-    return (f"Not posted: Guance did not take the comment ({body.get('detail') or body['error']})."
-            " Try again later.")
+        return text("dingtalk.busy", seconds=body["retryAfter"])
+    return text("dingtalk.failed", detail=body.get("detail") or body["error"])
 
 
 def dingtalk_reply_blueprint(rt: Runtime) -> Blueprint:
@@ -63,25 +67,24 @@ def dingtalk_reply_blueprint(rt: Runtime) -> Blueprint:
     def dingtalk_reply():
         if not secret:
             replylog.ignore()
-            return rejected(403, "DingTalk replies are off: RELAY_DINGTALK_APP_SECRET is not set")
+            return rejected(403, rt.text("dingtalk.off"))
         timestamp = request.headers.get("timestamp", "").strip()
         given = request.headers.get("sign", "").strip()
         if not timestamp.isdigit() or not given:
-            return rejected(401, "missing DingTalk 'timestamp' (ms) or 'sign' header")
+            return rejected(401, rt.text("dingtalk.no_signature"))
         if abs(rt.clock.now() * 1000 - int(timestamp)) > MAX_SKEW_MS:
-            return rejected(401, "the 'timestamp' header is more than an hour from now "
-                                 "(a replayed request, or a clock far off)")
+            return rejected(401, rt.text("dingtalk.stale"))
         expected = sign(timestamp, secret)
         if not hmac.compare_digest(expected.encode(), given.encode()):
-            return rejected(401, "the 'sign' header does not match RELAY_DINGTALK_APP_SECRET")
+            return rejected(401, rt.text("dingtalk.bad_signature"))
         body = request.get_json(silent=True)
         text = body.get("text") if isinstance(body, dict) else None
         content = text.get("content") if isinstance(text, dict) else None
         if not isinstance(content, str):
             replylog.note(rt, 400, None, "", "not a text message")
-            return say(f"Not posted: relay reads only text messages. {HOW_TO}")
+            return say(rt.text("dingtalk.not_text", how_to=how_to(rt.text)))
         outcome = post_reply(rt, content)
         log.info("DingTalk reply from %s: %d", body.get("senderNick") or "?", outcome.status)
-        return say(sentence(outcome))
+        return say(sentence(outcome, rt.text))
 
     return bp

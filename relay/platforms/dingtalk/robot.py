@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import requests
 
+from relay.i18n import Text
 from relay.platforms.base import RobotSink, fit_utf8
 from relay.platforms.render import card_values
 
@@ -35,22 +36,26 @@ def sign(timestamp_ms: int | str, secret: str) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-def markdown(payload: dict[str, Any], tz: ZoneInfo, console_url: str) -> dict[str, Any]:
+def markdown(payload: dict[str, Any], tz: ZoneInfo, console_url: str,
+             text: Text) -> dict[str, Any]:
     """The alert as a DingTalk markdown message (paragraphs need a blank line between them)."""
-    v = card_values(payload, tz, console_url)
+    v, t = card_values(payload, tz, console_url, text), text
+
+    def field(name: str, value: str) -> str:
+        return f"**{t(name)}**{t('card.colon')}{value}"
 
     def render(message: str) -> str:
         return "\n\n".join([
             f"### [{v['level']}] {v['title']}",
-            f"**Level:** {v['level']} · **Source:** {v['source']}",
-            f"**Created:** {v['created']} · **Channel:** {v['channel']}",
+            f"{field('card.level', v['level'])} · {field('card.source', v['source'])}",
+            f"{field('card.created', v['created'])} · {field('card.channel', v['channel'])}",
             message,
-            f"[Open in Guance]({v['link']})",
-            f"Reply: @bot #{v['uuid']}#your comment"])
+            f"[{t('card.open')}]({v['link']})",
+            t("card.reply_hint", uuid=v["uuid"])])
 
-    text = fit_utf8(render, v["message"], MAX_TEXT_BYTES)
+    body = fit_utf8(render, v["message"], MAX_TEXT_BYTES, text)
     return {"msgtype": "markdown",
-            "markdown": {"title": f"[{v['level']}] {v['title']}", "text": text}}
+            "markdown": {"title": f"[{v['level']}] {v['title']}", "text": body}}
 
 
 class DingTalkSink(RobotSink):
@@ -58,9 +63,10 @@ class DingTalkSink(RobotSink):
 
     platform, waits, hints = "DingTalk", WAITS, HINTS
 
-    def __init__(self, url: str, tz: ZoneInfo, console_url: str, secret: str | None = None,
-                 session: requests.Session | None = None, timeout: float = 10.0) -> None:
-        super().__init__(url, tz, console_url, session, timeout)
+    def __init__(self, url: str, tz: ZoneInfo, console_url: str, text: Text,
+                 secret: str | None = None, session: requests.Session | None = None,
+                 timeout: float = 10.0) -> None:
+        super().__init__(url, tz, console_url, text, session, timeout)
         self.secret = secret
 
     def url_for(self, now: float) -> str:
@@ -72,4 +78,4 @@ class DingTalkSink(RobotSink):
     signed_url = url_for
 
     def message(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return markdown(payload, self.tz, self.console_url)
+        return markdown(payload, self.tz, self.console_url, self.text)

@@ -23,24 +23,25 @@ FLOW_KIND = "feishu_flow"  # any URL no other kind claims
 
 
 def _flow(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
-    return FlowWebhookSink(dest.url.get_secret_value(), rt.settings.tz, http,
+    return FlowWebhookSink(dest.url.get_secret_value(), rt.settings.tz, rt.text, http,
                            rt.settings.feishu_timeout)
 
 
 def _bot(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
     s = rt.settings
     return BotWebhookSink(dest.url.get_secret_value(), s.tz, rt.card, s.guance_console_url,
-                          dest.secret_value(), http, s.feishu_timeout)
+                          rt.text, dest.secret_value(), http, s.feishu_timeout)
 
 
 def _setup(rt: Runtime, http: requests.Session) -> dict[str, Sink]:
     """The card template is checked once (a broken file stops start-up, not every delivery);
     the app bot's chats (RELAY_FEISHU_APP_CHATS) are destinations too."""
     s = rt.settings
-    rt.card = load_card_template(s.feishu_card_template)
+    rt.card = load_card_template(s.feishu_card_template, s.language)
     _check_bot_secrets(s)
     rt.feishu_app = app_from_settings(s, rt.clock, http)
-    return {name: AppChatSink(rt.feishu_app, chat_id, s.tz, rt.card, s.guance_console_url)
+    return {name: AppChatSink(rt.feishu_app, chat_id, s.tz, rt.card, s.guance_console_url,
+                              rt.text)
             for name, chat_id in s.feishu_app_chats.items()}
 
 

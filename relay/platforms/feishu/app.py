@@ -19,6 +19,7 @@ import requests
 
 from relay.clock import Clock
 from relay.errors import ConfigError
+from relay.i18n import Text
 from relay.platforms.base import SendResult, cut
 from relay.platforms.feishu.card import CardTemplate
 from relay.platforms.feishu.webhook import FEISHU_LIMITS, judge
@@ -155,16 +156,16 @@ class AppChatSink:
     limits = FEISHU_LIMITS  # Feishu: 5 messages a second per group; 100/min like a custom bot
 
     def __init__(self, app: FeishuApp, chat_id: str, tz: ZoneInfo, card: CardTemplate,
-                 console_url: str) -> None:
+                 console_url: str, text: Text) -> None:
         self.app, self.chat_id, self.tz, self.card = app, chat_id, tz, card
-        self.console_url = console_url
+        self.console_url, self.text = console_url, text
 
     def send(self, payload: dict[str, Any], now: float) -> SendResult:
         message = str(payload.get("message") or "")
         if len(message) > MAX_CARD_MESSAGE:
-            message = cut(message, MAX_CARD_MESSAGE)
+            message = cut(message, MAX_CARD_MESSAGE, self.text)
         card = self.card.render(card_values(dict(payload, message=message), self.tz,
-                                            self.console_url))
+                                            self.console_url, self.text))
         # the same issue to the same chat is one message, even when a crash makes us send twice
         key = hashlib.sha1(f"{payload['uuid']}\n{self.chat_id}".encode()).hexdigest()
         return self.app.send(self.chat_id, "interactive", card, idempotency_key=key)

@@ -10,7 +10,11 @@ from typing import Any
 from relay.errors import ConfigError
 from relay.platforms.render import CARD_PLACEHOLDERS
 
-DEFAULT_CARD_TEMPLATE = Path(__file__).with_name("card_template.json")
+
+
+def default_card_template(language: str) -> Path:
+    """The packaged card of a language: card_template.zh-CN.json, card_template.en.json."""
+    return Path(__file__).with_name(f"card_template.{language}.json")
 
 
 class CardTemplate:
@@ -25,12 +29,12 @@ class CardTemplate:
         return json.loads(self.template.substitute(escaped))
 
 
-def load_card_template(path: Path | None) -> CardTemplate:
-    """The user's template (or the packaged one), checked once by rendering a sample, so a broken
-    file stops start-up instead of failing every delivery."""
+def load_card_template(path: Path | None, language: str) -> CardTemplate:
+    """The user's template (or the language's packaged one), checked once by rendering a sample,
+    so a broken file stops start-up instead of failing every delivery."""
     var = "RELAY_FEISHU_CARD_TEMPLATE"
     try:
-        card = CardTemplate((path or DEFAULT_CARD_TEMPLATE).read_text(encoding="utf-8"))
+        card = CardTemplate((path or default_card_template(language)).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{var}: cannot read {path}: {type(exc).__name__}") from None
     sample = {name: f'sample "{name}" \\ $ 示例\n' for name in CARD_PLACEHOLDERS}

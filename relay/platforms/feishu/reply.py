@@ -16,7 +16,6 @@ from flask import Blueprint, jsonify, request
 
 from relay.replies.comments import post_reply
 from relay.replies.log import ignore
-from relay.replies.parse import USAGE
 from relay.web.errors import error
 
 if TYPE_CHECKING:
@@ -46,16 +45,14 @@ def feishu_reply_blueprint(rt: Runtime) -> Blueprint:
     def feishu_reply():
         if not token:
             ignore()
-            return error(404, "replies through a Feishu flow are off: RELAY_REPLY_TOKEN is not set")
+            return error(404, rt.text("feishu_reply.off"))
         scheme, _, value = request.headers.get("Authorization", "").strip().partition(" ")
         given = (value if scheme.lower() == "bearer" else scheme).strip().encode()
         if not hmac.compare_digest(given, token):
-            return error(401, "missing or wrong token",
-                         hint="send 'Authorization: Bearer <RELAY_REPLY_TOKEN>'")
+            return error(401, rt.text("feishu_reply.token"), hint=rt.text("feishu_reply.token_hint"))
         message = reply_text()
         if message is None:
-            return error(400, "no message: send JSON {\"content\": \"#<issueUUID>#<text>\"} or "
-                         "a form field 'content'", hint=USAGE)
+            return error(400, rt.text("feishu_reply.no_message"), hint=rt.text("reply.usage"))
         outcome = post_reply(rt, message)
         resp = jsonify(outcome.body)
         resp.status_code = outcome.status

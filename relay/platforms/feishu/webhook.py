@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import requests
 
+from relay.i18n import Text
 from relay.platforms.base import SendResult, cut
 from relay.platforms.feishu.card import CardTemplate
 from relay.platforms.render import card_values, format_time
@@ -31,12 +32,13 @@ TOO_FREQUENT_CODES = {11232, 99991400}  # system-pressure frequency limit; IM AP
 MAX_BOT_BODY = 20_000  # Feishu takes ≤ 20 KB per custom-bot request; a margin for "KB" = 1000
 
 
-def flow_params(payload: dict[str, Any], tz: ZoneInfo) -> dict[str, str]:
-    """The flat params Feishu flows built on Guance's recipe already use."""
+def flow_params(payload: dict[str, Any], tz: ZoneInfo, text: Text) -> dict[str, str]:
+    """The flat params Feishu flows built on Guance's recipe already use (names fixed; the
+    level as Guance shows it in RELAY_LANGUAGE)."""
     return {
         "issue_uuid": payload["uuid"],
         "title": payload["title"],
-        "level": payload["level"],
+        "level": text.level(str(payload.get("level") or "")),
         "source": payload["source"],
         "message": payload["message"],
         "createAt": format_time(payload["create_at"], tz),
@@ -82,14 +84,14 @@ class FlowWebhookSink:
 
     limits = FEISHU_LIMITS
 
-    def __init__(self, url: str, tz: ZoneInfo, session: requests.Session | None = None,
-                 timeout: float = 10.0) -> None:
-        self.url, self.tz, self.timeout = url, tz, timeout
+    def __init__(self, url: str, tz: ZoneInfo, text: Text,
+                 session: requests.Session | None = None, timeout: float = 10.0) -> None:
+        self.url, self.tz, self.text, self.timeout = url, tz, text, timeout
         self.session = session or requests.Session()
 
     def send(self, payload: dict[str, Any], now: float) -> SendResult:
         try:
-            resp = self.session.post(self.url, json=flow_params(payload, self.tz),
+            resp = self.session.post(self.url, json=flow_params(payload, self.tz, self.text),
                                      timeout=self.timeout)
         except requests.RequestException as exc:
             return SendResult(False, f"could not reach Feishu: {type(exc).__name__}")
@@ -108,10 +110,11 @@ class BotWebhookSink:
 
     limits = FEISHU_LIMITS
 
-    def __init__(self, url: str, tz: ZoneInfo, card: CardTemplate, console_url: str,
+    def __init__(self, url: str, tz: ZoneInfo, card: CardTemplate, console_url: str, text: Text,
                  secret: str | None = None, session: requests.Session | None = None,
                  timeout: float = 10.0) -> None:
         self.url, self.tz, self.card, self.console_url = url, tz, card, console_url
+        self.text = text
         self.secret, self.timeout = secret, timeout
         self.session = session or requests.Session()
 
@@ -125,10 +128,10 @@ class BotWebhookSink:
         if len(whole) <= MAX_BOT_BODY:
             return whole
         lo, hi = 0, len(message)  # the longest kept prefix that fits (binary search)
-        best = self._encode(payload, cut(message, 0), extra)
+        best = self._encode(payload, cut(message, 0, self.text), extra)
         while lo < hi:
             mid = (lo + hi + 1) // 2
-            candidate = self._encode(payload, cut(message, mid), extra)
+            candidate = self._encode(payload, cut(message, mid, self.text), extra)
             if len(candidate) <= MAX_BOT_BODY:
                 lo, best = mid, candidate
             else:
@@ -136,7 +139,8 @@ class BotWebhookSink:
         return best
 
     def _encode(self, payload: dict[str, Any], message: str, extra: dict[str, str]) -> bytes:
-        values = card_values(dict(payload, message=message), self.tz, self.console_url)
+        values = card_values(dict(payload, message=message), self.tz, self.console_url,
+                             self.text)
         body = {"msg_type": "interactive", "card": self.card.render(values), **extra}
         return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 

@@ -33,8 +33,6 @@ log = logging.getLogger("relay.chat")
 MAX_ATTEMPTS = 4  # Guance failures retried after 15 s, 30 s, 60 s, then the bot says so
 RETRY_FIRST_SECONDS = 15
 IDLE_SECONDS = 5.0  # the worker looks for due events at least this often
-HOW_TO = ("reply to an alert card (in its thread) and @-mention me, or send "
-          "'@bot #<issueUUID>#<your comment>'")
 
 
 @dataclass(frozen=True)
@@ -78,7 +76,8 @@ def _plain(message_type: str, content: Any) -> tuple[str, bool]:
     return "", False
 
 
-def read_message(event: dict[str, Any], bot_open_id: str | None) -> Message | None:
+def read_message(event: dict[str, Any], bot_open_id: str | None,
+                 unknown_author: str = "unknown user") -> Message | None:
     """The parts of an im.message.receive_v1 event relay acts on; None when it is not a
     person's message."""
     body = event.get("event") if isinstance(event.get("event"), dict) else {}
@@ -101,7 +100,7 @@ def read_message(event: dict[str, Any], bot_open_id: str | None) -> Message | No
         mentions_bot = mentions_bot or is_bot
         if key:
             text = text.replace(key, "" if is_bot else f"@{name}")
-    author = sender_ids[0] if sender_ids else "unknown user"
+    author = sender_ids[0] if sender_ids else unknown_author
     return Message(
         message_id=str(msg["message_id"]), root_id=str(msg.get("root_id") or ""),
         parent_id=str(msg.get("parent_id") or ""), chat_id=str(msg.get("chat_id") or ""),
@@ -136,65 +135,60 @@ def act(rt: Runtime, event: dict[str, Any], attempts: int) -> tuple[str, str, st
     if bot is None:
         log.warning("feishu event: the bot's open_id is unknown (GET /open-apis/bot/v3/info "
                     "failed); taking any @-mention as one of the bot")
-    message = read_message(event, bot)
+    t = rt.text  # every answer in RELAY_LANGUAGE
+    message = read_message(event, bot, t("app.unknown_user"))
     if message is None:
         return IGNORED, "not a person's message", None, ""
     if message.chat_type != "p2p" and not message.mentions_bot:
         return IGNORED, "the bot is not @-mentioned", None, ""
     answer_to = message.message_id
     if not allowed(rt, message):
-        return DONE, f"refused: chat {message.chat_id} / {message.author} not allowed", (
-            "Sorry, I can only post comments to Guance from the chats (and people) my admin has "
-            f"allowed. This chat is {message.chat_id}; ask the relay admin to add it to "
-            "RELAY_FEISHU_ALLOWED_CHATS."), answer_to
+        return DONE, f"refused: chat {message.chat_id} / {message.author} not allowed", t(
+            "app.not_allowed", chat_id=message.chat_id), answer_to
     if not message.readable:
-        return DONE, "not a text message", f"I can only read text messages: {HOW_TO}.", answer_to
+        return DONE, "not a text message", t("app.not_text", how_to=t("app.how_to")), answer_to
     issue, text, problem = _target(rt, message)
     if problem:
         return DONE, f"not posted: {problem}", problem, answer_to
-    comment = f"{text}\n\n— {message.author} (via Feishu)"
+    comment = t("app.signature", text=text, author=message.author)
     outcome = post_comment(rt, issue, comment)
     detail = outcome.body.get("detail") or outcome.body.get("error", "")
     if outcome.retryable and attempts < MAX_ATTEMPTS:
         raise Retry(detail)
     replylog.note(rt, outcome.status, issue, comment, None if outcome.status == 200 else detail)
     if outcome.status == 200:
-        return DONE, f"comment posted on {issue}", f"Comment posted on Guance issue {issue}.", \
-            answer_to
+        return DONE, f"comment posted on {issue}", t("app.posted", issue=issue), answer_to
     if outcome.status == 404:
-        return DONE, f"unknown issue {issue}", f"Not posted: Guance has no issue {issue}.", answer_to
+        return DONE, f"unknown issue {issue}", t("app.not_found", issue=issue), answer_to
     if outcome.status == 504:
-        return FAILED, detail, ("Not sure it was posted: Guance did not answer in time. Please "
-                                "look at the issue before sending it again."), answer_to
+        return FAILED, detail, t("app.unsure"), answer_to
     if not outcome.retryable:
-        return FAILED, detail, ("Not posted: Guance refused relay's API key; please tell the "
-                                "relay admin."), answer_to
-    return FAILED, detail, (f"Not posted: Guance is not answering ({detail[:200]}). Please try "
-                            "again later."), answer_to
+        return FAILED, detail, t("app.refused_key"), answer_to
+    return FAILED, detail, t("app.not_answering", detail=detail[:200]), answer_to
 
 
 def _target(rt: Runtime, message: Message) -> tuple[str, str, str]:
     """(issue, comment text, problem): the issue from `#uuid#text`, or from the card replied to."""
+    t = rt.text
     try:
         parsed = parse_reply(message.text)
         return parsed.issue_uuid, parsed.text, ""
     except ReplyTooLong as exc:
-        return "", "", f"Not posted: {exc}."
+        return "", "", t("app.too_long", error=exc.say(t))
     except ReplyParseError as exc:
-        explicit_error = str(exc)
+        explicit_error = exc.say(t)
     card = chat_store.delivery_by_message(rt.engine, [message.root_id, message.parent_id])
     if card is None:
         if message.text.lstrip().startswith(("#", "＃")):
-            return "", "", f"Not posted: {explicit_error}. Use {HOW_TO}."
-        return "", "", f"Not posted: I don't know which issue you mean. Please {HOW_TO}."
+            return "", "", t("app.malformed", error=explicit_error, how_to=t("app.how_to"))
+        return "", "", t("app.which_issue", how_to=t("app.how_to"))
     if not ISSUE_UUID.fullmatch(card.issue_uuid):  # a storm digest stands for many issues
-        return "", "", ("Not posted: that card sums up several issues; send "
-                        "'@bot #<issueUUID>#<your comment>' with one of the UUIDs it lists.")
+        return "", "", t("app.digest")
     text = message.text
     if not text:
-        return "", "", "Not posted: the comment is empty; write it after the @-mention."
+        return "", "", t("app.empty")
     if len(text) > MAX_TEXT:
-        return "", "", f"Not posted: the comment is {len(text)} characters; Guance takes {MAX_TEXT}."
+        return "", "", t("app.thread_too_long", length=len(text), max=MAX_TEXT)
     return card.issue_uuid, text, ""
 
 

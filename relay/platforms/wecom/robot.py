@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from relay.i18n import Text
 from relay.platforms.base import RobotSink, fit_utf8
 from relay.platforms.render import card_values
 
@@ -20,23 +21,24 @@ MAX_CONTENT_BYTES = 4096
 LEVEL_COLOURS = {"P0": "warning", "P1": "warning"}  # WeCom's font colours; others: comment (grey)
 
 
-def markdown(payload: dict[str, Any], tz: ZoneInfo, console_url: str) -> dict[str, Any]:
-    v = card_values(payload, tz, console_url)
-    colour = LEVEL_COLOURS.get(v["level"], "comment")
+def markdown(payload: dict[str, Any], tz: ZoneInfo, console_url: str,
+             text: Text) -> dict[str, Any]:
+    v, t = card_values(payload, tz, console_url, text), text
+    colour = LEVEL_COLOURS.get(str(payload.get("level") or ""), "comment")
 
     def render(message: str) -> str:
         return "\n".join([
             f"**<font color=\"{colour}\">[{v['level']}]</font> {v['title']}**",
-            f"> Source: {v['source']}",
-            f"> Created: {v['created']}",
-            f"> Channel: {v['channel']}",
+            f"> {t('card.source')}{t('card.colon')}{v['source']}",
+            f"> {t('card.created')}{t('card.colon')}{v['created']}",
+            f"> {t('card.channel')}{t('card.colon')}{v['channel']}",
             "",
             message,
             "",
-            f"[Open in Guance]({v['link']}) <font color=\"comment\">{v['uuid']}</font>"])
+            f"[{t('card.open')}]({v['link']}) <font color=\"comment\">{v['uuid']}</font>"])
 
     return {"msgtype": "markdown",
-            "markdown": {"content": fit_utf8(render, v["message"], MAX_CONTENT_BYTES)}}
+            "markdown": {"content": fit_utf8(render, v["message"], MAX_CONTENT_BYTES, text)}}
 
 
 class WeComSink(RobotSink):
@@ -45,4 +47,4 @@ class WeComSink(RobotSink):
     platform, waits, hints = "WeCom", WAITS, HINTS
 
     def message(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return markdown(payload, self.tz, self.console_url)
+        return markdown(payload, self.tz, self.console_url, self.text)

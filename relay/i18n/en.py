@@ -1,0 +1,136 @@
+"""English texts. Keys and {placeholders} must match zh_CN.py (tests/test_i18n.py checks)."""
+
+MESSAGES: dict[str, str] = {
+    # levels (P0, P1, P2 and custom levels are shown as Guance names them)
+    "level.unknown": "Unknown",
+    # DingTalk and WeCom cards (the Feishu card is card_template.en.json)
+    "card.colon": ": ",  # between a field's name and its value
+    "card.level": "Level",
+    "card.source": "Source",
+    "card.created": "Created",
+    "card.channel": "Channel",
+    "card.open": "Open in Guance",
+    "card.reply_hint": "Reply: @bot #{uuid}#your comment",
+    "card.truncated": "… (truncated, {count} more characters)",
+    # storm digest
+    "digest.title": "Storm: {count} new issues in {channel}",
+    "digest.counts": "{count} new issues: {levels}",
+    "digest.more": "… and {count} more",
+    "digest.source": "relay digest",
+    # replies: the #uuid#text syntax
+    "reply.usage": "send '@bot #<issueUUID>#<your comment>', "
+                   "e.g. '#issue_3f9a1c2b4d5e6f70#restarted the pod'",
+    "parse.no_mark": "no '#' in the message",
+    "parse.prefix": "the message must start with '#' (after the @mention)",
+    "parse.second_mark": "missing the '#' between the issue UUID and the text",
+    "parse.not_uuid": "{uuid} is not an issue UUID (issue_ followed by letters and digits)",
+    "parse.empty": "the comment text is empty",
+    "parse.too_long": "the comment is {length} characters; Guance takes at most {max}",
+    # replies: what Guance did with the comment
+    "comment.not_found": "no such issue in Guance",
+    "comment.no_answer": "Guance did not answer in time; the comment may have been posted: "
+                         "look at the issue before sending it again",
+    "comment.rate_limited": "Guance is rate-limiting relay; try again shortly",
+    "comment.refused": "Guance did not take the comment",
+    "comment.replies_full": "{count} replies are already waiting on Guance; try again shortly",
+    # any route: a body too large, an unexpected error
+    "web.too_large": "request body is larger than {max} bytes",
+    "web.crash": "internal error; see relay's log",
+    # /feishu/reply refusals
+    "feishu_reply.off": "replies through a Feishu flow are off: RELAY_REPLY_TOKEN is not set",
+    "feishu_reply.token": "missing or wrong token",
+    "feishu_reply.token_hint": "send 'Authorization: Bearer <RELAY_REPLY_TOKEN>'",
+    "feishu_reply.no_message": "no message: send JSON {{\"content\": \"#<issueUUID>#<text>\"}} "
+                               "or a form field 'content'",
+    # /dingtalk/reply: refusals and the answers shown in the group
+    "dingtalk.off": "DingTalk replies are off: RELAY_DINGTALK_APP_SECRET is not set",
+    "dingtalk.no_signature": "missing DingTalk 'timestamp' (ms) or 'sign' header",
+    "dingtalk.stale": "the 'timestamp' header is more than an hour from now "
+                      "(a replayed request, or a clock far off)",
+    "dingtalk.bad_signature": "the 'sign' header does not match RELAY_DINGTALK_APP_SECRET",
+    "dingtalk.posted": "Posted as a comment on {uuid} ({time}).",
+    "dingtalk.malformed": "Not posted: {error}. {how_to}",
+    "dingtalk.not_found": "Not posted: there is no issue {uuid} in Guance; check the UUID on "
+                          "the alert.",
+    "dingtalk.too_long": "Not posted: {error}.",
+    "dingtalk.unsure": "Not sure: {error}.",
+    "dingtalk.busy": "Not posted: Guance is busy (rate limit). Try again in {seconds} s.",
+    "dingtalk.failed": "Not posted: Guance did not take the comment ({detail}). Try again later.",
+    "dingtalk.not_text": "Not posted: relay reads only text messages. {how_to}",
+    # the Feishu app bot's answers in a card's thread
+    "app.how_to": "reply to an alert card (in its thread) and @-mention me, or send "
+                  "'@bot #<issueUUID>#<your comment>'",
+    "app.not_allowed": "Sorry, I can only post comments to Guance from the chats (and people) "
+                       "my admin has allowed. This chat is {chat_id}; ask the relay admin to add "
+                       "it to RELAY_FEISHU_ALLOWED_CHATS.",
+    "app.not_text": "I can only read text messages: {how_to}.",
+    "app.posted": "Comment posted on Guance issue {issue}.",
+    "app.not_found": "Not posted: Guance has no issue {issue}.",
+    "app.unsure": "Not sure it was posted: Guance did not answer in time. Please look at the "
+                  "issue before sending it again.",
+    "app.refused_key": "Not posted: Guance refused relay's API key; please tell the relay admin.",
+    "app.not_answering": "Not posted: Guance is not answering ({detail}). Please try again later.",
+    "app.too_long": "Not posted: {error}.",
+    "app.malformed": "Not posted: {error}. Use {how_to}.",
+    "app.which_issue": "Not posted: I don't know which issue you mean. Please {how_to}.",
+    "app.digest": "Not posted: that card sums up several issues; send "
+                  "'@bot #<issueUUID>#<your comment>' with one of the UUIDs it lists.",
+    "app.empty": "Not posted: the comment is empty; write it after the @-mention.",
+    "app.thread_too_long": "Not posted: the comment is {length} characters; Guance takes {max}.",
+    "app.signature": "{text}\n\n— {author} (via Feishu)",
+    "app.unknown_user": "unknown user",
+    # notify_replies: a comment written in Guance, posted into the card's thread
+    "notify.replied": "💬 {who} replied in Guance: {content}",
+    "notify.replied_on": "💬 {who} replied on '{title}': {content}",
+    "notify.someone": "someone",
+    # the delivery log page
+    "page.title": "relay: delivery log",
+    "page.heading": "Delivery log",
+    "page.status": "Status",
+    "page.channel": "Channel",
+    "page.all": "all",
+    "page.show": "Show",
+    "page.deliveries": "Deliveries",
+    "page.newest": "(newest {count})",
+    "page.queued": "Queued",
+    "page.level": "Level",
+    "page.issue_title": "Title",
+    "page.destination": "Destination",
+    "page.attempts": "Attempts",
+    "page.last_error": "Last error",
+    "page.no_deliveries": "No deliveries.",
+    "page.no_match": "No deliveries match these filters.",
+    "page.replies": "Replies",
+    "page.received": "Received",
+    "page.issue": "Issue",
+    "page.text": "Text",
+    "page.answer": "Answer",
+    "page.error": "Error",
+    "page.no_replies": "No replies yet.",
+    "page.message_title": "relay: {title}",
+    "page.off_title": "The delivery log page is off",
+    "page.off_text": "Set RELAY_UI_TOKEN to a long random value and restart relay, then open "
+                     "/?token=<that value>.",
+    "page.token_title": "Token needed",
+    "page.token_text": "Open /?token=<RELAY_UI_TOKEN> (the value relay was started with).",
+    "page.bad_status_title": "Unknown status",
+    "page.bad_status_text": "status must be one of: {statuses} (or empty for all).",
+    "page.long_channel_title": "Channel name too long",
+    "page.long_channel_text": "A channel name has at most 255 characters.",
+    "status.pending": "pending",
+    "status.failed": "failed",
+    "status.dead": "dead",
+    "status.sent": "sent",
+    "status.digested": "digested",
+    # the delivery log page's chart
+    "chart.cards_title": "Cards sent per hour, last 24 hours, by level",
+    "chart.latency_title": "Delivery latency per hour (issue created → card sent)",
+    "chart.p50": "median (p50)",
+    "chart.p90": "p90",
+    "chart.none": "No cards sent in the last 24 hours.",
+    "chart.bar_tip": "{hour}: {count} card(s) {level}",
+    "chart.latency_tip": "{hour}: p50 {p50}, p90 {p90} ({count} card(s))",
+    "chart.seconds": "{n} s",
+    "chart.minutes": "{n} min",
+    "chart.hours": "{n} h",
+}
