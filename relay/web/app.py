@@ -14,6 +14,7 @@ from relay.replies.log import reply_log_blueprint
 from relay.runtime import Runtime
 from relay.web.errors import error
 from relay.web.health import health_blueprint
+from relay.web.untrusted import UntrustedJSONProvider
 from relay.web.ui import ui_blueprint
 
 log = logging.getLogger("relay.web")
@@ -22,6 +23,7 @@ MAX_BODY = 256 * 1024
 
 def create_app(rt: Runtime) -> Flask:
     app = Flask("relay.web")
+    app.json = UntrustedJSONProvider(app)  # JSON nested too deeply is a 400, not a crash
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
 
     @app.errorhandler(HTTPException)

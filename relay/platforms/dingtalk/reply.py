@@ -20,6 +20,7 @@ from relay.replies import log as replylog
 from relay.replies.comments import Outcome, post_reply
 from relay.replies.parse import USAGE
 from relay.web.errors import error as rejected
+from relay.web.untrusted import whole_number
 
 if TYPE_CHECKING:
     from relay.runtime import Runtime
@@ -66,9 +67,12 @@ def dingtalk_reply_blueprint(rt: Runtime) -> Blueprint:
             return rejected(403, "DingTalk replies are off: RELAY_DINGTALK_APP_SECRET is not set")
         timestamp = request.headers.get("timestamp", "").strip()
         given = request.headers.get("sign", "").strip()
-        if not timestamp.isdigit() or not given:
+        if not timestamp or not given:
             return rejected(401, "missing DingTalk 'timestamp' (ms) or 'sign' header")
-        if abs(rt.clock.now() * 1000 - int(timestamp)) > MAX_SKEW_MS:
+        ms = whole_number(timestamp)
+        if ms is None:
+            return rejected(400, "the 'timestamp' header is not a time in ms (ASCII digits)")
+        if abs(rt.clock.now() * 1000 - ms) > MAX_SKEW_MS:
             return rejected(401, "the 'timestamp' header is more than an hour from now "
                                  "(a replayed request, or a clock far off)")
         expected = sign(timestamp, secret)

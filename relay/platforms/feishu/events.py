@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,7 @@ from flask import Blueprint, jsonify, request
 from relay.platforms.feishu.worker import ensure_worker
 from relay.store import chat as chat_store
 from relay.web.errors import error
+from relay.web.untrusted import loads, whole_number
 
 if TYPE_CHECKING:
     from relay.runtime import Runtime
@@ -75,7 +75,10 @@ def check_signature(encrypt_key: str, body: bytes, now: float) -> None:
     given = request.headers.get("X-Lark-Signature", "")
     if not ts or not given:
         raise EventRejected(401, "missing X-Lark-Request-Timestamp / X-Lark-Signature")
-    if not ts.isdigit() or abs(now - int(ts)) > REPLAY_WINDOW_SECONDS:
+    seconds = whole_number(ts)
+    if seconds is None:
+        raise EventRejected(400, "X-Lark-Request-Timestamp is not a Unix time in seconds")
+    if abs(now - seconds) > REPLAY_WINDOW_SECONDS:
         raise EventRejected(401, "request timestamp is not within 5 minutes of now (replay?)")
     if not hmac.compare_digest(signature(ts, nonce, encrypt_key, body).encode(),
                                given.strip().lower().encode()):
@@ -85,7 +88,7 @@ def check_signature(encrypt_key: str, body: bytes, now: float) -> None:
 def open_body(rt: Runtime, raw: bytes) -> tuple[dict[str, Any], bool]:
     """The event as JSON (decrypted), and whether it came encrypted."""
     try:
-        outer = json.loads(raw)
+        outer = loads(raw)
     except ValueError:
         raise EventRejected(400, "body is not JSON") from None
     if not isinstance(outer, dict):
@@ -101,7 +104,7 @@ def open_body(rt: Runtime, raw: bytes) -> tuple[dict[str, Any], bool]:
     if not isinstance(outer["encrypt"], str):
         raise EventRejected(400, "'encrypt' is not a string")
     try:
-        inner = json.loads(decrypt(key.get_secret_value(), outer["encrypt"]))
+        inner = loads(decrypt(key.get_secret_value(), outer["encrypt"]))
     except ValueError:
         raise EventRejected(400, CANNOT_DECRYPT) from None
     if not isinstance(inner, dict):
