@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     port: int = Field(8080, ge=0, le=65535)
     # DingTalk (its robots are RELAY_DESTINATIONS entries)
     dingtalk_app_secret: SecretStr | None = None  # outgoing robot's AppSecret: signs /dingtalk/reply
+    # DingTalk replies, hardened: the robot named in callbacks
+    dingtalk_robot_code: str | None = None  # the robot's robotCode: callbacks for another refused
     # the Feishu app bot: IM API cards, /feishu/events, reply notifications
     feishu_app_id: str | None = None
     feishu_app_secret: SecretStr | None = None

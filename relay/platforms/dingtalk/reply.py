@@ -3,8 +3,11 @@ Guance comment, and the answer is a DingTalk message shown in the group.
 
 DingTalk signs each request: header `timestamp` (ms) and header `sign` = base64(HMAC-SHA256 keyed
 with the robot's AppSecret over "timestamp\\nAppSecret"), and a timestamp more than an hour from
-now is not to be trusted. A request failing those checks gets 401/403 with a JSON reason; a signed
-one always gets HTTP 200 with `{"msgtype": "text", "text": {"content": "<a sentence>"}}`.
+now is not to be trusted. The sign covers no byte of the body, so each accepted pair is kept for
+that hour (relay/store/signatures.py) and a second use is a replay; a callback naming another
+robot (`robotCode`, when RELAY_DINGTALK_ROBOT_CODE is set) is refused too. A request failing those
+checks gets 400/401/403 with a JSON reason; a signed one always gets HTTP 200 with
+`{"msgtype": "text", "text": {"content": "<a sentence>"}}`.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from relay.platforms.dingtalk.robot import sign
 from relay.replies import log as replylog
 from relay.replies.comments import Outcome, post_reply
 from relay.replies.parse import USAGE
+from relay.store.signatures import first_use
 from relay.web.errors import error as rejected
 from relay.web.untrusted import whole_number
 
@@ -59,6 +63,7 @@ def dingtalk_reply_blueprint(rt: Runtime) -> Blueprint:
     bp = Blueprint("dingtalk_reply", __name__)
     configured = rt.settings.dingtalk_app_secret
     secret = configured.get_secret_value().strip() if configured else ""
+    robot_code = (rt.settings.dingtalk_robot_code or "").strip()
 
     @bp.post(PATH)
     def dingtalk_reply():
@@ -78,8 +83,17 @@ def dingtalk_reply_blueprint(rt: Runtime) -> Blueprint:
         expected = sign(timestamp, secret)
         if not hmac.compare_digest(expected.encode(), given.encode()):
             return rejected(401, "the 'sign' header does not match RELAY_DINGTALK_APP_SECRET")
+        # the pair passes for an hour after its timestamp: remembered until then, used once
+        if not first_use(rt.engine, f"dingtalk:{given}", (ms + MAX_SKEW_MS) // 1000 + 1,
+                         int(rt.clock.now())):
+            return rejected(401, "this 'timestamp' and 'sign' were used before (a replayed "
+                                 "request)")
         body = request.get_json(silent=True)
-        text = body.get("text") if isinstance(body, dict) else None
+        body = body if isinstance(body, dict) else {}
+        if robot_code and body.get("robotCode") != robot_code:
+            return rejected(403, "the callback is not for this robot ('robotCode' is not "
+                                 "RELAY_DINGTALK_ROBOT_CODE)")
+        text = body.get("text")
         content = text.get("content") if isinstance(text, dict) else None
         if not isinstance(content, str):
             replylog.note(rt, 400, None, "", "not a text message")
