@@ -29,6 +29,7 @@ def test_sandbox_shows_cards_and_the_reply_round_trip(capsys):
     assert "Traceback" not in captured.err  # the servers stop without a thread dying
     assert out.count("received a card") == 2 and out.count("received a signed card") == 1
     assert "POST /feishu/reply → 200" in out and "sandbox OK" in out
+    assert "through the callback's sessionWebhook: 'Posted as a comment on issue_" in out
 
 
 def test_proxy_and_ca_settings_in_the_environment_are_honoured(monkeypatch):

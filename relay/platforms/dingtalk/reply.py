@@ -7,15 +7,19 @@ now is not to be trusted. The sign covers no byte of the body, so each accepted 
 that hour (relay/store/signatures.py) and a second use is a replay; a callback naming another
 robot (`robotCode`, when RELAY_DINGTALK_ROBOT_CODE is set) is refused too. A request failing those
 checks gets 400/401/403 with a JSON reason; a signed one always gets HTTP 200 with
-`{"msgtype": "text", "text": {"content": "<a sentence>"}}`.
+`{"msgtype": "text", "text": {"content": "<a sentence>"}}`, and the same sentence is posted to the
+callback's `sessionWebhook` (DingTalk's documented way to answer) while it is valid, if it points
+at DingTalk (https, a host under dingtalk.com) and nowhere else.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
+import requests
 from flask import Blueprint, jsonify, request
 
 from relay.platforms.dingtalk.robot import sign
@@ -59,11 +63,61 @@ def sentence(outcome: Outcome) -> str:
             " Try again later.")
 
 
+def session_webhook(body: dict[str, Any], now_ms: float, origins: set[str]) -> str | None:
+    """The callback's sessionWebhook if it is still valid and points at DingTalk (https, a host
+    under dingtalk.com, no user part or odd port) or at one of `origins`; else None. The body is
+    not signed: anything else could be a URL an attacker chose."""
+    url, expires = body.get("sessionWebhook"), body.get("sessionWebhookExpiredTime")
+    if not isinstance(url, str) or type(expires) is not int or expires <= now_ms:
+        return None
+    if not url.isascii() or any(c.isspace() or c == "\\" for c in url):
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    host = (parts.hostname or "").lower()
+    if "@" in parts.netloc:
+        return None
+    if parts.scheme == "https" and port in (None, 443) and (
+            host == "dingtalk.com" or host.endswith(".dingtalk.com")):
+        return url
+    return url if f"{parts.scheme}://{parts.netloc}".lower() in origins else None
+
+
+def answer_in_session(http: requests.Session, url: str, text: str, timeout: float) -> None:
+    """Post the sentence to the sessionWebhook as a text message; a failure is one log line
+    (the same sentence is in the HTTP answer too)."""
+    try:
+        resp = http.post(url, json={"msgtype": "text", "text": {"content": text}},
+                         timeout=timeout, allow_redirects=False)
+        code = resp.json().get("errcode") if resp.status_code == 200 else None
+    except (requests.RequestException, ValueError, AttributeError) as exc:
+        log.warning("DingTalk sessionWebhook: the answer did not go out (%s)", type(exc).__name__)
+        return
+    if code != 0:
+        log.warning("DingTalk sessionWebhook: the answer was refused (HTTP %d, errcode %s)",
+                    resp.status_code, code)
+
+
 def dingtalk_reply_blueprint(rt: Runtime) -> Blueprint:
+    from relay.runtime import http_session  # (relay.runtime imports the platforms)
+
     bp = Blueprint("dingtalk_reply", __name__)
     configured = rt.settings.dingtalk_app_secret
     secret = configured.get_secret_value().strip() if configured else ""
     robot_code = (rt.settings.dingtalk_robot_code or "").strip()
+    origins = {o.strip().rstrip("/").lower()
+               for o in rt.settings.dingtalk_session_origins.split(",") if o.strip()}
+    http = http_session()
+    timeout = min(rt.settings.feishu_timeout, 5.0)  # DingTalk is waiting for the HTTP answer
+
+    def answer(body: dict[str, Any], text: str):
+        url = session_webhook(body, rt.clock.now() * 1000, origins)
+        if url is not None:
+            answer_in_session(http, url, text, timeout)
+        return say(text)
 
     @bp.post(PATH)
     def dingtalk_reply():
@@ -97,9 +151,9 @@ def dingtalk_reply_blueprint(rt: Runtime) -> Blueprint:
         content = text.get("content") if isinstance(text, dict) else None
         if not isinstance(content, str):
             replylog.note(rt, 400, None, "", "not a text message")
-            return say(f"Not posted: relay reads only text messages. {HOW_TO}")
+            return answer(body, f"Not posted: relay reads only text messages. {HOW_TO}")
         outcome = post_reply(rt, content)
         log.info("DingTalk reply from %s: %d", body.get("senderNick") or "?", outcome.status)
-        return say(sentence(outcome))
+        return answer(body, sentence(outcome))
 
     return bp
