@@ -1,4 +1,4 @@
-"""Hardening: signatures already used (DingTalk replays).
+"""Hardening: signatures already used (DingTalk replays); who sent each logged reply.
 
 Revision ID: 0004
 Revises: 0003
@@ -20,8 +20,14 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.BigInteger(), nullable=False),
     )
     op.create_index("ix_used_signatures_expires_at", "used_signatures", ["expires_at"])
+    with op.batch_alter_table("replies") as batch:
+        batch.add_column(sa.Column("sender", sa.String(128)))
+    op.create_index("ix_replies_sender", "replies", ["sender", "received_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_replies_sender", table_name="replies")
+    with op.batch_alter_table("replies") as batch:
+        batch.drop_column("sender")
     op.drop_index("ix_used_signatures_expires_at", table_name="used_signatures")
     op.drop_table("used_signatures")

@@ -35,8 +35,9 @@ def failed(status: int, message: str, **extra: Any) -> Outcome:
     return Outcome(status, {"error": message, **extra})
 
 
-def post_reply(rt: Runtime, message: str) -> Outcome:
-    """`#<issueUUID>#<text>` → a comment on that issue; noted in the reply log either way."""
+def post_reply(rt: Runtime, message: str, sender: str = "") -> Outcome:
+    """`#<issueUUID>#<text>` → a comment on that issue; noted in the reply log either way (under
+    `sender`, as the route knows who sent it)."""
     try:
         parsed = parse_reply(message)
     except ReplyTooLong as exc:
@@ -49,7 +50,7 @@ def post_reply(rt: Runtime, message: str) -> Outcome:
     error = outcome.body.get("error")
     if error and outcome.body.get("detail"):
         error = f"{error}: {outcome.body['detail']}"
-    replylog.note(rt, outcome.status, issue, text, error)
+    replylog.note(rt, outcome.status, issue, text, error, sender)
     return outcome
 
 

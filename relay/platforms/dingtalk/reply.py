@@ -149,10 +149,11 @@ def dingtalk_reply_blueprint(rt: Runtime) -> Blueprint:
                                  "RELAY_DINGTALK_ROBOT_CODE)")
         text = body.get("text")
         content = text.get("content") if isinstance(text, dict) else None
+        sender = f"dingtalk:{body.get('senderStaffId') or body.get('senderId') or '?'}"
         if not isinstance(content, str):
-            replylog.note(rt, 400, None, "", "not a text message")
+            replylog.note(rt, 400, None, "", "not a text message", sender)
             return answer(body, f"Not posted: relay reads only text messages. {HOW_TO}")
-        outcome = post_reply(rt, content)
+        outcome = post_reply(rt, content, sender)
         log.info("DingTalk reply from %s: %d", body.get("senderNick") or "?", outcome.status)
         return answer(body, sentence(outcome))
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from relay.runtime import Runtime
 
 PATH = "/feishu/reply"
+SENDER = "feishu-flow"  # the flow's body names no sender: the token holder is one sender
 
 
 def reply_text() -> str | None:
@@ -56,7 +57,7 @@ def feishu_reply_blueprint(rt: Runtime) -> Blueprint:
         if message is None:
             return error(400, "no message: send JSON {\"content\": \"#<issueUUID>#<text>\"} or "
                          "a form field 'content'", hint=USAGE)
-        outcome = post_reply(rt, message)
+        outcome = post_reply(rt, message, sender=SENDER)
         resp = jsonify(outcome.body)
         resp.status_code = outcome.status
         if "retryAfter" in outcome.body:
