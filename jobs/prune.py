@@ -19,4 +19,5 @@ def prune(rt: Runtime, days: int = 30) -> None:
     logged = replylog.prune(rt.engine, before)
     log.info("prune: %d old deliveries and %d logged replies removed", removed, logged)
     # old Feishu events, and remembered Guance replies past the notification window
-    chat_store.prune(rt.engine, before, replies_too=days > rt.settings.reply_notify_days)
+    chat_store.prune(rt.engine, before, replies_too=days > rt.settings.reply_notify_days,
+                     now=int(rt.clock.now()))

@@ -32,6 +32,9 @@ class Metrics:
         self.replies = Counter("relay_reply_requests", "Reply endpoint requests by outcome "
                                "(ok, bad_request, unauthorized, not_found, guance_error, busy, "
                                "error)", ["outcome"], registry=r)
+        self.replies_unlogged = Counter(
+            "relay_replies_unlogged", "Refused replies (malformed, too long, no budget) counted "
+            "but not kept in the reply log: more than 3 from one sender in 10 minutes", registry=r)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     port: int = Field(8080, ge=0, le=65535)
     # DingTalk (its robots are RELAY_DESTINATIONS entries)
     dingtalk_app_secret: SecretStr | None = None  # outgoing robot's AppSecret: signs /dingtalk/reply
+    # DingTalk replies, hardened: the robot named in callbacks, where answers may be posted
+    dingtalk_robot_code: str | None = None  # the robot's robotCode: callbacks for another refused
+    dingtalk_session_origins: str = ""  # origins besides https://*.dingtalk.com (a local fake)
     # the Feishu app bot: IM API cards, /feishu/events, reply notifications
     feishu_app_id: str | None = None
     feishu_app_secret: SecretStr | None = None

@@ -47,6 +47,8 @@ MESSAGES: dict[str, str] = {
     "dingtalk.no_signature": "missing DingTalk 'timestamp' (ms) or 'sign' header",
     "dingtalk.stale": "the 'timestamp' header is more than an hour from now "
                       "(a replayed request, or a clock far off)",
+    "dingtalk.bad_timestamp": "the 'timestamp' header is not a time in ms (ASCII digits)",
+    "dingtalk.replayed": "this 'timestamp' and 'sign' were used before (a replayed request)",
     "dingtalk.bad_signature": "the 'sign' header does not match RELAY_DINGTALK_APP_SECRET",
     "dingtalk.posted": "Posted as a comment on {uuid} ({time}).",
     "dingtalk.malformed": "Not posted: {error}. {how_to}",

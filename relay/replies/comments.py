@@ -36,10 +36,10 @@ def failed(status: int, message: str, **extra: Any) -> Outcome:
     return Outcome(status, {"error": message, **extra})
 
 
-def post_reply(rt: Runtime, message: str) -> Outcome:
-    """`#<issueUUID>#<text>` → a comment on that issue; noted in the reply log either way. At
-    most RELAY_REPLIES_IN_FLIGHT wait on Guance at once, so they cannot take every web thread.
-    The outcome's texts are in RELAY_LANGUAGE."""
+def post_reply(rt: Runtime, message: str, sender: str = "") -> Outcome:
+    """`#<issueUUID>#<text>` → a comment on that issue; noted in the reply log either way (under
+    `sender`, as the route knows who sent it). At most RELAY_REPLIES_IN_FLIGHT wait on Guance at
+    once, so they cannot take every web thread. The outcome's texts are in RELAY_LANGUAGE."""
     try:
         parsed = parse_reply(message)
     except ReplyTooLong as exc:
@@ -62,7 +62,7 @@ def post_reply(rt: Runtime, message: str) -> Outcome:
     error = outcome.body.get("error")
     if error and outcome.body.get("detail"):
         error = f"{error}: {outcome.body['detail']}"
-    replylog.note(rt, outcome.status, issue, text, error)
+    replylog.note(rt, outcome.status, issue, text, error, sender)
     return outcome
 
 

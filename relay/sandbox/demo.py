@@ -137,12 +137,13 @@ def run_robots(guance: FakeGuance, guance_url: str, tmp: str) -> bool:
     dingtalk, wecom = FakeDingTalk(on_receive=show_robot("DingTalk")), FakeWeCom(
         on_receive=show_robot("WeCom"))
     servers = [ServerThread(dingtalk.app), ServerThread(wecom.app)]
+    dingtalk.url = servers[0].url  # where its callbacks' sessionWebhook points
     ding_secret, app_secret = "SEC" + secrets.token_hex(16), secrets.token_urlsafe(16)
     dingtalk.secrets["refunds0003"] = ding_secret
     guance.add_channel("refunds")
     settings = Settings(
         _env_file=None, guance_base_url=guance_url, guance_api_key=guance.api_key,
-        channels="refunds", dingtalk_app_secret=app_secret,
+        channels="refunds", dingtalk_app_secret=app_secret, dingtalk_session_origins=dingtalk.url,
         destinations={"refunds-ding": {"type": "dingtalk", "secret": ding_secret,
                                        "url": robot_url(servers[0].url, "dingtalk",
                                                         "refunds0003")},
@@ -162,7 +163,10 @@ def run_robots(guance: FakeGuance, guance_url: str, tmp: str) -> bool:
         resp = dingtalk.mention(f"{web.url}/dingtalk/reply", app_secret, text)
         print(f"   POST /dingtalk/reply → {resp.status_code}; the robot answers in the group: "
               f"{resp.json()['text']['content']!r}")
+        for _, answer in dingtalk.session_answers:
+            print(f"   and through the callback's sessionWebhook: {answer['text']['content']!r}")
         return (len(dingtalk.received) == 1 and len(wecom.received) == 1
+                and len(dingtalk.session_answers) == 1
                 and guance.comments(issue) == ["Scaled refund workers to 8"])
     finally:
         web.stop()

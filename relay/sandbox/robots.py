@@ -6,7 +6,9 @@ code), and answers `{"errcode": 0, "errmsg": "ok"}`. FakeWeCom takes
 `POST /cgi-bin/webhook/send?key=…` and refuses markdown over 4096 bytes. Both allow 20 messages a
 minute per robot and answer a 21st with the platform's code (DingTalk 130101, and the robot stays
 throttled for 10 minutes; WeCom 45009). FakeDingTalk can also play the outgoing robot: `mention`
-posts a signed @-mention to relay's `/dingtalk/reply`. Both accept injected faults.
+posts a signed @-mention to relay's `/dingtalk/reply` carrying a `sessionWebhook` on this fake
+(`POST /robot/sendBySession?session=…`, valid until `sessionWebhookExpiredTime`, as DingTalk's
+callbacks do), and records what is posted there in `session_answers`. Both accept injected faults.
 """
 
 from __future__ import annotations
@@ -96,6 +98,11 @@ class FakeDingTalk(_FakeRobots):
         super().__init__(clock, on_receive)
         self.secrets: dict[str, str] = {}  # access_token → signing secret ("加签")
         self._throttled_until: dict[str, float] = {}
+        self.url = ""  # where this fake is served (set by whoever serves it)
+        self.robot_code = "dingsandboxrobot0001"  # the outgoing robot's robotCode in callbacks
+        self.sessions: dict[str, float] = {}  # session → when its webhook expires (clock time)
+        self.session_answers: list[tuple[str, dict[str, Any]]] = []  # (session, message)
+        self._last_ts = 0
 
         @self.app.post("/robot/send")
         def send():
@@ -103,6 +110,19 @@ class FakeDingTalk(_FakeRobots):
             body = request.get_json(silent=True)
             return self._answer(token, body, (130101, "send too fast, exceed 20 times per minute"),
                                 lambda: self._check(token, body))
+
+        @self.app.post("/robot/sendBySession")
+        def send_by_session():
+            session = request.args.get("session", "")
+            body = request.get_json(silent=True)
+            if self.sessions.get(session, 0.0) <= self.clock.now():
+                return jsonify({"errcode": 300001, "errmsg": "session is expired or not exist"})
+            refused = self._check("session", body)
+            if refused is not None:
+                return jsonify({"errcode": refused[0], "errmsg": refused[1]})
+            with self._lock:
+                self.session_answers.append((session, body))
+            return jsonify({"errcode": 0, "errmsg": "ok"})
 
     def _check(self, token: str, body: Any) -> tuple[int, str] | None:
         if not token:
@@ -132,14 +152,23 @@ class FakeDingTalk(_FakeRobots):
         return False
 
     def mention(self, reply_url: str, app_secret: str, content: str,
-                timestamp_ms: int | None = None, sender: str = "Alice") -> requests.Response:
-        """Play the outgoing robot: post an @-mention of it to relay's `/dingtalk/reply`."""
-        ts = str(timestamp_ms if timestamp_ms is not None else int(self.clock.now() * 1000))
+                timestamp_ms: int | None = None, sender: str = "Alice",
+                session_minutes: float = 90) -> requests.Response:
+        """Play the outgoing robot: post an @-mention of it to relay's `/dingtalk/reply`, with a
+        sessionWebhook on this fake valid for `session_minutes` (DingTalk's sample: 90)."""
+        if timestamp_ms is None:  # one message per millisecond: each has its own signature
+            timestamp_ms = self._last_ts = max(round(self.clock.now() * 1000), self._last_ts + 1)
+        ts = str(timestamp_ms)
+        session = hashlib.sha256(f"session{ts}{content}".encode()).hexdigest()[:32]
+        expires = self.clock.now() + session_minutes * 60
+        self.sessions[session] = expires
         body = {"msgtype": "text", "text": {"content": content}, "msgId": f"msg{ts}",
                 "createAt": int(ts), "conversationType": "2", "conversationId": "cid_sandbox",
                 "conversationTitle": "sandbox group", "senderId": "$:LWCP_v1:$sandbox",
                 "senderNick": sender, "chatbotUserId": "$:LWCP_v1:$robot", "isAdmin": False,
-                "sessionWebhook": "http://127.0.0.1:9/robot/sendBySession?session=x"}
+                "robotCode": self.robot_code,
+                "sessionWebhook": f"{self.url}/robot/sendBySession?session={session}",
+                "sessionWebhookExpiredTime": int(expires * 1000)}
         return requests.post(reply_url, json=body, timeout=10, headers={
             "timestamp": ts, "sign": _dingtalk_signature(ts, app_secret)})
 

@@ -23,6 +23,9 @@ from relay.store.outbox import SENT, Delivery
 PENDING, WORKING, DONE, FAILED, IGNORED = "pending", "working", "done", "failed", "ignored"
 POSTED_BY_RELAY, SEEN = "relay", "seen"
 STALE_CLAIM_SECONDS = 300  # a `working` row older than this was left by a crashed worker
+# an event_id is kept at least this long: longer than /feishu/events accepts a signed event's
+# timestamp (Feishu redelivers for about 7 hours), so a replay in that time is a known event_id
+EVENT_MEMORY_SECONDS = 9 * 3600
 
 
 class FeishuEvent(Base):
@@ -164,13 +167,16 @@ def mark_checked(engine: Engine, issue_uuid: str, now: int) -> None:
                                                 set_={"checked_at": now}))
 
 
-def prune(engine: Engine, before: int, replies_too: bool) -> int:
-    """Forget finished events last touched before `before` (Feishu redelivers for hours, not
-    weeks) and, when `replies_too`, the replies and checks of that age (only safe past the
-    notification window, or old replies would look new again)."""
+def prune(engine: Engine, before: int, replies_too: bool, now: int) -> int:
+    """Forget finished events last touched before `before`, never one younger than
+    EVENT_MEMORY_SECONDS (Feishu redelivers for hours, not weeks) and, when `replies_too`, the
+    replies and checks of that age (only safe past the notification window, or old replies
+    would look new again)."""
+    events_before = min(before, now - EVENT_MEMORY_SECONDS)
     with engine.begin() as conn:
         removed = conn.execute(delete(FeishuEvent).where(
-            FeishuEvent.status.in_([DONE, FAILED, IGNORED]), FeishuEvent.updated_at < before)
+            FeishuEvent.status.in_([DONE, FAILED, IGNORED]),
+            FeishuEvent.updated_at < events_before, FeishuEvent.received_at < events_before)
         ).rowcount or 0
         if replies_too:
             removed += conn.execute(delete(IssueReply).where(

@@ -14,6 +14,7 @@ from relay.replies.log import reply_log_blueprint
 from relay.runtime import Runtime
 from relay.web.errors import error
 from relay.web.health import health_blueprint
+from relay.web.untrusted import UntrustedJSONProvider
 from relay.web.ui import ui_blueprint
 
 log = logging.getLogger("relay.web")
@@ -23,6 +24,7 @@ RESERVED_THREADS = 4  # server threads no reply waiting on Guance may take (heal
 
 def create_app(rt: Runtime) -> Flask:
     app = Flask("relay.web")
+    app.json = UntrustedJSONProvider(app)  # JSON nested too deeply is a 400, not a crash
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     # the server's threads (relay/web/server.py): every reply slot, and RESERVED_THREADS others
     app.config["RELAY_WEB_THREADS"] = rt.settings.replies_in_flight + RESERVED_THREADS

@@ -30,6 +30,7 @@ def test_sandbox_shows_cards_and_the_reply_round_trip(capsys):
     assert out.count("received a card") == 2 and out.count("received a signed card") == 1
     assert "POST /feishu/reply → 200" in out and "sandbox OK" in out
     assert "在观测云中查看" in out and "已作为评论发到" in out  # Chinese cards and answers by default
+    assert "through the callback's sessionWebhook: '已作为评论发到 issue_" in out
 
 
 def test_proxy_and_ca_settings_in_the_environment_are_honoured(monkeypatch):

@@ -13,6 +13,12 @@ that moved too early). Kill points, one per round, each followed by a fresh star
                check, call-budget grants, work leases, the channels' polls, the `sent` marks).
 
 RELAY_STORM_THRESHOLD is set out of reach, so every issue is its own card and can be checked off.
+
+Nothing here depends on how fast the machine is (CI machines are shared): a round that kills at
+the n-th card is given at least n new cards, whatever the timer rounds before it left unsent; and
+after every run the fakes are settled — each connection the killed process opened has been
+accepted and answered — before its cards are counted, so a card still in flight when the process
+died is counted in its own round, not in the next one.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import threading
 import time
 from collections import Counter
 
+import requests
 import sqlalchemy as sa
 from flask import request
 
@@ -61,10 +68,10 @@ class Crasher:
         self.feishu = FakeFeishu(on_receive=self._card_taken)
         self.guance.app.before_request(self._guance_request)
         self.feishu.app.before_request(self._card_arriving)
-        self._busy = 0  # requests the fakes are still handling
-        for app in (self.guance.app, self.feishu.app):
-            app.wsgi_app = self._counted(app.wsgi_app)
+        self._open = 0  # connections the fakes have accepted and not yet closed
         self.servers = [ServerThread(self.guance.app), ServerThread(self.feishu.app)]
+        for server in self.servers:
+            self._count_connections(server.server)
         self.guance.url, self.feishu.url = (s.url for s in self.servers)
         for name in HOOKS:
             self.guance.add_channel(name)
@@ -91,34 +98,49 @@ class Crasher:
         for server in self.servers:
             server.stop()
 
-    def add_issues(self, count: int) -> None:
+    def add_issues(self, count: int) -> int:
+        """Add issues (each in one or both channels); the number of cards they are due."""
+        cards = 0
         for _ in range(count):
             channels = CHANNEL_SETS[self.seeded % len(CHANNEL_SETS)]
             uuid = self.guance.add_issue(f"crash test issue {self.seeded}", channels=channels)
             self.expected |= {(HOOKS[c], uuid) for c in channels}
             self.seeded += 1
+            cards += len(channels)
+        return cards
 
     def received(self) -> list[tuple[str, str]]:
         return [(hook, body["issue_uuid"]) for hook, body in list(self.feishu.received)]
 
-    def _counted(self, wsgi_app):
-        def app(environ, start_response):
+    def _count_connections(self, server) -> None:
+        """Count the server's connections from accept to close (a request of a killed process
+        may still sit in a socket, not yet in the app, when the process is gone)."""
+        process, shutdown = server.process_request, server.shutdown_request
+
+        def accepted(*args):
             with self._lock:
-                self._busy += 1
+                self._open += 1
+            process(*args)
+
+        def closed(*args):
             try:
-                return wsgi_app(environ, start_response)
+                shutdown(*args)
             finally:
                 with self._lock:
-                    self._busy -= 1
-        return app
+                    self._open -= 1
+
+        server.process_request, server.shutdown_request = accepted, closed
 
     def _settle(self) -> None:
-        """Wait until the fakes have finished the requests of a killed run (its kill hooks must
-        not fire on the next run)."""
-        deadline = time.monotonic() + 10
-        while self._busy and time.monotonic() < deadline:
+        """Wait until the fakes have answered every request of a finished or killed run: one
+        more request to each fake is accepted after every connection opened before it (the
+        listen queue is first in, first out); then wait for all of them to close."""
+        for server in self.servers:
+            requests.get(f"{server.url}/settle", timeout=60)
+        deadline = time.monotonic() + 60
+        while self._open and time.monotonic() < deadline:
             time.sleep(0.005)
-        assert not self._busy, "the fakes are stuck in a request"
+        assert not self._open, "the fakes are stuck in a request"
 
     # -- kill points inside the fakes (they run in the servers' threads) --------------------------
     def _hit(self, kind: str) -> bool:
@@ -172,7 +194,7 @@ class Crasher:
             timer = threading.Timer(n, proc.kill)
             timer.start()
         try:
-            output, _ = proc.communicate(timeout=30)
+            output, _ = proc.communicate(timeout=300)  # generous: a loaded machine is slow
         finally:
             if timer:
                 timer.cancel()
@@ -181,7 +203,9 @@ class Crasher:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(10)
-        return proc.returncode, output, time.monotonic() - started
+        took = time.monotonic() - started
+        self._settle()  # the run's cards are all in before anyone counts them
+        return proc.returncode, output, took
 
 
 def test_sigkill_anywhere_loses_nothing_and_repeats_at_most_one_card_per_kill(tmp_path):
@@ -219,7 +243,10 @@ def test_sigkill_anywhere_loses_nothing_and_repeats_at_most_one_card_per_kill(tm
 
         kills, missed = 0, []
         for kind, n in plan:
-            relay.add_issues(2)  # new issues in both channels every round: polls die with work
+            # new issues in both channels every round: polls die with work
+            due = relay.add_issues(2)
+            while kind.startswith("card") and due < n:  # the n-th card must come in this run
+                due += relay.add_issues(1)
             before = len(relay.feishu.received)
             code, output, took = relay.run(kind, n)
             killed = code == -signal.SIGKILL

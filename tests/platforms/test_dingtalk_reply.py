@@ -19,8 +19,10 @@ UNKNOWN_ISSUE = "issue_00000000000000000000000000dead"
 
 def headers(clock, secret: str = APP_SECRET, skew_ms: int = 0) -> dict[str, str]:
     """What DingTalk sends: `timestamp` in ms and `sign` = base64(HMAC-SHA256(secret,
-    timestamp + "\\n" + secret)), written out here from the documentation."""
-    timestamp = str(int(clock.now() * 1000) + skew_ms)
+    timestamp + "\\n" + secret)), written out here from the documentation. Each call is a
+    millisecond later: each message has its own pair, and relay takes a pair once."""
+    clock.advance(0.001)
+    timestamp = str(round(clock.now() * 1000) + skew_ms)
     mac = hmac.new(secret.encode(), f"{timestamp}\n{secret}".encode(), hashlib.sha256)
     return {"timestamp": timestamp, "sign": base64.b64encode(mac.digest()).decode()}
 

@@ -3,23 +3,33 @@ Guance comment, and the answer is a DingTalk message shown in the group.
 
 DingTalk signs each request: header `timestamp` (ms) and header `sign` = base64(HMAC-SHA256 keyed
 with the robot's AppSecret over "timestamp\\nAppSecret"), and a timestamp more than an hour from
-now is not to be trusted. A request failing those checks gets 401/403 with a JSON reason; a signed
-one always gets HTTP 200 with `{"msgtype": "text", "text": {"content": "<a sentence>"}}`.
+now is not to be trusted. The sign covers no byte of the body, so each accepted pair is kept for
+that hour (relay/store/signatures.py) and a second use is a replay; a callback naming another
+robot (`robotCode`, when RELAY_DINGTALK_ROBOT_CODE is set) is refused too. A request failing those
+checks gets 400/401/403 with a JSON reason; a signed one always gets HTTP 200 with
+`{"msgtype": "text", "text": {"content": "<a sentence>"}}`, and the same sentence is posted to the
+callback's `sessionWebhook` (DingTalk's documented way to answer) while it is valid, if it points
+at DingTalk (https, a host under dingtalk.com) and nowhere else.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
+import requests
 from flask import Blueprint, jsonify, request
 
+from relay.http import http_session
 from relay.platforms.dingtalk.robot import sign
 from relay.replies import log as replylog
 from relay.replies.comments import Outcome, post_reply
 from relay.i18n import Text
+from relay.store.signatures import first_use
 from relay.web.errors import error as rejected
+from relay.web.untrusted import whole_number
 
 if TYPE_CHECKING:
     from relay.runtime import Runtime
@@ -58,10 +68,59 @@ def sentence(outcome: Outcome, text: Text) -> str:
     return text("dingtalk.failed", detail=body.get("detail") or body["error"])
 
 
+def session_webhook(body: dict[str, Any], now_ms: float, origins: set[str]) -> str | None:
+    """The callback's sessionWebhook if it is still valid and points at DingTalk (https, a host
+    under dingtalk.com, no user part or odd port) or at one of `origins`; else None. The body is
+    not signed: anything else could be a URL an attacker chose."""
+    url, expires = body.get("sessionWebhook"), body.get("sessionWebhookExpiredTime")
+    if not isinstance(url, str) or type(expires) is not int or expires <= now_ms:
+        return None
+    if not url.isascii() or any(c.isspace() or c == "\\" for c in url):
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    host = (parts.hostname or "").lower()
+    if "@" in parts.netloc:
+        return None
+    if parts.scheme == "https" and port in (None, 443) and (
+            host == "dingtalk.com" or host.endswith(".dingtalk.com")):
+        return url
+    return url if f"{parts.scheme}://{parts.netloc}".lower() in origins else None
+
+
+def answer_in_session(http: requests.Session, url: str, text: str, timeout: float) -> None:
+    """Post the sentence to the sessionWebhook as a text message; a failure is one log line
+    (the same sentence is in the HTTP answer too)."""
+    try:
+        resp = http.post(url, json={"msgtype": "text", "text": {"content": text}},
+                         timeout=timeout, allow_redirects=False)
+        code = resp.json().get("errcode") if resp.status_code == 200 else None
+    except (requests.RequestException, ValueError, AttributeError) as exc:
+        log.warning("DingTalk sessionWebhook: the answer did not go out (%s)", type(exc).__name__)
+        return
+    if code != 0:
+        log.warning("DingTalk sessionWebhook: the answer was refused (HTTP %d, errcode %s)",
+                    resp.status_code, code)
+
+
 def dingtalk_reply_blueprint(rt: Runtime) -> Blueprint:
     bp = Blueprint("dingtalk_reply", __name__)
     configured = rt.settings.dingtalk_app_secret
     secret = configured.get_secret_value().strip() if configured else ""
+    robot_code = (rt.settings.dingtalk_robot_code or "").strip()
+    origins = {o.strip().rstrip("/").lower()
+               for o in rt.settings.dingtalk_session_origins.split(",") if o.strip()}
+    http = http_session()
+    timeout = min(rt.settings.feishu_timeout, 5.0)  # DingTalk is waiting for the HTTP answer
+
+    def answer(body: dict[str, Any], text: str):
+        url = session_webhook(body, rt.clock.now() * 1000, origins)
+        if url is not None:
+            answer_in_session(http, url, text, timeout)
+        return say(text)
 
     @bp.post(PATH)
     def dingtalk_reply():
@@ -70,21 +129,33 @@ def dingtalk_reply_blueprint(rt: Runtime) -> Blueprint:
             return rejected(403, rt.text("dingtalk.off"))
         timestamp = request.headers.get("timestamp", "").strip()
         given = request.headers.get("sign", "").strip()
-        if not timestamp.isdigit() or not given:
+        if not timestamp or not given:
             return rejected(401, rt.text("dingtalk.no_signature"))
-        if abs(rt.clock.now() * 1000 - int(timestamp)) > MAX_SKEW_MS:
+        ms = whole_number(timestamp)
+        if ms is None:
+            return rejected(400, rt.text("dingtalk.bad_timestamp"))
+        if abs(rt.clock.now() * 1000 - ms) > MAX_SKEW_MS:
             return rejected(401, rt.text("dingtalk.stale"))
         expected = sign(timestamp, secret)
         if not hmac.compare_digest(expected.encode(), given.encode()):
             return rejected(401, rt.text("dingtalk.bad_signature"))
+        # the pair passes for an hour after its timestamp: remembered until then, used once
+        if not first_use(rt.engine, f"dingtalk:{given}", (ms + MAX_SKEW_MS) // 1000 + 1,
+                         int(rt.clock.now())):
+            return rejected(401, rt.text("dingtalk.replayed"))
         body = request.get_json(silent=True)
-        text = body.get("text") if isinstance(body, dict) else None
+        body = body if isinstance(body, dict) else {}
+        if robot_code and body.get("robotCode") != robot_code:
+            return rejected(403, "the callback is not for this robot ('robotCode' is not "
+                                 "RELAY_DINGTALK_ROBOT_CODE)")
+        text = body.get("text")
         content = text.get("content") if isinstance(text, dict) else None
+        sender = f"dingtalk:{body.get('senderStaffId') or body.get('senderId') or '?'}"
         if not isinstance(content, str):
-            replylog.note(rt, 400, None, "", "not a text message")
-            return say(rt.text("dingtalk.not_text", how_to=how_to(rt.text)))
-        outcome = post_reply(rt, content)
+            replylog.note(rt, 400, None, "", "not a text message", sender)
+            return answer(body, rt.text("dingtalk.not_text", how_to=how_to(rt.text)))
+        outcome = post_reply(rt, content, sender)
         log.info("DingTalk reply from %s: %d", body.get("senderNick") or "?", outcome.status)
-        return say(sentence(outcome, rt.text))
+        return answer(body, sentence(outcome, rt.text))
 
     return bp

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from relay.runtime import Runtime
 
 PATH = "/feishu/reply"
+SENDER = "feishu-flow"  # the flow's body names no sender: the token holder is one sender
 
 
 def reply_text() -> str | None:
@@ -53,7 +54,7 @@ def feishu_reply_blueprint(rt: Runtime) -> Blueprint:
         message = reply_text()
         if message is None:
             return error(400, rt.text("feishu_reply.no_message"), hint=rt.text("reply.usage"))
-        outcome = post_reply(rt, message)
+        outcome = post_reply(rt, message, sender=SENDER)
         resp = jsonify(outcome.body)
         resp.status_code = outcome.status
         if "retryAfter" in outcome.body:

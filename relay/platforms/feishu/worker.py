@@ -155,7 +155,8 @@ def act(rt: Runtime, event: dict[str, Any], attempts: int) -> tuple[str, str, st
     detail = outcome.body.get("detail") or outcome.body.get("error", "")
     if outcome.retryable and attempts < MAX_ATTEMPTS:
         raise Retry(detail)
-    replylog.note(rt, outcome.status, issue, comment, None if outcome.status == 200 else detail)
+    replylog.note(rt, outcome.status, issue, comment, None if outcome.status == 200 else detail,
+                  f"feishu:{message.author}")
     if outcome.status == 200:
         return DONE, f"comment posted on {issue}", t("app.posted", issue=issue), answer_to
     if outcome.status == 404:
