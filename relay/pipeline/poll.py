@@ -12,7 +12,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
-from relay.guance import Channel, GuanceBudgetExhausted, GuanceError
+from relay.guance import Channel, GuanceBudgetExhausted, GuanceError, Issue
 from relay.runtime import Runtime
 from relay.store import outbox as store
 
@@ -117,7 +117,7 @@ def poll_channel(rt: Runtime, channel: Channel, destinations: list[str], cursor:
     first_run = cursor is None and since is None
     # the first run ever only starts the cursor; later reads include `now` itself (a read may
     # come within the second the first one ran)
-    issues = [] if first_run or start > now else rt.guance.issues(channel.uuid, start, now)
+    issues = [] if first_run or start > now else read_window(rt, channel, start, now)
     rows = [{"issue_uuid": issue.uuid, "destination": destination,
              "issue_created_at": issue.create_at or now,
              "payload": dict(issue.as_dict(), channel=channel.name)}
@@ -138,6 +138,19 @@ def poll_channel(rt: Runtime, channel: Channel, destinations: list[str], cursor:
         log.info("poll %s: %d issue(s) read, %d new deliveries queued", channel.name,
                  len(issues), new, extra={"channel": channel.name})
     return len(issues), new
+
+
+def read_window(rt: Runtime, channel: Channel, start: int, end: int) -> list[Issue]:
+    """Every readable issue of the window; a malformed one is skipped with one warning (and
+    counted), so it cannot stop its page, its channel or the others."""
+    issues: list[Issue] = []
+    for page in rt.guance.issue_pages(channel.uuid, start, end):
+        issues += page.issues
+        for uuid, reason in page.malformed:
+            rt.metrics.issues_malformed.inc()
+            log.warning("poll %s: issue %s skipped, it is malformed: %s", channel.name,
+                        rt.redact(uuid), reason, extra={"channel": channel.name, "issue": uuid})
+    return issues
 
 
 def storm_digest(new_rows: list[dict], channel: Channel, now: int, threshold: int,
