@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from relay.guance import Channel, GuanceBudgetExhausted, GuanceError, Issue
+from relay.platforms.base import MAX_STORED_MESSAGE, MAX_STORED_TITLE, bounded
 from relay.runtime import Runtime
 from relay.store import outbox as store
 
@@ -120,7 +121,7 @@ def poll_channel(rt: Runtime, channel: Channel, destinations: list[str], cursor:
     issues = [] if first_run or start > now else read_window(rt, channel, start, now)
     rows = [{"issue_uuid": issue.uuid, "destination": destination,
              "issue_created_at": issue.create_at or now,
-             "payload": dict(issue.as_dict(), channel=channel.name)}
+             "payload": stored_payload(issue, channel)}
             for issue in issues if not issue.deleted and (issue.create_at or now) >= start
             for destination in destinations]
     # The next read starts at cursor − overlap. On the first run ever that must not reach back
@@ -138,6 +139,15 @@ def poll_channel(rt: Runtime, channel: Channel, destinations: list[str], cursor:
         log.info("poll %s: %d issue(s) read, %d new deliveries queued", channel.name,
                  len(issues), new, extra={"channel": channel.name})
     return len(issues), new
+
+
+def stored_payload(issue: Issue, channel: Channel) -> dict:
+    """The outbox payload: the issue, its text no longer than any sink can send (cut with the
+    sinks' truncation marker), so storage is bounded whatever Guance lists."""
+    return dict(issue.as_dict(), channel=channel.name,
+                title=bounded(issue.title, MAX_STORED_TITLE),
+                message=bounded(issue.message, MAX_STORED_MESSAGE),
+                source=issue.source[:MAX_STORED_TITLE])
 
 
 def read_window(rt: Runtime, channel: Channel, start: int, end: int) -> list[Issue]:

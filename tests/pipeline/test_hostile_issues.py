@@ -9,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
+from relay.platforms.base import MAX_STORED_MESSAGE, cut
 from tests.helpers import cards, outbox
 
 
@@ -53,3 +54,23 @@ def test_malformed_issues_are_skipped_with_one_warning_and_polling_goes_on(
     assert not [r for r in caplog.records if "malformed" in r.getMessage()]
     assert malformed_count(rt) == 4
     assert len(outbox(rt)) == len(good)
+
+
+def test_an_8_mb_message_is_stored_cut_to_what_a_sink_can_send(make_runtime, guance, feishu,
+                                                               clock):
+    rt = make_runtime()
+    poll(rt)
+    clock.advance(10)
+    huge = "disk full" + " disk full" * 800_000  # 8 MB
+    uuid = guance.add_issue("T" * 50_000, message=huge)
+    clock.advance(20)
+    poll(rt)
+    (row,) = outbox(rt)
+    stored = row.payload["message"]
+    assert len(stored) < MAX_STORED_MESSAGE + 100
+    assert stored == cut(huge, MAX_STORED_MESSAGE)  # the sinks' own truncation marker
+    assert stored.endswith(f"… (truncated, {len(huge) - MAX_STORED_MESSAGE} more characters)")
+    assert len(row.payload["title"]) < 1_100
+    deliver(rt)
+    (card,) = cards(feishu)
+    assert card["issue_uuid"] == uuid and card["message"] == stored
