@@ -1,4 +1,5 @@
-"""Polling: where a read the call budget stopped part-way goes on (its window and next page).
+"""Polling: where a read the call budget stopped part-way goes on (its window and next page),
+and why a watched channel could not be looked up (shown on /healthz).
 
 Revision ID: 0006
 Revises: 0003
@@ -19,9 +20,16 @@ def upgrade() -> None:
         batch.add_column(sa.Column("window_end", sa.BigInteger()))
         batch.add_column(sa.Column("window_page", sa.Integer()))
         batch.add_column(sa.Column("window_received", sa.Integer()))
+    op.create_table(
+        "watch_errors",
+        sa.Column("key", sa.String(255), primary_key=True),
+        sa.Column("error", sa.Text(), nullable=False),
+        sa.Column("at", sa.BigInteger(), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("watch_errors")
     with op.batch_alter_table("channel_cursors") as batch:
         batch.drop_column("window_received")
         batch.drop_column("window_page")

@@ -19,6 +19,7 @@ from relay.guance import MAX_PAGES, Channel, GuanceBudgetExhausted, GuanceError,
 from relay.platforms.base import MAX_STORED_MESSAGE, MAX_STORED_TITLE, bounded
 from relay.runtime import Runtime
 from relay.store import outbox as store
+from relay.store import watch
 
 log = logging.getLogger("relay.poller")
 
@@ -37,15 +38,30 @@ def resolve_channels(rt: Runtime) -> list[tuple[Channel, list[str]]]:
     """Routing keys (channel names or chan_ UUIDs) → Guance channels with their destinations."""
     keys = list(rt.routing)
     by_key: dict[str, Channel] = {k: Channel(k, k) for k in keys if k.startswith("chan_")}
-    if len(by_key) < len(keys):  # some are names: look them up (the list is cached)
-        channels = rt.guance.channels()
-        for key in keys:
+    names = [k for k in keys if k not in by_key]
+    missing: list[str] = []
+    if names:  # some are names: look them up (the list is cached)
+        now = int(rt.clock.now())
+        try:
+            channels = rt.guance.channels()
+        except GuanceBudgetExhausted:
+            raise
+        except GuanceError as exc:  # /healthz shows it on each channel it hides
+            watch.record(rt.engine, names, "could not list Guance channels: "
+                         + rt.redact(str(exc))[:500], now)
+            raise
+        for key in names:
             match = next((c for c in channels if key in (c.uuid, c.name)), None)
             if match:
                 by_key[key] = match
-            elif key not in by_key:
+            else:
+                missing.append(key)
                 log.error("channel %r is not in this Guance workspace (check RELAY_CHANNELS / "
                           "RELAY_ROUTES)", key)
+        if missing:
+            watch.record(rt.engine, missing, "not in this Guance workspace (check "
+                         "RELAY_CHANNELS / RELAY_ROUTES)", now)
+    watch.clear(rt.engine, [k for k in keys if k not in missing])
     return [(by_key[k], rt.routing[k]) for k in keys if k in by_key]
 
 
@@ -60,7 +76,8 @@ def poll(rt: Runtime, since: int | None = None) -> PollReport:
         report.waiting.append("*")
         return report
     except GuanceError as exc:
-        log.error("poll: could not list Guance channels: %s (next run retries)", exc)
+        log.error("poll: could not list Guance channels: %s (next run retries)",
+                  rt.redact(str(exc)))
         rt.metrics.polls.labels("failed").inc()
         report.failed.append("*")
         return report

@@ -6,9 +6,10 @@
 - replylog: the replies relay acted on
 - leases: work claimed by one replica
 - budget: the Guance call budget shared by replicas
+- watch: why a watched channel could not be looked up (shown on /healthz)
 """
 
-from relay.store import budget, chat, leases, outbox, replylog  # noqa: F401  (every table)
+from relay.store import budget, chat, leases, outbox, replylog, watch  # noqa: F401  (every table)
 from relay.store.base import Base
 
 metadata = Base.metadata
