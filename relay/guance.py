@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import requests
 
 from relay.clock import Clock
-from relay.ratelimit import LimitExceeded, RateLimiter
+from relay.ratelimit import BACKGROUND, REPLY, LimitExceeded, RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -173,11 +173,14 @@ def html_to_text(markup: str) -> str:
 
 class GuanceClient:
     def __init__(self, base_url: str, api_key: str, budget: RateLimiter, *,
-                 reply_reserve: int = 4, timeout: float = 10.0, clock: Clock | None = None,
-                 session: requests.Session | None = None) -> None:
+                 reply_reserve: int = 4, poll_reserve: int = 4, timeout: float = 10.0,
+                 clock: Clock | None = None, session: requests.Session | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.budget = budget
+        # floors: background calls leave `reply_reserve` a minute to replies, replies leave
+        # `poll_reserve` to polling and the other background jobs
         self.reply_reserve = reply_reserve
+        self.poll_reserve = poll_reserve
         self.timeout = timeout
         self.clock = clock or budget.clock
         self.session = session or requests.Session()
@@ -192,9 +195,11 @@ class GuanceClient:
         """One budgeted call; returns the whole envelope or raises a GuanceError subclass."""
         try:
             if reply:
-                self.budget.acquire(max_wait=REPLY_WAIT_SECONDS)
+                self.budget.acquire(reserve=self.poll_reserve, max_wait=REPLY_WAIT_SECONDS,
+                                    kind=REPLY)
             else:
-                self.budget.acquire(reserve=self.reply_reserve, max_wait=BACKGROUND_WAIT_SECONDS)
+                self.budget.acquire(reserve=self.reply_reserve, max_wait=BACKGROUND_WAIT_SECONDS,
+                                    kind=BACKGROUND)
         except LimitExceeded as exc:
             raise GuanceBudgetExhausted(exc.wait) from None
         try:

@@ -86,6 +86,7 @@ class Runtime:
             self._guance = GuanceClient(
                 self.settings.guance_base_url, self.settings.guance_api_key.get_secret_value(),
                 self.budget, reply_reserve=self.settings.guance_reply_reserve,
+                poll_reserve=self.settings.guance_poll_reserve,
                 timeout=self.settings.guance_timeout, clock=self.clock, session=http_session())
         return self._guance
 

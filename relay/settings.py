@@ -11,7 +11,8 @@ from typing import Literal
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import (BaseModel, Field, SecretStr, ValidationError, ValidationInfo,
+                      field_validator)
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from relay.errors import ConfigError
@@ -31,6 +32,8 @@ class Settings(BaseSettings):
     guance_calls_per_minute: int = Field(20, ge=1)
     guance_reply_reserve: int = Field(4, ge=0)
     guance_timeout: float = Field(10.0, gt=0)
+    # budget floors: calls a minute replies always leave to polling (and the other jobs)
+    guance_poll_reserve: int = Field(4, ge=0)
     channels: str = "all"
     feishu_webhook_url: SecretStr | None = None
     destinations: dict[str, Destination] = {}  # name → URL or {"type", "url", "secret"}
@@ -74,6 +77,17 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an http(s) URL with a host, e.g. https://openapi.guance.com")
         return value.rstrip("/")
+
+    @field_validator("guance_poll_reserve")
+    @classmethod
+    def _floors(cls, value: int, info: ValidationInfo) -> int:
+        calls = info.data.get("guance_calls_per_minute", 20)
+        replies = info.data.get("guance_reply_reserve", 4)
+        if value + replies > calls or max(value, replies) >= calls:
+            raise ValueError(
+                f"with RELAY_GUANCE_REPLY_RESERVE ({value} + {replies}) must be at most "
+                f"RELAY_GUANCE_CALLS_PER_MINUTE ({calls}), and each less than it")
+        return value
 
     @field_validator("feishu_card_template", mode="before")
     @classmethod
