@@ -10,6 +10,8 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy.exc import OperationalError
+
 from relay.settings import ConfigError, Settings, load_settings
 from relay.store.outbox import LISTED_STATUSES
 
@@ -61,6 +63,16 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"relay: {exc}", file=sys.stderr)
         return 2
+    except OperationalError as exc:  # one line, never a traceback (nor the URL's password)
+        from relay.store.base import is_busy
+
+        if is_busy(exc):
+            print("relay: the database is busy (another process holds its write lock); "
+                  "nothing was lost, try again", file=sys.stderr)
+        else:
+            print(f"relay: the database does not answer ({type(getattr(exc, 'orig', exc)).__name__}"
+                  "); check RELAY_DATABASE_URL", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
@@ -131,7 +143,7 @@ def _store_engine(settings: Settings):
     """The database, migrated: admin commands need no API key or webhook, only the store."""
     from relay.store.base import make_engine, migrate
 
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, settings.database_busy_timeout)
     migrate(engine)
     return engine
 

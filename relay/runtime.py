@@ -53,7 +53,7 @@ class Runtime:
         self.card = load_card_template(settings.feishu_card_template)
         destinations = settings.destination_table()
         _check_bot_secrets(settings, destinations)
-        self.engine = make_engine(settings.database_url)
+        self.engine = make_engine(settings.database_url, settings.database_busy_timeout)
         if apply_migrations:
             migrate(self.engine)
         # one budget per API key for every replica on this database (relay/store/budget.py)

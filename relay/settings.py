@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     feishu_card_template: Path | None = None
     guance_console_url: str = "https://console.guance.com"
     database_url: str = "sqlite:///relay.db"
+    # a locked database: how long a SQLite writer waits for another process's lock
+    database_busy_timeout: float = Field(30.0, gt=0)
     reply_token: SecretStr | None = None
     crontab: Path = Path("crontab.example")
     timezone: str = "Asia/Shanghai"
