@@ -115,6 +115,20 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stop_on_signals(rt) -> None:
+    """SIGTERM/SIGINT to a one-shot command: finish the send (or page) in progress, mark it and
+    exit cleanly, as `relay run` does; killed mid-send, a card Feishu took would go out again."""
+
+    def on_signal(signum, _frame):
+        if not rt.stopping.is_set():
+            log.warning("%s: finishing what is in progress, then stopping (the rest waits for "
+                        "the next run)", signal.Signals(signum).name)
+        rt.stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+
 def cmd_poll(args: argparse.Namespace) -> int:
     from relay.pipeline.deliver import deliver
     from relay.pipeline.poll import poll
@@ -122,20 +136,25 @@ def cmd_poll(args: argparse.Namespace) -> int:
     settings = load_settings()
     settings.require("guance_api_key")
     rt = _runtime(settings)
+    _stop_on_signals(rt)
     report = poll(rt, since=args.since)
     print(f"poll: {len(report.polled)} channel(s) read, {report.issues_seen} issue(s) seen, "
           f"{report.new_rows} new deliveries; failed: {', '.join(report.failed) or 'none'}")
-    if not args.no_deliver:
+    if not args.no_deliver and not rt.stopping.is_set():
         sent = deliver(rt)
         print(f"deliver: {sent.sent} sent, {sent.failed} failed")
+    rt.close()
     return 1 if report.failed else 0
 
 
 def cmd_deliver(args: argparse.Namespace) -> int:
     from relay.pipeline.deliver import deliver
 
-    report = deliver(_runtime(load_settings()))
+    rt = _runtime(load_settings())
+    _stop_on_signals(rt)
+    report = deliver(rt)
     print(f"deliver: {report.sent} sent, {report.failed} failed, {report.dead} dead")
+    rt.close()
     return 0
 
 
@@ -188,6 +207,7 @@ def _serve_forever(rt, scheduler=None) -> int:
     web = WebServer(create_app(rt), settings.host, settings.port)
 
     def on_signal(signum, _frame):
+        rt.stopping.set()  # a running job finishes its send in progress, then ends
         # stop from another thread: the handler runs inside the server loop it is ending
         threading.Thread(target=web.stop, name="relay-stop", daemon=True).start()
 

@@ -76,6 +76,8 @@ class Runtime:
         self.send_limits = {name: RateLimiter(sink.limits, self.clock)
                             for name, sink in self.sinks.items()}
         self.deliver_lock = threading.Lock()
+        # set on SIGTERM/SIGINT: jobs finish the send (or page) in progress, record it, and stop
+        self.stopping = threading.Event()
         self._guance: GuanceClient | None = None
 
     @property

@@ -86,6 +86,9 @@ def poll(rt: Runtime, since: int | None = None) -> PollReport:
     # turn with the others instead of their budget
     targets.sort(key=lambda t: before.get(t[0].uuid, (0, None))[1] or 0)
     for index, (channel, destinations) in enumerate(targets):
+        if rt.stopping.is_set():  # a signal: what was read is recorded; the rest waits
+            report.waiting = [c.name for c, _ in targets[index:]]
+            break
         # Replicas: the lease keeps two from polling one channel at once; a channel another
         # replica polled since this run began is done (polling it again would only spend calls).
         lease = f"poll:{channel.uuid}"
@@ -211,6 +214,8 @@ def read_window(rt: Runtime, channel: Channel, window: store.Window, issues: lis
                             rt.redact(uuid), reason, extra={"channel": channel.name, "issue": uuid})
             left = None if page.last else replace(left, page=page.number + 1,
                                                   received=page.received)
+            if left is not None and rt.stopping.is_set():
+                return left, None  # a signal: record what was read, go on next run
     except GuanceError as exc:
         return left, exc
     if left is not None:
