@@ -16,8 +16,8 @@ from __future__ import annotations
 import hashlib
 import math
 
-from sqlalchemy import (BigInteger, Engine, Float, Integer, String, bindparam, delete, func, select,
-                        update)
+from sqlalchemy import (BigInteger, Engine, Float, Integer, String, bindparam, case, delete, func,
+                        select, update)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from relay.clock import Clock
@@ -96,8 +96,12 @@ class SharedRateLimiter(RateLimiter):
         # calls in the last `seconds` (counting each whole second that overlaps them)
         self._recent = select(func.coalesce(func.sum(GuanceCall.calls), 0)).where(
             every, GuanceCall.second > bindparam("since"))
-        self._own_recent = select(func.coalesce(func.sum(GuanceCall.calls), 0)).where(
-            GuanceCall.key_id == bindparam("kid"), GuanceCall.second > bindparam("since"))
+        # the same, with a kind's own calls beside them, in one aggregate
+        self._both_recent = select(
+            func.coalesce(func.sum(GuanceCall.calls), 0),
+            func.coalesce(func.sum(case((GuanceCall.key_id == bindparam("kid"),
+                                         GuanceCall.calls), else_=0)), 0)).where(
+            every, GuanceCall.second > bindparam("since"))
         self._forget = delete(GuanceCall).where(every, GuanceCall.second < bindparam("oldest"))
         self._count = insert(GuanceCall).values(
             key_id=bindparam("kid"), second=bindparam("second"), calls=1).on_conflict_do_update(
@@ -112,10 +116,10 @@ class SharedRateLimiter(RateLimiter):
             if kid is None:
                 if conn.execute(self._recent, since).scalar() >= count - reserve:
                     return False
-            elif (conn.execute(self._recent, since).scalar() >= count
-                  or conn.execute(self._own_recent, dict(since, kid=kid)).scalar()
-                  >= count - reserve):
-                return False
+            else:
+                total, own = conn.execute(self._both_recent, dict(since, kid=kid)).one()
+                if total >= count or own >= count - reserve:
+                    return False
         return True
 
     def _take(self, reserve: int, kind: str = "") -> float:
