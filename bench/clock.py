@@ -8,6 +8,7 @@ origin + (real time − origin) × speed, so they agree on "now" without talking
 
 from __future__ import annotations
 
+import threading
 import time
 
 from relay.clock import Clock
@@ -21,7 +22,7 @@ class ScaledClock(Clock):
     def now(self) -> float:
         return self.origin + (time.time() - self.origin) * self.speed
 
-    def sleep(self, seconds: float) -> None:
+    def sleep(self, seconds: float, stop: threading.Event | None = None) -> None:
         if seconds > 0:
             self.slept += seconds
-            time.sleep(seconds / self.speed)
+            (stop.wait if stop is not None else time.sleep)(seconds / self.speed)

@@ -10,6 +10,8 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy.exc import OperationalError
+
 from relay.settings import ConfigError, Settings, load_settings
 from relay.store.outbox import LISTED_STATUSES
 
@@ -67,6 +69,16 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"relay: {exc}", file=sys.stderr)
         return 2
+    except OperationalError as exc:  # one line, never a traceback (nor the URL's password)
+        from relay.store.base import is_busy
+
+        if is_busy(exc):
+            print("relay: the database is busy (another process holds its write lock); "
+                  "nothing was lost, try again", file=sys.stderr)
+        else:
+            print(f"relay: the database does not answer ({type(getattr(exc, 'orig', exc)).__name__}"
+                  "); check RELAY_DATABASE_URL", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
@@ -127,6 +139,20 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stop_on_signals(rt) -> None:
+    """SIGTERM/SIGINT to a one-shot command: finish the send (or page) in progress, mark it and
+    exit cleanly, as `relay run` does; killed mid-send, a card Feishu took would go out again."""
+
+    def on_signal(signum, _frame):
+        if not rt.stopping.is_set():
+            log.warning("%s: finishing what is in progress, then stopping (the rest waits for "
+                        "the next run)", signal.Signals(signum).name)
+        rt.stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+
 def cmd_poll(args: argparse.Namespace) -> int:
     from relay.pipeline.deliver import deliver
     from relay.pipeline.poll import poll
@@ -139,22 +165,27 @@ def cmd_poll(args: argparse.Namespace) -> int:
         from relay.admin.progress import BackfillProgress
 
         rt.guance.progress = progress = BackfillProgress()
+    _stop_on_signals(rt)
     report = poll(rt, since=args.since)
     if progress is not None:
         progress.done()
     print(f"poll: {len(report.polled)} channel(s) read, {report.issues_seen} issue(s) seen, "
           f"{report.new_rows} new deliveries; failed: {', '.join(report.failed) or 'none'}")
-    if not args.no_deliver:
+    if not args.no_deliver and not rt.stopping.is_set():
         sent = deliver(rt)
         print(f"deliver: {sent.sent} sent, {sent.failed} failed")
+    rt.close()
     return 1 if report.failed else 0
 
 
 def cmd_deliver(args: argparse.Namespace) -> int:
     from relay.pipeline.deliver import deliver
 
-    report = deliver(_runtime(load_settings()))
+    rt = _runtime(load_settings())
+    _stop_on_signals(rt)
+    report = deliver(rt)
     print(f"deliver: {report.sent} sent, {report.failed} failed, {report.dead} dead")
+    rt.close()
     return 0
 
 
@@ -162,7 +193,7 @@ def _store_engine(settings: Settings):
     """The database, migrated: admin commands need no API key or webhook, only the store."""
     from relay.store.base import make_engine, migrate
 
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, settings.database_busy_timeout)
     migrate(engine)
     return engine
 
@@ -207,6 +238,7 @@ def _serve_forever(rt, scheduler=None) -> int:
     web = WebServer(create_app(rt), settings.host, settings.port)
 
     def on_signal(signum, _frame):
+        rt.stopping.set()  # a running job finishes its send in progress, then ends
         # stop from another thread: the handler runs inside the server loop it is ending
         threading.Thread(target=web.stop, name="relay-stop", daemon=True).start()
 

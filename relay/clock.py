@@ -12,9 +12,13 @@ class Clock:
     def now(self) -> float:
         return time.time()
 
-    def sleep(self, seconds: float) -> None:
+    def sleep(self, seconds: float, stop: threading.Event | None = None) -> None:
+        """Sleep `seconds`, or until `stop` is set (a signal asked the process to stop)."""
         if seconds > 0:
-            time.sleep(seconds)
+            if stop is not None:
+                stop.wait(seconds)
+            else:
+                time.sleep(seconds)
 
 
 class FakeClock(Clock):
@@ -28,7 +32,7 @@ class FakeClock(Clock):
         with self._lock:
             return self._t
 
-    def sleep(self, seconds: float) -> None:
+    def sleep(self, seconds: float, stop: threading.Event | None = None) -> None:
         self.advance(max(seconds, 0.0))
 
     def advance(self, seconds: float) -> None:

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import html
 import logging
+import math
 import re
-from dataclasses import dataclass, replace
-from typing import Any, Callable
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Iterator
 
 import requests
 
 from relay.clock import Clock
 from relay.http import Deadline, DeadlineAdapter
-from relay.ratelimit import LimitExceeded, RateLimiter
+from relay.ratelimit import BACKGROUND, REPLY, LimitExceeded, RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,9 @@ MAX_PAGES = 50
 CHANNEL_CACHE_SECONDS = 600
 REPLY_WAIT_SECONDS = 10.0
 BACKGROUND_WAIT_SECONDS = 20.0
+MAX_UNIX_SECONDS = 32_503_680_000  # 3000-01-01: a createAt past this is not Unix seconds
+MAX_UUID = 64  # the outbox's issue_uuid column
+REPORTED_MALFORMED = 10_000  # malformed issues remembered, so a re-read does not warn again
 
 
 class GuanceError(Exception):
@@ -80,6 +85,15 @@ class GuanceNotFound(GuanceHTTPError):
     retryable = False
 
 
+class MalformedIssue(ValueError):
+    """An issue object relay cannot read (a createAt that is not Unix seconds, no usable uuid):
+    it is skipped, the rest of its page is not."""
+
+    def __init__(self, uuid: str, reason: str) -> None:
+        super().__init__(reason)
+        self.uuid, self.reason = uuid, reason
+
+
 @dataclass(frozen=True)
 class Channel:
     uuid: str
@@ -101,8 +115,38 @@ class Issue:
                 "source": self.source, "message": self.message, "create_at": self.create_at}
 
 
+@dataclass
+class IssuePage:
+    """One page of an issue list read: its issues, the malformed ones not reported before
+    (uuid, why), how many items this read has received so far, and whether it was the last."""
+
+    number: int
+    issues: list[Issue]
+    received: int
+    last: bool
+    malformed: list[tuple[str, str]] = field(default_factory=list)
+
+
+def unix_seconds(value: Any, uuid: str) -> int:
+    """createAt as Unix seconds (int, integral float or digit string); 0 when absent."""
+    if value is None or value == "":
+        return 0
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_UNIX_SECONDS:
+        raise MalformedIssue(uuid, f"createAt {str(value)[:40]!r} is not Unix seconds")
+    return value
+
+
 def parse_issue(obj: dict[str, Any]) -> Issue:
-    """One issue object from /issue/list, tolerant of the shapes seen across doc revisions."""
+    """One issue object from /issue/list, tolerant of the shapes seen across doc revisions;
+    MalformedIssue when it cannot be read at all."""
+    uuid = obj.get("uuid")
+    if not isinstance(uuid, str) or not uuid.strip() or len(uuid) > MAX_UUID:
+        raise MalformedIssue(str(uuid)[:MAX_UUID], "uuid is not a string of at most "
+                             f"{MAX_UUID} characters")
     raw_level = obj.get("level")
     if isinstance(raw_level, int) or (isinstance(raw_level, str) and raw_level.isdigit()):
         raw_level = f"system_level_{int(raw_level)}"
@@ -113,12 +157,12 @@ def parse_issue(obj: dict[str, Any]) -> Issue:
         text = html_to_text(str(obj.get("description") or ""))
     delete_at = obj.get("deleteAt", -1)
     return Issue(
-        uuid=str(obj["uuid"]),
+        uuid=uuid,
         title=str(obj.get("name") or obj.get("title") or "(untitled)"),
         level=LEVEL_NAMES.get(raw_level, raw_level or "Unknown"),
         source=str(obj.get("resource") or obj.get("resourceType") or ""),
         message=text.strip(),
-        create_at=int(obj.get("createAt") or 0),
+        create_at=unix_seconds(obj.get("createAt"), uuid),
         deleted=delete_at not in (-1, None, 0, "-1"),
     )
 
@@ -130,11 +174,14 @@ def html_to_text(markup: str) -> str:
 
 class GuanceClient:
     def __init__(self, base_url: str, api_key: str, budget: RateLimiter, *,
-                 reply_reserve: int = 4, timeout: float = 10.0, clock: Clock | None = None,
-                 session: requests.Session | None = None) -> None:
+                 reply_reserve: int = 4, poll_reserve: int = 4, timeout: float = 10.0,
+                 clock: Clock | None = None, session: requests.Session | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.budget = budget
+        # floors: background calls leave `reply_reserve` a minute to replies, replies leave
+        # `poll_reserve` to polling and the other background jobs
         self.reply_reserve = reply_reserve
+        self.poll_reserve = poll_reserve
         self.timeout = timeout
         self.clock = clock or budget.clock
         self.session = session or requests.Session()
@@ -149,17 +196,20 @@ class GuanceClient:
         self.progress: Callable[..., None] | None = None
         self._levels: dict[str, str] | None = None  # custom levels' names by uuid
         self._levels_at = 0.0
+        self._reported: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     # -- calls ---------------------------------------------------------------------------------
     def _call(self, method: str, path: str, *, reply: bool = False, **kwargs: Any) -> dict:
         """One budgeted call; returns the whole envelope or raises a GuanceError subclass."""
         try:
-            if self.progress is not None and not reply:
+            if reply:
+                self.budget.acquire(reserve=self.poll_reserve, max_wait=REPLY_WAIT_SECONDS,
+                                    kind=REPLY)
+            elif self.progress is not None:
                 self._wait_patiently()
-            elif reply:
-                self.budget.acquire(max_wait=REPLY_WAIT_SECONDS)
             else:
-                self.budget.acquire(reserve=self.reply_reserve, max_wait=BACKGROUND_WAIT_SECONDS)
+                self.budget.acquire(reserve=self.reply_reserve, max_wait=BACKGROUND_WAIT_SECONDS,
+                                    kind=BACKGROUND)
         except LimitExceeded as exc:
             raise GuanceBudgetExhausted(exc.wait) from None
         deadline = Deadline(self.timeout)  # the whole call: connect, send, the last byte read
@@ -188,7 +238,7 @@ class GuanceClient:
         return body
 
     def _wait_patiently(self) -> None:
-        while (wait := self.budget.try_acquire(self.reply_reserve)) > 0:
+        while (wait := self.budget.try_acquire(self.reply_reserve, BACKGROUND)) > 0:
             if wait == float("inf"):  # the reserve leaves no call for polling at all
                 raise LimitExceeded(wait)
             self.progress("wait", seconds=wait)
@@ -217,13 +267,19 @@ class GuanceClient:
         return self._channels
 
     def issues(self, channel_uuid: str, start: int, end: int) -> list[Issue]:
-        """Issues of a channel in [start, end] (Unix seconds), every page."""
-        found: list[Issue] = []
-        received = 0
-        for page in range(1, MAX_PAGES + 1):
+        """Issues of a channel in [start, end] (Unix seconds), every page (up to MAX_PAGES)."""
+        return [i for page in self.issue_pages(channel_uuid, start, end) for i in page.issues]
+
+    def issue_pages(self, channel_uuid: str, start: int, end: int, first_page: int = 1,
+                    received: int = 0, max_pages: int = MAX_PAGES) -> Iterator[IssuePage]:
+        """The pages of a channel's issues in [start, end], from `first_page` (`received` items
+        came before it), at most `max_pages` of them. A caller that stops (or whose budget runs
+        out) part-way can go on later from the next page: the window is the same, so page numbers
+        still mean the same issues."""
+        for number in range(first_page, first_page + max_pages):
             body = self._call("POST", "/api/v1/issue/list", json={
                 "channelUUID": channel_uuid, "startTime": int(start), "endTime": int(end),
-                "search": "", "filters": [], "pageIndex": page, "pageSize": PAGE_SIZE})
+                "search": "", "filters": [], "pageIndex": number, "pageSize": PAGE_SIZE})
             content = body.get("content")
             if isinstance(content, dict):
                 items, page_info = content.get("data") or [], content.get("pageInfo")
@@ -231,23 +287,43 @@ class GuanceClient:
                 items, page_info = content, body.get("pageInfo")
             else:
                 raise GuanceTransportError("/api/v1/issue/list: content is neither list nor object")
+            if not isinstance(items, list):
+                raise GuanceTransportError("/api/v1/issue/list: data is not a list")
+            page = IssuePage(number, [], received + len(items), False)
             for obj in items:
-                if isinstance(obj, dict) and obj.get("uuid"):
-                    found.append(parse_issue(obj))
-            received += len(items)
+                if not isinstance(obj, dict) or not obj.get("uuid"):
+                    continue
+                try:
+                    page.issues.append(parse_issue(obj))
+                except MalformedIssue as exc:
+                    if self._first_report(channel_uuid, exc.uuid):
+                        page.malformed.append((exc.uuid, exc.reason))
+            received = page.received
             total = page_info.get("totalCount") if isinstance(page_info, dict) else None
             if self.progress is not None:
                 name = next((c.name for c in self._channels or [] if c.uuid == channel_uuid),
                             channel_uuid)
-                self.progress("page", channel=name, page=page, received=received,
+                self.progress("page", channel=name, page=number, received=received,
                               pages=-(-total // PAGE_SIZE) if isinstance(total, int) else None)
             # Guance may cap the page size below PAGE_SIZE (its maximum is undocumented), so a
             # short page is the last one only when there is no totalCount to go by.
-            if not items or (received >= total if isinstance(total, int)
-                             else len(items) < PAGE_SIZE):
-                return self._named_levels(found)
-        log.warning("issue list of %s stopped after %d pages", channel_uuid, MAX_PAGES)
-        return self._named_levels(found)
+            page.last = not items or (received >= total if isinstance(total, int)
+                                      else len(items) < PAGE_SIZE)
+            page.issues = self._named_levels(page.issues)
+            yield page
+            if page.last:
+                return
+
+    def _first_report(self, channel_uuid: str, issue_uuid: str) -> bool:
+        """True the first time a malformed issue is seen in a channel (the overlap re-reads it
+        every run; one warning is enough)."""
+        key = (channel_uuid, issue_uuid)
+        if key in self._reported:
+            return False
+        self._reported[key] = None
+        if len(self._reported) > REPORTED_MALFORMED:
+            self._reported.popitem(last=False)
+        return True
 
     def level_names(self) -> dict[str, str]:
         """Custom levels' own names by uuid (`issl_…`), cached for ten minutes like the channels;

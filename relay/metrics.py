@@ -22,6 +22,8 @@ class Metrics:
         self.polls = Counter("relay_polls", "Channel polls by outcome (ok, failed, waiting)",
                              ["outcome"], registry=r)
         self.issues_seen = Counter("relay_issues_seen", "Issues read from Guance", registry=r)
+        self.issues_malformed = Counter("relay_issues_malformed", "Issues Guance listed that "
+                                        "relay could not read (skipped)", registry=r)
         self.deliveries = Counter("relay_deliveries", "Delivery attempts by outcome "
                                   "(sent, failed, dead)", ["outcome"], registry=r)
         self.retries = Counter("relay_delivery_retries",

@@ -1,8 +1,10 @@
 """Sliding-window call limits: the Guance per-key budget and the per-destination send limits.
 
 One limiter counts every call it granted in each window (e.g. 20 per 60 s). A caller may be asked
-to leave `reserve` calls of a window free, so background polling never takes the calls a user's
-reply needs (replies are served first).
+to leave `reserve` calls of a window free. With a `kind`, the reserve is a floor for the other
+kinds: the calls of that kind stay `reserve` below the limit whatever the others do, so replies
+(kind REPLY) cannot take the calls polling needs and polling (kind BACKGROUND) cannot take the
+calls replies need; either may use what the other leaves, up to the limit.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from bisect import bisect_right
 from collections import deque
 
 from relay.clock import Clock
+
+REPLY, BACKGROUND = "reply", "background"  # the kinds of Guance calls that have floors
+KINDS = (REPLY, BACKGROUND)
 
 
 class LimitExceeded(Exception):
@@ -30,30 +35,34 @@ class RateLimiter:
         self.rules = sorted(rules, key=lambda r: r[1])
         self.clock = clock or Clock()
         self._granted: deque[float] = deque()
+        self._by_kind: dict[str, deque[float]] = {}  # the same grants, by kind
         self._blocked_until = 0.0
         self._lock = threading.Lock()
 
-    def _wait_needed(self, now: float, reserve: int) -> float:
+    def _wait_needed(self, now: float, reserve: int, kind: str = "") -> float:
         horizon = self.rules[-1][1]
-        while self._granted and self._granted[0] <= now - horizon:
-            self._granted.popleft()
+        own = self._by_kind.setdefault(kind, deque()) if kind else self._granted
+        for granted in (self._granted, own):
+            while granted and granted[0] <= now - horizon:
+                granted.popleft()
         wait = self._blocked_until - now
         for count, seconds in self.rules:
-            allowed = count - reserve
-            if allowed < 1:
-                return float("inf")
-            # grants are appended in time order, so the recent ones are a suffix: count them
-            # by bisection, not by a scan of every grant in the longest window
-            recent = len(self._granted) - bisect_right(self._granted, now - seconds)
-            if recent >= allowed:
-                wait = max(wait, self._granted[len(self._granted) - allowed] + seconds - now)
+            # every call counts against the limit; a kind's own calls against limit − reserve
+            for granted, allowed in ((self._granted, count), (own, count - reserve)):
+                if allowed < 1:
+                    return float("inf")
+                # grants are appended in time order, so the recent ones are a suffix: count
+                # them by bisection, not by a scan of every grant in the longest window
+                recent = len(granted) - bisect_right(granted, now - seconds)
+                if recent >= allowed:
+                    wait = max(wait, granted[len(granted) - allowed] + seconds - now)
         return max(wait, 0.0)
 
-    def acquire(self, reserve: int = 0, max_wait: float = 0.0) -> None:
+    def acquire(self, reserve: int = 0, max_wait: float = 0.0, kind: str = "") -> None:
         """Take one call, sleeping up to `max_wait` seconds for it; else raise LimitExceeded."""
         waited = 0.0
         while True:
-            wait = self._take(reserve)
+            wait = self._take(reserve, kind)
             if wait <= 0:
                 return
             if waited + wait > max_wait:
@@ -61,18 +70,20 @@ class RateLimiter:
             self.clock.sleep(wait)
             waited += wait
 
-    def try_acquire(self, reserve: int = 0) -> float:
+    def try_acquire(self, reserve: int = 0, kind: str = "") -> float:
         """Take one call if it can be granted now (returns 0), else return the seconds until one
         could be, without sleeping: a caller serving several limiters waits only on the nearest."""
-        return self._take(reserve)
+        return self._take(reserve, kind)
 
-    def _take(self, reserve: int) -> float:
+    def _take(self, reserve: int, kind: str = "") -> float:
         """Grant one call now (returns 0) or say how long until one could be granted."""
         with self._lock:
             now = self.clock.now()
-            wait = self._wait_needed(now, reserve)
+            wait = self._wait_needed(now, reserve, kind)
             if wait <= 0:
                 self._granted.append(now)
+                if kind:
+                    self._by_kind[kind].append(now)
             return wait
 
     def block(self, seconds: float) -> None:

@@ -49,7 +49,7 @@ class Runtime:
             name: KINDS[dest.kind].sink(self, dest, http)
             for name, dest in settings.destination_table().items()}
         self.sinks.update(own_sinks)
-        self.engine = make_engine(settings.database_url)
+        self.engine = make_engine(settings.database_url, settings.database_busy_timeout)
         if apply_migrations:
             migrate(self.engine)
         # one budget per API key for every replica on this database (relay/store/budget.py)
@@ -67,6 +67,8 @@ class Runtime:
         self.deliver_lock = threading.Lock()
         self.crontab_watcher = None  # `relay run`'s CrontabWatcher: /healthz shows its error
         self.reply_slots = threading.BoundedSemaphore(settings.replies_in_flight)
+        # set on SIGTERM/SIGINT: jobs finish the send (or page) in progress, record it, and stop
+        self.stopping = threading.Event()
         self._guance: GuanceClient | None = None
 
     @property
@@ -77,6 +79,7 @@ class Runtime:
             self._guance = GuanceClient(
                 self.settings.guance_base_url, self.settings.guance_api_key.get_secret_value(),
                 self.budget, reply_reserve=self.settings.guance_reply_reserve,
+                poll_reserve=self.settings.guance_poll_reserve,
                 timeout=self.settings.guance_timeout, clock=self.clock, session=http_session())
         return self._guance
 

@@ -13,7 +13,8 @@ from typing import Literal
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import (BaseModel, Field, SecretStr, ValidationError, ValidationInfo,
+                      field_validator)
 from pydantic_settings import (BaseSettings, SettingsConfigDict, SettingsError,
                                TomlConfigSettingsSource)
 
@@ -50,6 +51,8 @@ class Settings(BaseSettings):
     guance_calls_per_minute: int = Field(20, ge=1)
     guance_reply_reserve: int = Field(4, ge=0)
     guance_timeout: float = Field(10.0, gt=0)
+    # budget floors: calls a minute replies always leave to polling (and the other jobs)
+    guance_poll_reserve: int = Field(4, ge=0)
     channels: str = "all"
     feishu_webhook_url: SecretStr | None = None
     destinations: dict[str, Destination] = {}  # name → URL or {"type", "url", "secret"}
@@ -59,6 +62,8 @@ class Settings(BaseSettings):
     feishu_card_template: Path | None = None
     guance_console_url: str = "https://console.guance.com"
     database_url: str = "sqlite:///relay.db"
+    # a locked database: how long a SQLite writer waits for another process's lock
+    database_busy_timeout: float = Field(30.0, gt=0)
     reply_token: SecretStr | None = None
     crontab: Path = Path("crontab.example")
     timezone: str = "Asia/Shanghai"
@@ -119,6 +124,17 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an http(s) URL with a host, e.g. https://openapi.guance.com")
         return value.rstrip("/")
+
+    @field_validator("guance_poll_reserve")
+    @classmethod
+    def _floors(cls, value: int, info: ValidationInfo) -> int:
+        calls = info.data.get("guance_calls_per_minute", 20)
+        replies = info.data.get("guance_reply_reserve", 4)
+        if value + replies > calls or max(value, replies) >= calls:
+            raise ValueError(
+                f"with RELAY_GUANCE_REPLY_RESERVE ({value} + {replies}) must be at most "
+                f"RELAY_GUANCE_CALLS_PER_MINUTE ({calls}), and each less than it")
+        return value
 
     @field_validator("feishu_card_template", mode="before")
     @classmethod

@@ -71,7 +71,7 @@ def _deliver(rt: Runtime, max_seconds: float, report: DeliverReport) -> None:
     waiting: dict[str, float] = {}  # destination → when its send limit allows the next card
     left: dict[str, list[store.Delivery]] = {}  # rows read but not sent yet (their limit waited)
     try:
-        while clock.now() - started < max_seconds:
+        while clock.now() - started < max_seconds and not rt.stopping.is_set():
             now = clock.now()
             waiting = {d: at for d, at in waiting.items() if at > now and d not in held}
             # a few destinations per pass, in random order, so replicas share the destinations
@@ -99,6 +99,8 @@ def _deliver(rt: Runtime, max_seconds: float, report: DeliverReport) -> None:
             rows.sort(key=lambda row: (row.issue_created_at, row.id))
             progressed = False
             for row in rows:
+                if rt.stopping.is_set():  # a signal: the send before this one is marked; stop
+                    return
                 if row.destination in held:
                     continue
                 if row.destination in waiting:
@@ -120,7 +122,7 @@ def _deliver(rt: Runtime, max_seconds: float, report: DeliverReport) -> None:
             pause = min(waiting.values()) - clock.now()
             if pause > max_seconds - (clock.now() - started):
                 return  # the next scheduled run sends it
-            clock.sleep(pause)
+            clock.sleep(pause, rt.stopping)
     finally:
         for destination in owned:
             rt.leases.release(f"deliver:{destination}")

@@ -2,7 +2,10 @@
 
 Each channel is read from (cursor − overlap) to now, so a late or skipped run catches up and an
 issue Guance indexes a little late is still seen; the outbox's unique key drops the re-reads. A
-failed read leaves the cursor where it was: the next run reads the same span again.
+failed read leaves the cursor where it was: the next run reads the same span again. What a read
+got before the call budget (or Guance) stopped it part-way is recorded, and the next run goes on
+from the page where it stopped, in the same window (so a backlog drains a budget's worth of pages
+a run); newer issues wait for the next window.
 """
 
 from __future__ import annotations
@@ -10,12 +13,14 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from relay.guance import Channel, GuanceBudgetExhausted, GuanceError
+from relay.guance import MAX_PAGES, Channel, GuanceBudgetExhausted, GuanceError, Issue
 from relay.i18n import UNKNOWN_LEVEL, Text
+from relay.platforms.base import MAX_STORED_MESSAGE, MAX_STORED_TITLE, bounded
 from relay.runtime import Runtime
 from relay.store import outbox as store
+from relay.store import watch
 
 log = logging.getLogger("relay.poller")
 
@@ -34,15 +39,30 @@ def resolve_channels(rt: Runtime) -> list[tuple[Channel, list[str]]]:
     """Routing keys (channel names or chan_ UUIDs) → Guance channels with their destinations."""
     keys = list(rt.routing)
     by_key: dict[str, Channel] = {k: Channel(k, k) for k in keys if k.startswith("chan_")}
-    if len(by_key) < len(keys):  # some are names: look them up (the list is cached)
-        channels = rt.guance.channels()
-        for key in keys:
+    names = [k for k in keys if k not in by_key]
+    missing: list[str] = []
+    if names:  # some are names: look them up (the list is cached)
+        now = int(rt.clock.now())
+        try:
+            channels = rt.guance.channels()
+        except GuanceBudgetExhausted:
+            raise
+        except GuanceError as exc:  # /healthz shows it on each channel it hides
+            watch.record(rt.engine, names, "could not list Guance channels: "
+                         + rt.redact(str(exc))[:500], now)
+            raise
+        for key in names:
             match = next((c for c in channels if key in (c.uuid, c.name)), None)
             if match:
                 by_key[key] = match
-            elif key not in by_key:
+            else:
+                missing.append(key)
                 log.error("channel %r is not in this Guance workspace (check RELAY_CHANNELS / "
                           "RELAY_ROUTES)", key)
+        if missing:
+            watch.record(rt.engine, missing, "not in this Guance workspace (check "
+                         "RELAY_CHANNELS / RELAY_ROUTES)", now)
+    watch.clear(rt.engine, [k for k in keys if k not in missing])
     return [(by_key[k], rt.routing[k]) for k in keys if k in by_key]
 
 
@@ -57,13 +77,19 @@ def poll(rt: Runtime, since: int | None = None) -> PollReport:
         report.waiting.append("*")
         return report
     except GuanceError as exc:
-        log.error("poll: could not list Guance channels: %s (next run retries)", exc)
+        log.error("poll: could not list Guance channels: %s (next run retries)",
+                  rt.redact(str(exc)))
         rt.metrics.polls.labels("failed").inc()
         report.failed.append("*")
         return report
     before = store.cursors(rt.engine)  # (cursor, last successful poll) by channel UUID
-    targets.sort(key=lambda t: before.get(t[0].uuid, (0, None))[0])
+    # least recently polled first: a channel draining a backlog over several runs takes its
+    # turn with the others instead of their budget
+    targets.sort(key=lambda t: before.get(t[0].uuid, (0, None))[1] or 0)
     for index, (channel, destinations) in enumerate(targets):
+        if rt.stopping.is_set():  # a signal: what was read is recorded; the rest waits
+            report.waiting = [c.name for c, _ in targets[index:]]
+            break
         # Replicas: the lease keeps two from polling one channel at once; a channel another
         # replica polled since this run began is done (polling it again would only spend calls).
         lease = f"poll:{channel.uuid}"
@@ -71,18 +97,23 @@ def poll(rt: Runtime, since: int | None = None) -> PollReport:
             report.busy.append(channel.name)
             continue
         try:
-            cursor, last_success = store.cursor_state(rt.engine, channel.uuid)
+            cursor, last_success, window = store.cursor_state(rt.engine, channel.uuid)
             if since is None and last_success != before.get(channel.uuid, (None, None))[1]:
                 report.busy.append(channel.name)
                 continue
-            seen, new = poll_channel(rt, channel, destinations, cursor, since)
+            seen, new, stopped = poll_channel(rt, channel, destinations, cursor, since, window)
+            rt.metrics.issues_seen.inc(seen)
+            report.issues_seen += seen
+            report.new_rows += new
+            if stopped is not None:
+                raise stopped
         except GuanceBudgetExhausted as exc:
             report.waiting = [c.name for c, _ in targets[index:]]
             rt.metrics.polls.labels("waiting").inc(len(report.waiting))
             log.warning("poll: %s; %d channel(s) wait for the next run", exc, len(report.waiting))
             break
         except GuanceError as exc:
-            log.error("poll %s: %s (cursor kept; the next run reads this span again)",
+            log.error("poll %s: %s (the next run goes on from where this read stopped)",
                       channel.name, rt.redact(str(exc)), extra={"channel": channel.name})
             store.record_poll_error(rt.engine, channel.uuid, str(exc)[:500], int(rt.clock.now()))
             rt.metrics.polls.labels("failed").inc()
@@ -91,54 +122,107 @@ def poll(rt: Runtime, since: int | None = None) -> PollReport:
         finally:
             rt.leases.release(lease)
         rt.metrics.polls.labels("ok").inc()
-        rt.metrics.issues_seen.inc(seen)
         report.polled.append(channel.name)
-        report.issues_seen += seen
-        report.new_rows += new
     return report
 
 
+def next_window(rt: Runtime, channel: Channel, cursor: int | None, since: int | None,
+                now: int) -> store.Window:
+    """The span the next read covers: from `since`, else from cursor − overlap (at most
+    RELAY_MAX_CATCHUP_SECONDS back), to now."""
+    if since is not None:
+        return store.Window(since, now)
+    if cursor is None:
+        return store.Window(now, now)  # the first run ever starts from now
+    start = cursor - rt.settings.overlap_seconds
+    floor = now - rt.settings.max_catchup_seconds
+    if start < floor:
+        log.warning("poll %s: catching up %d s is more than RELAY_MAX_CATCHUP_SECONDS; "
+                    "issues created before that are skipped", channel.name, now - start,
+                    extra={"channel": channel.name})
+        start = floor
+    return store.Window(start, now)
+
+
 def poll_channel(rt: Runtime, channel: Channel, destinations: list[str], cursor: int | None,
-                 since: int | None) -> tuple[int, int]:
-    """Read one channel's window and record it. Returns (issues seen, new outbox rows)."""
+                 since: int | None, window: store.Window | None = None
+                 ) -> tuple[int, int, GuanceError | None]:
+    """Read one channel's window (or go on with the one a read left part-way) and record what
+    was read, also when the budget or Guance stopped the read: the next run goes on from the
+    page where it stopped. Returns (issues seen, new outbox rows, what stopped the read)."""
     settings = rt.settings
     now = int(rt.clock.now())
-    if since is not None:
-        start = since
-    elif cursor is None:
-        start = now  # the first run ever starts from now
-    else:
-        start = cursor - settings.overlap_seconds
-        floor = now - settings.max_catchup_seconds
-        if start < floor:
-            log.warning("poll %s: catching up %d s is more than RELAY_MAX_CATCHUP_SECONDS; "
-                        "issues created before that are skipped", channel.name, now - start,
-                        extra={"channel": channel.name})
-            start = floor
+    if since is not None or window is None:
+        window = next_window(rt, channel, cursor, since, now)
     first_run = cursor is None and since is None
     # the first run ever only starts the cursor; later reads include `now` itself (a read may
     # come within the second the first one ran)
-    issues = [] if first_run or start > now else rt.guance.issues(channel.uuid, start, now)
+    issues: list[Issue] = []
+    left, stopped = None, None
+    if not first_run and window.start <= window.end:
+        left, stopped = read_window(rt, channel, window, issues)
+        if stopped is not None and left == window:
+            return 0, 0, stopped  # nothing read: nothing to record
     rows = [{"issue_uuid": issue.uuid, "destination": destination,
              "issue_created_at": issue.create_at or now,
-             "payload": dict(issue.as_dict(), channel=channel.name)}
-            for issue in issues if not issue.deleted and (issue.create_at or now) >= start
+             "payload": stored_payload(issue, channel, rt.text)}
+            for issue in issues if not issue.deleted and (issue.create_at or now) >= window.start
             for destination in destinations]
     # The next read starts at cursor − overlap. On the first run ever that must not reach back
     # before now (issues created before relay started watching are not sent), so the cursor is
-    # put `overlap` ahead and moves again only once now passes it.
+    # put `overlap` ahead and moves again only once now passes it. A read left part-way keeps
+    # the cursor: the window's end becomes the cursor once the last page is read.
     if first_run:
         next_cursor = now + settings.overlap_seconds
+    elif left is not None:
+        next_cursor = cursor if cursor is not None else window.end
     else:
-        next_cursor = max(now, cursor or now)
+        next_cursor = max(window.end, cursor or window.end)
     new = store.record_poll(rt.engine, channel.uuid, channel.name, next_cursor, now, rows,
                             digest=lambda new_rows: storm_digest(
                                 new_rows, channel, now, settings.storm_threshold,
-                                settings.storm_titles, rt.text))
-    if new:
-        log.info("poll %s: %d issue(s) read, %d new deliveries queued", channel.name,
-                 len(issues), new, extra={"channel": channel.name})
-    return len(issues), new
+                                settings.storm_titles, rt.text), window=left)
+    if new or left:
+        log.info("poll %s: %d issue(s) read, %d new deliveries queued%s", channel.name,
+                 len(issues), new, f"; the next run goes on from page {left.page}" if left else "",
+                 extra={"channel": channel.name})
+    return len(issues), new, stopped
+
+
+def stored_payload(issue: Issue, channel: Channel, text: Text) -> dict:
+    """The outbox payload: the issue, its text no longer than any sink can send (cut with the
+    sinks' truncation marker), so storage is bounded whatever Guance lists."""
+    return dict(issue.as_dict(), channel=channel.name,
+                title=bounded(issue.title, MAX_STORED_TITLE, text),
+                message=bounded(issue.message, MAX_STORED_MESSAGE, text),
+                source=issue.source[:MAX_STORED_TITLE])
+
+
+def read_window(rt: Runtime, channel: Channel, window: store.Window, issues: list[Issue]
+                ) -> tuple[store.Window | None, GuanceError | None]:
+    """Read the window's pages from `window.page` into `issues` (at most MAX_PAGES this run).
+    Returns where the next run goes on (None: the last page was read) and what stopped the read
+    (None: nothing did). A malformed issue is skipped with one warning (and counted), so it
+    cannot stop its page, its channel or the others."""
+    left = window
+    try:
+        for page in rt.guance.issue_pages(channel.uuid, window.start, window.end,
+                                          window.page, window.received):
+            issues += page.issues
+            for uuid, reason in page.malformed:
+                rt.metrics.issues_malformed.inc()
+                log.warning("poll %s: issue %s skipped, it is malformed: %s", channel.name,
+                            rt.redact(uuid), reason, extra={"channel": channel.name, "issue": uuid})
+            left = None if page.last else replace(left, page=page.number + 1,
+                                                  received=page.received)
+            if left is not None and rt.stopping.is_set():
+                return left, None  # a signal: record what was read, go on next run
+    except GuanceError as exc:
+        return left, exc
+    if left is not None:
+        log.warning("poll %s: %d pages read; the next run goes on from page %d",
+                    channel.name, MAX_PAGES, left.page, extra={"channel": channel.name})
+    return left, None
 
 
 def storm_digest(new_rows: list[dict], channel: Channel, now: int, threshold: int,

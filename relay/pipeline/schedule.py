@@ -21,6 +21,9 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy.exc import OperationalError
+
+from relay.store.base import is_busy
 
 log = logging.getLogger("relay.schedule")
 
@@ -259,5 +262,9 @@ def run_job(func: Callable[..., Any], name: str, rt: Any, **kwargs: Any) -> None
     """Run a job; a failure is one log line, never the end of the scheduler."""
     try:
         func(rt, **kwargs)
+    except OperationalError as exc:  # a locked database: one plain line, no traceback
+        log.error("job %s: the database is %s (%s); its next scheduled run will try again",
+                  name, "busy" if is_busy(exc) else "unavailable",
+                  type(getattr(exc, "orig", exc)).__name__)
     except Exception:
         log.exception("job %s failed; its next scheduled run will try again", name)

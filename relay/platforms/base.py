@@ -120,6 +120,18 @@ def cut(message: str, keep: int, text: Text) -> str:
     return f"{message[:keep]}\n{text('card.truncated', count=len(message) - keep)}"
 
 
+# The most of an issue's text any sink sends (a DingTalk message's 20,000 bytes, a custom bot's
+# 20 KB body; WeCom and the app card send less): the poller stores no more, so an 8 MB issue
+# costs no 8 MB row. Titles are one line.
+MAX_STORED_MESSAGE = 20_000
+MAX_STORED_TITLE = 1_000
+
+
+def bounded(value: str, limit: int, text: Text) -> str:
+    """`value`, or its first `limit` characters with the truncation marker of `cut`."""
+    return value if len(value) <= limit else cut(value, limit, text)
+
+
 class RobotSink:
     """A group robot that takes one JSON message per POST and answers HTTP 200 with `errcode`
     (DingTalk, WeCom). A platform names itself, renders its message and lists its codes."""

@@ -30,6 +30,10 @@ class FakeFeishu:
         self.down_until = 0.0  # an outage: before this clock time every post fails with down_with
         self.down_with = "500"
         self.bot_secrets: dict[str, str] = {}  # custom bot token → signing secret
+        # set `hold` to an Event to keep each post waiting until it is set (`arrived` says one
+        # is waiting): a sender interrupted mid-send
+        self.hold: threading.Event | None = None
+        self.arrived = threading.Event()
         self._times: dict[str, list[float]] = {}
         self._lock = threading.Lock()
         self.app = self._make_app()
@@ -49,6 +53,9 @@ class FakeFeishu:
 
         @app.post("/flow/api/trigger-webhook/<hook>")
         def flow(hook: str):
+            if self.hold is not None:
+                self.arrived.set()
+                self.hold.wait(60)
             body = request.get_json(silent=True)
             if not isinstance(body, dict):
                 return jsonify({"code": 9499, "msg": "Bad Request", "data": {}})

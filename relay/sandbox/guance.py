@@ -60,8 +60,10 @@ class FakeGuance:
 
     def add_issue(self, title: str, channels: list[str] = (), level: Any = "system_level_2",
                   created_at: float | None = None, message: str = "", resource: str = "monitor",
-                  description: str | None = None) -> str:
-        """An issue in the named channels (and, as in Guance, always in `default`)."""
+                  description: str | None = None, listed_as: dict[str, Any] | None = None) -> str:
+        """An issue in the named channels (and, as in Guance, always in `default`).
+        `listed_as`: fields the issue list shows instead of the real ones (a malformed issue,
+        e.g. {"createAt": "2026-12-01T07:00:00Z"}); the time window still uses the real time."""
         uuid = f"issue_{uuidlib.uuid4().hex}"
         by_name = {name: cid for cid, name in self.channels.items()}
         chans = [DEFAULT_CHANNEL] + [by_name[c] for c in channels]
@@ -74,7 +76,8 @@ class FakeGuance:
                                                          for c in chans[1:]]},
                 "resource": resource, "resourceType": "event", "status": 0, "statusType": 10,
                 "createAt": now, "updateAt": now, "deleteAt": -1, "_channels": chans,
-                "creator": "wsak_sandbox", "workspaceUUID": "wksp_sandbox"})
+                "creator": "wsak_sandbox", "workspaceUUID": "wksp_sandbox",
+                "_listed_as": listed_as or {}})
             self.replies[uuid] = []
         return uuid
 
@@ -161,7 +164,7 @@ class FakeGuance:
                 found = [i for i in self.issues if channel in i["_channels"]
                          and start <= i["createAt"] <= end and i["deleteAt"] == -1]
             found.sort(key=lambda i: -i["createAt"])
-            items = [{k: v for k, v in i.items() if k != "_channels"}
+            items = [{**{k: v for k, v in i.items() if not k.startswith("_")}, **i["_listed_as"]}
                      for i in found[(page - 1) * size: page * size]]
             info = {"count": len(items), "pageIndex": page, "pageSize": size,
                     "totalCount": len(found)}

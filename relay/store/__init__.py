@@ -7,9 +7,10 @@
 - leases: work claimed by one replica
 - budget: the Guance call budget shared by replicas
 - signatures: DingTalk signatures already used (replays)
+- watch: why a watched channel could not be looked up (shown on /healthz)
 """
 
-from relay.store import budget, chat, leases, outbox, replylog, signatures  # noqa: F401
+from relay.store import budget, chat, leases, outbox, replylog, signatures, watch  # noqa: F401
 from relay.store.base import Base
 
 metadata = Base.metadata

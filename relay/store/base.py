@@ -29,9 +29,11 @@ def write_lock(engine: Engine) -> ContextManager[Any]:
     return _WRITE_LOCKS.get(engine) or contextlib.nullcontext()
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, busy_timeout: float = 30.0) -> Engine:
+    """The engine for `url`; on SQLite a writer waits up to `busy_timeout` seconds for another
+    process's write lock, then gives up with "database is locked" (see is_busy)."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": busy_timeout})
         _WRITE_LOCKS[engine] = threading.RLock()
 
         @event.listens_for(engine, "connect")
@@ -43,6 +45,13 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def is_busy(exc: BaseException) -> bool:
+    """A database error that a later try may not meet: SQLite locked by another writer, or a
+    PostgreSQL lock or statement timeout."""
+    text = str(getattr(exc, "orig", exc)).lower()
+    return "database is locked" in text or "lock timeout" in text or "statement timeout" in text
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:

@@ -7,7 +7,8 @@ however high the budget). A grant sums the window and adds one, in a transaction
 the key's `guance_budget` row (an UPDATE: a row lock on PostgreSQL, the write lock on SQLite), so
 two replicas cannot both take the last call. A call counts for its whole second, which makes the
 limit at most a second stricter than the exact one. A rate-limit answer pauses every replica
-(`blocked_until`). The key is stored only as a hash.
+(`blocked_until`). The key is stored only as a hash. Calls of a kind (replies, background) are
+counted under `<key>:<kind>`, so each kind's floor holds across replicas too.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from __future__ import annotations
 import hashlib
 import math
 
-from sqlalchemy import (BigInteger, Engine, Float, Integer, String, bindparam, delete, func, select,
-                        update)
+from sqlalchemy import (BigInteger, Engine, Float, Integer, String, bindparam, case, delete, func,
+                        select, update)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from relay.clock import Clock
-from relay.ratelimit import RateLimiter
+from relay.ratelimit import KINDS, RateLimiter
 from relay.store.base import Base, dialect_insert, write_lock
 
 
@@ -77,6 +78,8 @@ class SharedRateLimiter(RateLimiter):
             conn.execute(insert(GuanceBudget).values(key_id=key, blocked_until=0.0)
                          .on_conflict_do_nothing(index_elements=["key_id"]))
         mine = GuanceBudget.key_id == key
+        # calls without a kind are counted under the key itself, a kind's under key:kind
+        every = GuanceCall.key_id.in_([key] + [f"{key}:{kind}" for kind in KINDS])
         # an UPDATE that changes nothing, to lock the key's row (the write lock on SQLite)
         self._lock_row = (update(GuanceBudget).where(mine)
                           .values(blocked_until=GuanceBudget.blocked_until)
@@ -85,34 +88,58 @@ class SharedRateLimiter(RateLimiter):
             blocked_until=func.max(GuanceBudget.blocked_until, bindparam("until"))
             if engine.dialect.name == "sqlite" else
             func.greatest(GuanceBudget.blocked_until, bindparam("until")))
-        self._buckets = (select(GuanceCall.second, GuanceCall.calls)
-                         .where(GuanceCall.key_id == key).order_by(GuanceCall.second))
+        self._buckets = (select(GuanceCall.second, func.sum(GuanceCall.calls)).where(every)
+                         .group_by(GuanceCall.second).order_by(GuanceCall.second))
+        self._own_buckets = (select(GuanceCall.second, GuanceCall.calls)
+                             .where(GuanceCall.key_id == bindparam("kid"))
+                             .order_by(GuanceCall.second))
         # calls in the last `seconds` (counting each whole second that overlaps them)
         self._recent = select(func.coalesce(func.sum(GuanceCall.calls), 0)).where(
-            GuanceCall.key_id == key, GuanceCall.second > bindparam("since"))
-        self._forget = delete(GuanceCall).where(GuanceCall.key_id == key,
-                                                GuanceCall.second < bindparam("oldest"))
+            every, GuanceCall.second > bindparam("since"))
+        # the same, with a kind's own calls beside them, in one aggregate
+        self._both_recent = select(
+            func.coalesce(func.sum(GuanceCall.calls), 0),
+            func.coalesce(func.sum(case((GuanceCall.key_id == bindparam("kid"),
+                                         GuanceCall.calls), else_=0)), 0)).where(
+            every, GuanceCall.second > bindparam("since"))
+        self._forget = delete(GuanceCall).where(every, GuanceCall.second < bindparam("oldest"))
         self._count = insert(GuanceCall).values(
-            key_id=key, second=bindparam("second"), calls=1).on_conflict_do_update(
+            key_id=bindparam("kid"), second=bindparam("second"), calls=1).on_conflict_do_update(
             index_elements=["key_id", "second"], set_={"calls": GuanceCall.calls + 1}
         ).returning(GuanceCall.calls)
 
-    def _fits(self, conn, now: float, reserve: int) -> bool:
-        """The common case, in one aggregate per rule: one more call fits every window."""
-        return all(conn.execute(self._recent, {"since": now - seconds - 1}).scalar()
-                   < count - reserve for count, seconds in self.rules)
+    def _fits(self, conn, now: float, reserve: int, kid: str | None) -> bool:
+        """The common case, in one or two aggregates per rule: one more call fits every window
+        (and, for a kind, its own calls stay `reserve` below the limit)."""
+        for count, seconds in self.rules:
+            since = {"since": now - seconds - 1}
+            if kid is None:
+                if conn.execute(self._recent, since).scalar() >= count - reserve:
+                    return False
+            else:
+                total, own = conn.execute(self._both_recent, dict(since, kid=kid)).one()
+                if total >= count or own >= count - reserve:
+                    return False
+        return True
 
-    def _take(self, reserve: int) -> float:
+    def _take(self, reserve: int, kind: str = "") -> float:
+        kid = f"{self.key}:{kind}" if kind else None
         with self._lock, write_lock(self.engine), self.engine.begin() as conn:
             now = self.clock.now()
             blocked_until = conn.execute(self._lock_row).scalar() or 0.0
-            if blocked_until <= now and self._fits(conn, now, reserve):
+            if blocked_until <= now and self._fits(conn, now, reserve, kid):
                 wait = 0.0
             else:  # full or paused: read the window's seconds to say how long until it is not
                 buckets = [(sec, n) for sec, n in conn.execute(self._buckets)]
-                wait = wait_for_buckets(self.rules, buckets, now, reserve, blocked_until)
+                if kid is None:
+                    wait = wait_for_buckets(self.rules, buckets, now, reserve, blocked_until)
+                else:
+                    own = [(sec, n) for sec, n in conn.execute(self._own_buckets, {"kid": kid})]
+                    wait = max(wait_for_buckets(self.rules, buckets, now, 0, blocked_until),
+                               wait_for_buckets(self.rules, own, now, reserve, blocked_until))
             if wait <= 0:
-                calls = conn.execute(self._count, {"second": math.floor(now)}).scalar()
+                calls = conn.execute(self._count, {"kid": kid or self.key,
+                                                   "second": math.floor(now)}).scalar()
                 if calls == 1:  # the first call of a new second: forget the seconds now too old
                     conn.execute(self._forget, {"oldest": math.floor(now - self.rules[-1][1]) - 1})
             return wait

@@ -7,6 +7,7 @@ card but never lose one. The schema is created only by the Alembic migrations in
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from sqlalchemy import (JSON, BigInteger, Engine, Index, Integer, String, Text, UniqueConstraint,
@@ -36,6 +37,23 @@ class ChannelCursor(Base):
     last_success_at: Mapped[int | None] = mapped_column(BigInteger)
     last_error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[int] = mapped_column(BigInteger)
+    # a read the call budget stopped part-way: its window and where it goes on (see Window)
+    window_start: Mapped[int | None] = mapped_column(BigInteger)
+    window_end: Mapped[int | None] = mapped_column(BigInteger)
+    window_page: Mapped[int | None] = mapped_column(Integer)
+    window_received: Mapped[int | None] = mapped_column(Integer)
+
+
+@dataclass(frozen=True)
+class Window:
+    """The span [start, end] one read covers, and where it goes on: the next run reads page
+    `page` of the same window (`received` issues came before it), so a backlog larger than one
+    run's call budget drains a few pages a run; newer issues wait for the next window."""
+
+    start: int
+    end: int
+    page: int = 1
+    received: int = 0
 
 
 class Delivery(Base):
@@ -74,12 +92,19 @@ def cursors(engine: Engine) -> dict[str, tuple[int, int | None]]:
             ChannelCursor.channel_uuid, ChannelCursor.cursor, ChannelCursor.last_success_at))}
 
 
-def cursor_state(engine: Engine, channel_uuid: str) -> tuple[int | None, int | None]:
-    """(cursor, last successful poll time) of one channel; (None, None) before its first poll."""
+def cursor_state(engine: Engine, channel_uuid: str
+                 ) -> tuple[int | None, int | None, Window | None]:
+    """(cursor, last successful poll time, the window a read left part-way) of one channel;
+    (None, None, None) before its first poll."""
     with engine.connect() as conn:
-        row = conn.execute(select(ChannelCursor.cursor, ChannelCursor.last_success_at).where(
-            ChannelCursor.channel_uuid == channel_uuid)).first()
-    return (row[0], row[1]) if row else (None, None)
+        row = conn.execute(select(
+            ChannelCursor.cursor, ChannelCursor.last_success_at, ChannelCursor.window_start,
+            ChannelCursor.window_end, ChannelCursor.window_page, ChannelCursor.window_received,
+        ).where(ChannelCursor.channel_uuid == channel_uuid)).first()
+    if not row:
+        return None, None, None
+    window = Window(row[2], row[3], row[4], row[5] or 0) if row[4] is not None else None
+    return row[0], row[1], window
 
 
 def cursor_of(engine: Engine, channel_uuid: str) -> int | None:
@@ -90,9 +115,10 @@ def cursor_of(engine: Engine, channel_uuid: str) -> int | None:
 
 def record_poll(engine: Engine, channel_uuid: str, channel_name: str, cursor: int, now: int,
                 rows: Iterable[dict[str, Any]],
-                digest: Callable[[list[dict[str, Any]]], dict[str, Any] | None] | None = None
-                ) -> int:
+                digest: Callable[[list[dict[str, Any]]], dict[str, Any] | None] | None = None,
+                window: Window | None = None) -> int:
     """Insert outbox rows (a repeat is a no-op) and move the cursor, in one transaction.
+    `window`: the read stopped part-way and goes on there next run (None: it is complete).
 
     `rows` are dicts with issue_uuid, destination, issue_created_at and payload. Returns how many
     rows were new. `digest` sees each destination's really-new rows and may return one row
@@ -126,13 +152,14 @@ def record_poll(engine: Engine, channel_uuid: str, channel_name: str, cursor: in
             conn.execute(insert(Delivery).values(**dict(
                 new_rows[0], **extra, destination=destination)).on_conflict_do_nothing(
                 index_elements=["issue_uuid", "destination"]))
-        stmt = insert(ChannelCursor).values(
-            channel_uuid=channel_uuid, channel_name=channel_name, cursor=cursor,
-            last_success_at=now, last_error=None, updated_at=now)
-        conn.execute(stmt.on_conflict_do_update(
-            index_elements=["channel_uuid"],
-            set_={"channel_name": channel_name, "cursor": cursor, "last_success_at": now,
-                  "last_error": None, "updated_at": now}))
+        state = {"channel_name": channel_name, "cursor": cursor, "last_success_at": now,
+                 "last_error": None, "updated_at": now,
+                 "window_start": window.start if window else None,
+                 "window_end": window.end if window else None,
+                 "window_page": window.page if window else None,
+                 "window_received": window.received if window else None}
+        stmt = insert(ChannelCursor).values(channel_uuid=channel_uuid, **state)
+        conn.execute(stmt.on_conflict_do_update(index_elements=["channel_uuid"], set_=state))
     return sum(len(r) for r in new_by_destination.values())
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, request
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from relay.metrics import metrics_blueprint
 from relay.platforms.registry import REPLY_ROUTES
 from relay.replies.log import reply_log_blueprint
 from relay.runtime import Runtime
+from relay.store.base import is_busy
 from relay.web.errors import error
 from relay.web.health import health_blueprint
 from relay.web.untrusted import UntrustedJSONProvider
@@ -34,6 +36,16 @@ def create_app(rt: Runtime) -> Flask:
         if exc.code == 413:
             return error(413, rt.text("web.too_large", max=MAX_BODY))
         return error(exc.code or 500, exc.name)
+
+    @app.errorhandler(OperationalError)
+    def database_error(exc: OperationalError):
+        """A locked or unreachable database: "retry", in one log line, not a 500 + traceback."""
+        busy = is_busy(exc)
+        log.warning("%s %s: the database is %s (%s)", request.method, request.path,
+                    "busy" if busy else "unavailable", type(getattr(exc, "orig", exc)).__name__)
+        resp = error(503, "database busy, retry" if busy else "database unavailable, retry")
+        resp.headers["Retry-After"] = "1" if busy else "10"
+        return resp
 
     @app.errorhandler(Exception)
     def crash(exc: Exception):

@@ -2,9 +2,11 @@
 
 200 when all is well, 503 when a watched channel has had no successful poll for three of the
 poll job's schedule intervals (from the crontab; 60 s when it cannot be read) or the database
-does not answer. JSON either way, with each channel's last successful poll age and its pending
-and dead deliveries, so a load balancer and a person read the same answer. `crontab_error` shows
-a crontab edit `relay run` could not apply; it is no reason for 503 (the previous schedule runs).
+does not answer. JSON either way, with each channel's last successful poll age, its last error
+(a failed read, or a channel list that failed so the channel could not be looked up) and its
+pending and dead deliveries, so a load balancer and a person read the same answer.
+`crontab_error` shows a crontab edit `relay run` could not apply; it is no reason for 503 (the
+previous schedule runs).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from relay.runtime import Runtime
 from relay.settings import Settings
+from relay.store import watch
 from relay.store.outbox import DEAD, PENDING, ChannelCursor, Delivery
 
 DEFAULT_INTERVAL = 60.0
@@ -69,6 +72,7 @@ def health_blueprint(rt: Runtime) -> Blueprint:
                 cursors = conn.execute(select(
                     ChannelCursor.channel_uuid, ChannelCursor.channel_name,
                     ChannelCursor.last_success_at, ChannelCursor.last_error)).all()
+                lookup_errors = watch.errors(conn)
                 counts = conn.execute(select(Delivery.channel, Delivery.status, func.count())
                                       .where(Delivery.status.in_([PENDING, DEAD]))
                                       .group_by(Delivery.channel, Delivery.status)).all()
@@ -86,7 +90,8 @@ def health_blueprint(rt: Runtime) -> Blueprint:
             age = None if last is None else max(now - last, 0.0)
             stale = (age if age is not None else now - started) > STALE_INTERVALS * interval
             healthy = healthy and not stale
-            error = row.last_error if row else None
+            # a channel list that fails hides the channel: that error first, it is current
+            error = lookup_errors.get(key) or (row.last_error if row else None)
             channels[key] = {
                 "last_success_age_seconds": None if age is None else round(age), "ok": not stale,
                 "last_error": rt.redact(error) if error else None,

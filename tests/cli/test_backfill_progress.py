@@ -30,7 +30,7 @@ def test_backfill_waits_for_the_budget_and_reports_pages_and_waits(make_runtime,
     since = seed(guance, clock)
     clock.advance(600)
     # 3 calls a minute: the channel list and two pages, then the third page waits
-    rt = make_runtime(guance_calls_per_minute=3, guance_reply_reserve=0)
+    rt = make_runtime(guance_calls_per_minute=3, guance_reply_reserve=0, guance_poll_reserve=0)
     out = io.StringIO()
     rt.guance.progress = BackfillProgress(out)
     report = poll(rt, since=since)
@@ -47,7 +47,7 @@ def test_backfill_waits_for_the_budget_and_reports_pages_and_waits(make_runtime,
 def test_without_a_reporter_a_poll_does_not_wait_a_minute(make_runtime, guance, clock):
     since = seed(guance, clock)
     clock.advance(600)
-    rt = make_runtime(guance_calls_per_minute=3, guance_reply_reserve=0)
+    rt = make_runtime(guance_calls_per_minute=3, guance_reply_reserve=0, guance_poll_reserve=0)
     start = clock.now()
     report = poll(rt, since=since)  # the scheduled poll's rule: give up and let the next run go on
     assert report.waiting == ["default"] and clock.now() - start <= 20
@@ -56,7 +56,7 @@ def test_without_a_reporter_a_poll_does_not_wait_a_minute(make_runtime, guance, 
 def test_on_a_terminal_the_progress_is_one_line_rewritten(make_runtime, guance, clock):
     since = seed(guance, clock)
     clock.advance(600)
-    rt = make_runtime(guance_calls_per_minute=3, guance_reply_reserve=0)
+    rt = make_runtime(guance_calls_per_minute=3, guance_reply_reserve=0, guance_poll_reserve=0)
     term = Terminal()
     progress = rt.guance.progress = BackfillProgress(term)
     poll(rt, since=since)

@@ -164,3 +164,39 @@ def test_prune_forgets_logged_replies_older_than_its_days(make_runtime, guance, 
     client.post("/feishu/reply", headers=auth, json={"content": f"#{uuid}#new"})
     prune(rt, days=30)
     assert [r.text for r in replylog.recent(rt.engine)] == ["new"]
+
+
+@pytest.mark.parametrize("fault, shown", [("500", "HTTP 500"), ("malformed", "not JSON"),
+                                          ("403", "HTTP 403")])
+def test_a_failing_channel_list_shows_on_healthz_until_a_poll_succeeds(
+        make_runtime, guance, clock, fault, shown):
+    if fault == "403":
+        rt = make_runtime(guance_api_key="not-the-workspace-key-123")  # ft.InvalidAPIKey
+    else:
+        rt = make_runtime()
+        guance.faults.append(fault)
+    client = create_app(rt).test_client()
+    assert poll(rt).failed == ["*"]  # relay's first run: the channel list fails
+    error = client.get("/healthz").get_json()["channels"]["default"]["last_error"]
+    assert error and "could not list Guance channels" in error and shown in error
+    if fault == "403":
+        return
+    assert poll(rt).polled == ["default"]
+    assert client.get("/healthz").get_json()["channels"]["default"]["last_error"] is None
+    clock.advance(601)  # the cached channel list is read again, and fails
+    guance.faults.append(fault)
+    assert poll(rt).failed == ["*"]
+    body = client.get("/healthz").get_json()
+    assert shown in body["channels"]["default"]["last_error"]
+    clock.advance(60)
+    assert poll(rt).polled == ["default"]
+    assert client.get("/healthz").get_json()["channels"]["default"]["last_error"] is None
+
+
+def test_a_watched_channel_missing_from_the_workspace_shows_on_healthz(make_runtime, guance):
+    guance.add_channel("ops")
+    rt = make_runtime(channels="ops,payments")
+    poll(rt)
+    body = create_app(rt).test_client().get("/healthz").get_json()
+    assert "not in this Guance workspace" in body["channels"]["payments"]["last_error"]
+    assert body["channels"]["ops"]["last_error"] is None
