@@ -16,6 +16,7 @@ from relay.logs import Redactor
 from relay.metrics import Metrics
 from relay.platforms.base import Destination, Sink
 from relay.platforms.feishu.card import load_card_template
+from relay.platforms.mentions import Mentions
 from relay.platforms.registry import KINDS, PLATFORMS
 from relay.ratelimit import RateLimiter
 from relay.settings import Settings
@@ -63,6 +64,7 @@ class Runtime:
             [(settings.guance_calls_per_minute, GUANCE_WINDOW_SECONDS)], self.clock)
         self.leases = Leases(self.engine, settings.lease_seconds, self.clock)
         self.metrics = Metrics()
+        self.mentions = Mentions(settings.mentions, settings.level_mentions)
         http = http_session()  # one pool of keep-alive connections for every webhook
         self.feishu_app: FeishuApp | None = None  # set by the Feishu platform when configured
         self.sinks: dict[str, Sink] = {

@@ -6,9 +6,10 @@
 - replylog: the replies relay acted on
 - leases: work claimed by one replica
 - budget: the Guance call budget shared by replicas
+- follow: the last known state of each relayed issue, the tracker's sweep position
 """
 
-from relay.store import budget, chat, leases, outbox, replylog  # noqa: F401  (every table)
+from relay.store import budget, chat, follow, leases, outbox, replylog  # noqa: F401  (every table)
 from relay.store.base import Base
 
 metadata = Base.metadata

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from typing import Any
 from urllib.parse import quote_plus
 from zoneinfo import ZoneInfo
@@ -18,7 +19,11 @@ from zoneinfo import ZoneInfo
 import requests
 
 from relay.platforms.base import RobotSink, fit_utf8
+from relay.platforms.follow import TEXTS, is_follow_up, status_line
+from relay.platforms.mentions import NOBODY, Mentions, Person
 from relay.platforms.render import card_values
+
+PLATFORM = "dingtalk"  # the key of a person's DingTalk identity in RELAY_MENTIONS
 
 SEND_TOO_FAST = 130101  # the robot is throttled for 10 minutes
 SETUP_REFUSED = 310000  # keyword, signature or IP allowlist check failed
@@ -35,9 +40,28 @@ def sign(timestamp_ms: int | str, secret: str) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-def markdown(payload: dict[str, Any], tz: ZoneInfo, console_url: str) -> dict[str, Any]:
+def mentions(people: list[Person]) -> tuple[str, dict[str, Any]]:
+    """DingTalk's @: the text names `@<mobile>` / `@<userId>` and the message's `at` lists them
+    (`atMobiles` for phone numbers, `atUserIds` otherwise); unmapped people are plain text."""
+    shown, mobiles, user_ids = [], [], []
+    for person in people:
+        ident = person.on(PLATFORM)
+        if ident is None:
+            shown.append(person.name)
+            continue
+        shown.append(f"@{ident}")
+        (mobiles if re.fullmatch(r"\+?[\d-]{6,20}", ident) else user_ids).append(ident)
+    return " ".join(shown), {"atMobiles": mobiles, "atUserIds": user_ids, "isAtAll": False}
+
+
+def markdown(payload: dict[str, Any], tz: ZoneInfo, console_url: str,
+             people: list[Person] | None = None) -> dict[str, Any]:
     """The alert as a DingTalk markdown message (paragraphs need a blank line between them)."""
+    if is_follow_up(payload):
+        line = status_line(payload)
+        return {"msgtype": "markdown", "markdown": {"title": line[:60], "text": line}}
     v = card_values(payload, tz, console_url)
+    named, at = mentions(people or [])
 
     def render(message: str) -> str:
         return "\n\n".join([
@@ -46,11 +70,15 @@ def markdown(payload: dict[str, Any], tz: ZoneInfo, console_url: str) -> dict[st
             f"**Created:** {v['created']} · **Channel:** {v['channel']}",
             message,
             f"[Open in Guance]({v['link']})",
-            f"Reply: @bot #{v['uuid']}#your comment"])
+            f"Reply: @bot #{v['uuid']}#your comment"]
+            + ([TEXTS["mention.line"].format(people=named)] if named else []))
 
     text = fit_utf8(render, v["message"], MAX_TEXT_BYTES)
-    return {"msgtype": "markdown",
+    body = {"msgtype": "markdown",
             "markdown": {"title": f"[{v['level']}] {v['title']}", "text": text}}
+    if at["atMobiles"] or at["atUserIds"]:
+        body["at"] = at
+    return body
 
 
 class DingTalkSink(RobotSink):
@@ -59,9 +87,10 @@ class DingTalkSink(RobotSink):
     platform, waits, hints = "DingTalk", WAITS, HINTS
 
     def __init__(self, url: str, tz: ZoneInfo, console_url: str, secret: str | None = None,
-                 session: requests.Session | None = None, timeout: float = 10.0) -> None:
+                 session: requests.Session | None = None, timeout: float = 10.0,
+                 mentions: Mentions = NOBODY) -> None:
         super().__init__(url, tz, console_url, session, timeout)
-        self.secret = secret
+        self.secret, self.mentions = secret, mentions
 
     def url_for(self, now: float) -> str:
         if not self.secret:
@@ -72,4 +101,4 @@ class DingTalkSink(RobotSink):
     signed_url = url_for
 
     def message(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return markdown(payload, self.tz, self.console_url)
+        return markdown(payload, self.tz, self.console_url, self.mentions.people(payload))

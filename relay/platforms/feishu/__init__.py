@@ -27,14 +27,15 @@ def _flow(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
 def _bot(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
     s = rt.settings
     return BotWebhookSink(dest.url.get_secret_value(), s.tz, rt.card, s.guance_console_url,
-                          dest.secret_value(), http, s.feishu_timeout)
+                          dest.secret_value(), http, s.feishu_timeout, rt.mentions)
 
 
 def _app_chats(rt: Runtime, http: requests.Session) -> dict[str, Sink]:
     """The app bot's chats (RELAY_FEISHU_APP_CHATS) are destinations too."""
     s = rt.settings
     rt.feishu_app = app_from_settings(s, rt.clock, http)
-    return {name: AppChatSink(rt.feishu_app, chat_id, s.tz, rt.card, s.guance_console_url)
+    return {name: AppChatSink(rt.feishu_app, chat_id, s.tz, rt.card, s.guance_console_url,
+                              rt.mentions)
             for name, chat_id in s.feishu_app_chats.items()}
 
 

@@ -11,7 +11,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from relay.platforms.base import RobotSink, fit_utf8
+from relay.platforms.follow import TEXTS, is_follow_up, status_line
+from relay.platforms.mentions import NOBODY, Mentions, Person
 from relay.platforms.render import card_values
+
+PLATFORM = "wecom"  # the key of a person's WeCom userid in RELAY_MENTIONS
 
 FREQ_OUT_OF_LIMIT = 45009  # "api freq out of limit"
 WAITS = {FREQ_OUT_OF_LIMIT: 60.0}
@@ -20,8 +24,17 @@ MAX_CONTENT_BYTES = 4096
 LEVEL_COLOURS = {"P0": "warning", "P1": "warning"}  # WeCom's font colours; others: comment (grey)
 
 
-def markdown(payload: dict[str, Any], tz: ZoneInfo, console_url: str) -> dict[str, Any]:
+def mentions(people: list[Person]) -> str:
+    """WeCom markdown's @: `<@userid>`; people without a WeCom userid are plain text."""
+    return " ".join(f"<@{p.on(PLATFORM)}>" if p.on(PLATFORM) else p.name for p in people)
+
+
+def markdown(payload: dict[str, Any], tz: ZoneInfo, console_url: str,
+             people: list[Person] | None = None) -> dict[str, Any]:
+    if is_follow_up(payload):
+        return {"msgtype": "markdown", "markdown": {"content": status_line(payload)}}
     v = card_values(payload, tz, console_url)
+    named = mentions(people or [])
     colour = LEVEL_COLOURS.get(v["level"], "comment")
 
     def render(message: str) -> str:
@@ -33,7 +46,8 @@ def markdown(payload: dict[str, Any], tz: ZoneInfo, console_url: str) -> dict[st
             "",
             message,
             "",
-            f"[Open in Guance]({v['link']}) <font color=\"comment\">{v['uuid']}</font>"])
+            f"[Open in Guance]({v['link']}) <font color=\"comment\">{v['uuid']}</font>"]
+            + ([TEXTS["mention.line"].format(people=named)] if named else []))
 
     return {"msgtype": "markdown",
             "markdown": {"content": fit_utf8(render, v["message"], MAX_CONTENT_BYTES)}}
@@ -43,6 +57,7 @@ class WeComSink(RobotSink):
     """One WeCom group robot."""
 
     platform, waits, hints = "WeCom", WAITS, HINTS
+    mentions: Mentions = NOBODY
 
     def message(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return markdown(payload, self.tz, self.console_url)
+        return markdown(payload, self.tz, self.console_url, self.mentions.people(payload))
