@@ -75,7 +75,8 @@ def run_follow_step(guance: FakeGuance, guance_url: str, workdir: Path) -> bool:
         deliver(rt)
         updated = open_api.card(card["message_id"])
         texts = _texts(updated)
-        print(f"   app-bot card updated in place: header {texts[0]!r} ({updated['header']['template']})")
+        colour = updated["header"]["template"]
+        print(f"   app-bot card updated in place: header {texts[0]!r} ({colour})")
         print(f"   │ {texts[-1].replace(chr(10), ' / ')}")
         thread = open_api.texts_replying_to(card["message_id"])
         print(f"   in the card's thread: {thread}")
