@@ -31,6 +31,8 @@ def upgrade() -> None:
         sa.Column("name", sa.String(64), primary_key=True),
         sa.Column("page", sa.Integer(), nullable=False),
         sa.Column("started_at", sa.BigInteger(), nullable=False),
+        sa.Column("recent_at", sa.BigInteger()),
+        sa.Column("window_on_update", sa.Boolean(), nullable=False),
     )
 
 

@@ -1,13 +1,16 @@
 """track_issues: keep each relayed issue's last known state, and queue what the chats should
 learn when it changes (claimed, resolved, closed, reopened), through the outbox like a card.
 
-Guance does not document which timestamp issue/list's window filters on, so the tracker does not
-rely on it: it walks the `default` channel's issue list over the whole follow window (oldest
+Guance does not document which timestamp issue/list's window filters on, so the tracker works
+either way. It walks the `default` channel's issue list over the whole follow window (oldest
 followed issue to now), one page (100 issues) per call, at most RELAY_FOLLOW_CALLS calls a run,
-continuing next run where it stopped. Every followed issue is therefore seen once per walk,
-whatever the window means: 500 followed issues cost 5 calls a walk (two runs), 5,000 cost 50. The
-calls leave RELAY_FOLLOW_SPARE calls of the minute (plus the replies' reserve) untouched and never
-wait, so new-issue polling is never delayed by tracking.
+continuing next run where it stopped: every followed issue is seen once per walk, whatever the
+window means (500 followed issues: 5 calls, two runs; 5,000: 50 calls, 17 runs). Once a walk it
+also reads the window since its last run: if Guance answers with an issue created before that
+window, the window filters on updateAt, and from then on that one call a run finds every change
+within a minute, however many issues are followed. The calls leave RELAY_FOLLOW_SPARE calls of the
+minute (plus the replies' reserve) untouched and never wait, so new-issue polling is never delayed
+by tracking.
 
 A change is recorded in the same transaction that queues its rows, and only if the stored state
 is still the one read (relay/store/follow.py); each row is keyed by issue, state and Guance's
@@ -30,6 +33,7 @@ from relay.store.outbox import DIGESTED
 log = logging.getLogger("relay.follow")
 
 SWEEP = "default"
+RECENT_OVERLAP = 120  # seconds the read of recent changes reaches back before the last one
 DIGEST_FOLLOW_AFTER = 3600  # a storm digest is followed up once: all final, or an hour on
 
 
@@ -42,6 +46,7 @@ class FollowReport:
     queued: int = 0
     walked: bool = False  # a whole walk of the list ended in this run
     waiting: bool = False  # the budget had no call to spare
+    total: int | None = None  # the last page's totalCount
 
 
 def track_issues(rt: Runtime, max_calls: int | None = None) -> FollowReport:
@@ -62,7 +67,7 @@ def track_issues(rt: Runtime, max_calls: int | None = None) -> FollowReport:
 
 def _walk(rt: Runtime, report: FollowReport, max_calls: int, since: int, now: int) -> None:
     oldest = store.oldest_tracked(rt.engine, since) or since
-    page, started = store.sweep_position(rt.engine, SWEEP)
+    position = store.sweep(rt.engine, SWEEP, now)
     try:
         channel = next((c.uuid for c in rt.guance.channels() if c.name == "default"), None)
     except GuanceBudgetExhausted:
@@ -74,25 +79,52 @@ def _walk(rt: Runtime, report: FollowReport, max_calls: int, since: int, now: in
     if channel is None:
         log.error("track_issues: Guance has no `default` channel; nothing to follow")
         return
-    for _ in range(max_calls):
-        try:
-            items, total = rt.guance.issue_page(channel, oldest, now, page,
-                                                spare=rt.settings.follow_spare)
-        except GuanceBudgetExhausted:
-            report.waiting = True  # polling and replies come first: the walk goes on next run
-            break
-        except GuanceError as exc:
-            log.error("track_issues: %s (the walk resumes next run)", rt.redact(str(exc)))
-            break
-        report.calls += 1
-        report.seen += len(items)
+    calls = max_calls
+    # The read of recent changes: every run once Guance's window is known to filter on
+    # updateAt, else once a walk, as a probe (an answer holding an issue created before the
+    # window proves it). Under createAt it only costs that one call a walk.
+    if position.recent_at is not None and (position.window_on_update or position.page == 1):
+        start = position.recent_at - RECENT_OVERLAP
+        items = _page(rt, report, channel, start, now, 1)
+        if items is None:
+            store.save_sweep(rt.engine, position)
+            return
+        calls -= 1
         report.changes += observe(rt, items, now)
-        received = (page - 1) * PAGE_SIZE + len(items)
-        if not items or (received >= total if total is not None else len(items) < PAGE_SIZE):
-            page, started, report.walked = 1, now, True
+        if any((_int(o.get("createAt")) or start) < start for o in items):
+            position.window_on_update = True
+        position.recent_at = now
+    elif position.recent_at is None:
+        position.recent_at = now  # until the first probe, its window grows from here
+    for _ in range(calls):
+        items = _page(rt, report, channel, oldest, now, position.page)
+        if items is None:
+            break
+        report.changes += observe(rt, items, now)
+        received = (position.page - 1) * PAGE_SIZE + len(items)
+        if not items or (received >= report.total if report.total is not None
+                         else len(items) < PAGE_SIZE):
+            position.page, position.started_at, report.walked = 1, now, True
             break  # everything was seen: the next walk starts next run
-        page += 1
-    store.set_sweep_position(rt.engine, SWEEP, page, started or now)
+        position.page += 1
+    store.save_sweep(rt.engine, position)
+
+
+def _page(rt: Runtime, report: FollowReport, channel: str, start: int, end: int,
+          page: int) -> list[dict[str, Any]] | None:
+    """One page of the issue list within the spare budget; None when no call could be made."""
+    try:
+        items, report.total = rt.guance.issue_page(channel, start, end, page,
+                                                   spare=rt.settings.follow_spare)
+    except GuanceBudgetExhausted:
+        report.waiting = True  # polling and replies come first: the walk goes on next run
+        return None
+    except GuanceError as exc:
+        log.error("track_issues: %s (the walk resumes next run)", rt.redact(str(exc)))
+        return None
+    report.calls += 1
+    report.seen += len(items)
+    return items
 
 
 def observe(rt: Runtime, items: list[dict[str, Any]], now: int) -> int:

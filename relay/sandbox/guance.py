@@ -49,6 +49,8 @@ class FakeGuance:
         self.clock = clock or Clock()
         self.calls_per_minute = calls_per_minute
         self.content_shape = content_shape  # "object" {data, pageInfo} or "list"
+        # which time issue/list's startTime/endTime filter on (Guance does not document it)
+        self.window_on = "createAt"
         self.channels: dict[str, str] = {DEFAULT_CHANNEL: "default"}
         self.issues: list[dict[str, Any]] = []
         self.replies: dict[str, list[dict[str, Any]]] = {}
@@ -181,7 +183,7 @@ class FakeGuance:
                                  f"filters: items {{key, value, equal}}, key in {FILTER_KEYS}")
             with self._lock:
                 found = [i for i in self.issues if channel in i["_channels"]
-                         and start <= i["createAt"] <= end and i["deleteAt"] == -1
+                         and start <= i[self.window_on] <= end and i["deleteAt"] == -1
                          and all(_matches(i, f) for f in filters)]
             found.sort(key=lambda i: -i["createAt"])
             items = [{k: v for k, v in i.items() if k != "_channels"}

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from sqlalchemy import JSON, BigInteger, Engine, Index, Integer, String, Text, func, select, update
+from sqlalchemy import (JSON, BigInteger, Boolean, Engine, Index, Integer, String, Text, func,
+                        select, update)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from relay.store.base import Base, dialect_insert
@@ -36,12 +37,16 @@ class IssueState(Base):
 
 
 class FollowSweep(Base):
-    """The tracker's walk through the issue list: the next page and when this walk began."""
+    """The tracker's walk through the issue list: the next page and when this walk began; the
+    end of its last read of recent changes, and whether Guance's list window has been seen to
+    filter on updateAt (then that one read a run finds every change)."""
 
     __tablename__ = "follow_sweeps"
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     page: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[int] = mapped_column(BigInteger)
+    recent_at: Mapped[int | None] = mapped_column(BigInteger)
+    window_on_update: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 def carded_issues(engine: Engine, since: int) -> dict[str, int]:
@@ -138,20 +143,22 @@ def queue_once(engine: Engine, row: dict[str, Any], now: int) -> bool:
             index_elements=["issue_uuid", "destination"])).rowcount)
 
 
-def sweep_position(engine: Engine, name: str) -> tuple[int, int | None]:
-    """(next page, when the walk began); (1, None) before the first."""
-    with engine.connect() as conn:
-        row = conn.execute(select(FollowSweep.page, FollowSweep.started_at).where(
-            FollowSweep.name == name)).first()
-    return (row[0], row[1]) if row else (1, None)
+def sweep(engine: Engine, name: str, now: int) -> FollowSweep:
+    """The walk's position (a fresh one at page 1 before the first run)."""
+    with Session(engine, expire_on_commit=False) as session:
+        found = session.get(FollowSweep, name)
+    return found or FollowSweep(name=name, page=1, started_at=now, recent_at=None,
+                                window_on_update=False)
 
 
-def set_sweep_position(engine: Engine, name: str, page: int, started_at: int) -> None:
+def save_sweep(engine: Engine, position: FollowSweep) -> None:
+    values = {"page": position.page, "started_at": position.started_at,
+              "recent_at": position.recent_at,
+              "window_on_update": bool(position.window_on_update)}
     insert = dialect_insert(engine)
     with engine.begin() as conn:
-        conn.execute(insert(FollowSweep).values(name=name, page=page, started_at=started_at)
-                     .on_conflict_do_update(index_elements=["name"],
-                                            set_={"page": page, "started_at": started_at}))
+        conn.execute(insert(FollowSweep).values(name=position.name, **values)
+                     .on_conflict_do_update(index_elements=["name"], set_=values))
 
 
 def cards(engine: Engine, uuids: list[str]) -> list[Delivery]:

@@ -67,3 +67,31 @@ def test_the_walk_covers_every_followed_issue_within_two_cycles(make_runtime, gu
     guance.set_status(followed[-1], 25)
     changes = [track_issues(rt).changes for _ in range(2)]  # 5 pages, 3 calls a cycle
     assert sum(changes) == 2
+
+
+def test_a_window_on_updateat_is_noticed_and_then_one_call_a_run_finds_each_change(
+        make_runtime, guance, clock):
+    guance.window_on = "updateAt"  # if Guance's list window filters on updateAt …
+    rt = make_runtime()
+    followed = relayed(rt, guance, clock, FOLLOWED)
+    while not track_issues(rt).walked:  # a first walk (two runs)
+        clock.advance(60)
+    clock.advance(60)
+    guance.set_status(followed[0], 20)  # the oldest: the walk's last page
+    assert track_issues(rt).changes == 1  # the once-a-walk probe found it, and proved the window
+    clock.advance(60)
+    track_issues(rt)  # the walk moves on (pages 2-3)
+    clock.advance(60)
+    guance.set_status(followed[1], 25)
+    report = track_issues(rt)
+    assert report.changes == 1 and report.calls <= 3  # at once, not at the end of the walk
+
+
+def test_a_window_on_createat_costs_the_probe_once_a_walk(make_runtime, guance, clock):
+    rt = make_runtime()
+    relayed(rt, guance, clock, FOLLOWED)
+    calls = []
+    for _ in range(6):
+        calls.append(track_issues(rt).calls)
+        clock.advance(60)
+    assert calls == [3, 2, 3, 3, 3, 3]  # walk 1-3, 4-5; probe + 1-2, 3-5; probe + 1-2, 3-5
