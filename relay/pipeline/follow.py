@@ -90,7 +90,7 @@ def _walk(rt: Runtime, report: FollowReport, max_calls: int, since: int, now: in
             store.save_sweep(rt.engine, position)
             return
         calls -= 1
-        report.changes += observe(rt, items, now)
+        observe(rt, items, now, report)
         if any((_int(o.get("createAt")) or start) < start for o in items):
             position.window_on_update = True
         position.recent_at = now
@@ -100,7 +100,7 @@ def _walk(rt: Runtime, report: FollowReport, max_calls: int, since: int, now: in
         items = _page(rt, report, channel, oldest, now, position.page)
         if items is None:
             break
-        report.changes += observe(rt, items, now)
+        observe(rt, items, now, report)
         received = (position.page - 1) * PAGE_SIZE + len(items)
         if not items or (received >= report.total if report.total is not None
                          else len(items) < PAGE_SIZE):
@@ -127,10 +127,11 @@ def _page(rt: Runtime, report: FollowReport, channel: str, start: int, end: int,
     return items
 
 
-def observe(rt: Runtime, items: list[dict[str, Any]], now: int) -> int:
-    """Compare Guance's issue objects with the stored states; record and queue each change."""
+def observe(rt: Runtime, items: list[dict[str, Any]], now: int, report: FollowReport) -> None:
+    """Compare Guance's issue objects with the stored states; record and queue each change
+    (counted in the report)."""
     known = store.states(rt.engine, [str(o["uuid"]) for o in items])
-    unchanged, changes = [], 0
+    unchanged = []
     for obj in items:
         old = known.get(str(obj["uuid"]))
         status = _int(obj.get("statusType"))
@@ -140,14 +141,18 @@ def observe(rt: Runtime, items: list[dict[str, Any]], now: int) -> int:
         name = transition(old.status_type, status, set(managers) != set(old.managers or []))
         if name is None:
             unchanged.append(old.issue_uuid)
-        elif _record(rt, old, obj, status, managers, name, now):
-            changes += 1
+        else:
+            queued = _record(rt, old, obj, status, managers, name, now)
+            if queued is not None:
+                report.changes += 1
+                report.queued += queued
     store.mark_seen(rt.engine, unchanged, now)
-    return changes
 
 
 def _record(rt: Runtime, old: store.IssueState, obj: dict[str, Any], status: int,
-            managers: list[str], name: str, now: int) -> bool:
+            managers: list[str], name: str, now: int) -> int | None:
+    """Record one change with its outbox rows; the rows queued, or None if another run
+    recorded it first."""
     info = obj.get("updatorInfo") if isinstance(obj.get("updatorInfo"), dict) else {}
     by = str(info.get("name") or info.get("username") or info.get("email")
              or obj.get("updator") or "")
@@ -170,7 +175,7 @@ def _record(rt: Runtime, old: store.IssueState, obj: dict[str, Any], status: int
                      "destination": card.destination, "channel": card.channel,
                      "issue_created_at": now, "payload": payload})
     new = {"status_type": status, "managers": managers, "updator": by, "update_at": update_at}
-    return store.record_change(rt.engine, old, new, rows, now)
+    return len(rows) if store.record_change(rt.engine, old, new, rows, now) else None
 
 
 def change_key(issue_uuid: str, status: int, update_at: int) -> str:

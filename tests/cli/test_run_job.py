@@ -3,10 +3,23 @@ as a crontab line's are."""
 
 from __future__ import annotations
 
+import logging
 import time
+
+import pytest
 
 from relay import cli
 from tests.helpers import card_uuids
+
+
+@pytest.fixture(autouse=True)
+def keep_logging():
+    """`relay run-job` sets up logging on the captured stderr: put the root logger back after."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def env(clean_env, guance, feishu, tmp_path):

@@ -131,3 +131,15 @@ def test_a_storm_digest_is_followed_up_once_never_per_issue(rt_all, guance, cloc
         assert len(got[platform]) == 1, platform
         assert "4 of 5 resolved, 1 closed" in got[platform][0]
     assert got["app_updates"] == []
+
+
+def test_the_crontab_job_sends_what_it_queued_at_once(rt_all, guance, clock, seen):
+    from jobs import JOBS
+
+    rt = rt_all()
+    uuid = relay_issue(rt, guance, clock, TITLE)
+    guance.set_status(uuid, 20, by="Li Lei")
+    clock.advance(60)
+    JOBS["track_issues"](rt)  # no deliver run in between
+    assert all(len(seen()[p]) == 1 for p in ROBOTS + ("flow", "app_thread"))
+    JOBS["track_issues"](rt, deliver=False)
