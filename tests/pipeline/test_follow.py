@@ -143,3 +143,26 @@ def test_the_crontab_job_sends_what_it_queued_at_once(rt_all, guance, clock, see
     JOBS["track_issues"](rt)  # no deliver run in between
     assert all(len(seen()[p]) == 1 for p in ROBOTS + ("flow", "app_thread"))
     JOBS["track_issues"](rt, deliver=False)
+
+
+def test_an_issue_that_came_with_its_managers_is_not_taken_for_a_claim(rt_all, guance, clock,
+                                                                        seen):
+    rt = rt_all()
+    relay_issue(rt, guance, clock, TITLE, managers=["acnt_lilei"])
+    for _ in range(3):
+        cycle(rt, clock)
+    assert seen()["app_updates"] == [] and seen()["app_thread"] == []
+
+
+def test_once_with_two_runtimes_on_postgres(rt_all, guance, clock, seen, postgres_url):
+    first, second = rt_all(database_url=postgres_url), rt_all(database_url=postgres_url)
+    uuid = relay_issue(first, guance, clock, TITLE)
+    guance.set_status(uuid, 25)
+    clock.advance(60)
+    track_issues(first)
+    track_issues(second)
+    deliver(first)
+    deliver(second)
+    cycle(second, clock)
+    got = seen()
+    assert all(len(got[p]) == 1 for p in ROBOTS + ("flow", "app_thread", "app_updates")), got
