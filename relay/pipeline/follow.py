@@ -47,6 +47,7 @@ class FollowReport:
     walked: bool = False  # a whole walk of the list ended in this run
     waiting: bool = False  # the budget had no call to spare
     total: int | None = None  # the last page's totalCount
+    max_calls: int = 0  # Guance calls this run may make
 
 
 def track_issues(rt: Runtime, max_calls: int | None = None) -> FollowReport:
@@ -79,7 +80,7 @@ def _walk(rt: Runtime, report: FollowReport, max_calls: int, since: int, now: in
     if channel is None:
         log.error("track_issues: Guance has no `default` channel; nothing to follow")
         return
-    calls = max_calls
+    report.max_calls = max_calls
     # The read of recent changes: every run once Guance's window is known to filter on
     # updateAt, else once a walk, as a probe (an answer holding an issue created before the
     # window proves it). Under createAt it only costs that one call a walk.
@@ -89,14 +90,13 @@ def _walk(rt: Runtime, report: FollowReport, max_calls: int, since: int, now: in
         if items is None:
             store.save_sweep(rt.engine, position)
             return
-        calls -= 1
         observe(rt, items, now, report)
         if any((_int(o.get("createAt")) or start) < start for o in items):
             position.window_on_update = True
         position.recent_at = now
     elif position.recent_at is None:
         position.recent_at = now  # until the first probe, its window grows from here
-    for _ in range(calls):
+    while report.calls < report.max_calls:  # a change's detail call counts too
         items = _page(rt, report, channel, oldest, now, position.page)
         if items is None:
             break
@@ -142,11 +142,26 @@ def observe(rt: Runtime, items: list[dict[str, Any]], now: int, report: FollowRe
         if name is None:
             unchanged.append(old.issue_uuid)
         else:
-            queued = _record(rt, old, obj, status, managers, name, now)
+            queued = _record(rt, old, _detailed(rt, report, obj, managers), status, managers,
+                             name, now)
             if queued is not None:
                 report.changes += 1
                 report.queued += queued
     store.mark_seen(rt.engine, unchanged, now)
+
+
+def _detailed(rt: Runtime, report: FollowReport, obj: dict[str, Any],
+               managers: list[str]) -> dict[str, Any]:
+    """The changed issue with Guance's managerInfos (names and emails of its managers, which
+    the list lacks), when this run has a call left; else as listed (managers by UUID)."""
+    if not managers or obj.get("managerInfos") or report.calls >= report.max_calls:
+        return obj
+    try:
+        detail = rt.guance.issue(str(obj["uuid"]), spare=rt.settings.follow_spare)
+    except GuanceError:
+        return obj  # the change is told all the same, its managers by UUID
+    report.calls += 1
+    return dict(obj, managerInfos=detail.get("managerInfos") or [])
 
 
 def _record(rt: Runtime, old: store.IssueState, obj: dict[str, Any], status: int,

@@ -53,6 +53,7 @@ class FakeGuance:
         self.window_on = "createAt"
         self.channels: dict[str, str] = {DEFAULT_CHANNEL: "default"}
         self.issues: list[dict[str, Any]] = []
+        self.accounts: dict[str, dict[str, str]] = {}  # acnt_ UUID → {name, email}
         self.replies: dict[str, list[dict[str, Any]]] = {}
         self.calls: list[tuple[float, str]] = []  # accepted calls (time, path)
         self.rate_limited = 0  # calls answered with the rate-limit error
@@ -201,7 +202,7 @@ class FakeGuance:
             if found is None:
                 return _envelope(None, 404, "ft.IssueNotFound", "issue does not exist")
             detail = {k: v for k, v in found.items() if k != "_channels"}
-            detail["managerInfos"] = [{"uuid": m, "name": m, "email": ""}
+            detail["managerInfos"] = [dict(self.accounts.get(m, {}), uuid=m)
                                       for m in found["extend"].get("manager", [])]
             return _envelope(detail)
 

@@ -69,3 +69,20 @@ def test_a_card_of_another_level_mentions_only_its_managers(app_rt, feishu, ding
 def test_a_bad_mapping_stops_start_up_naming_the_setting(clean_env, setting, value, message):
     with pytest.raises(ConfigError, match=message):
         load_settings(_env_file=None, **{setting: value})
+
+
+def test_a_change_names_its_managers_from_guance_s_detail(app_rt, guance, clock, open_api):
+    """The list gives managers as account UUIDs; the change's issue/get adds their names and
+    emails, so an email mapping matches and an unmapped person is shown by name."""
+    from tests.follow import cycle
+
+    guance.accounts.update({"acnt_1": {"name": "On-call", "email": "oncall@example.com"},
+                            "acnt_2": {"name": "Han Meimei", "email": "han@example.com"}})
+    rt = app_rt(mentions=PEOPLE)
+    relay_issue(rt, guance, clock, "Checkout down")
+    uuid = guance.issues[-1]["uuid"]
+    guance.set_status(uuid, 15, managers=["acnt_1", "acnt_2"])
+    cycle(rt, clock)
+    (_, card) = open_api.updates[-1]
+    status = list(card_texts(card))[-1]
+    assert "**Owner:** <at email=oncall@example.com></at> Han Meimei" in status
