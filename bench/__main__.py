@@ -3,8 +3,8 @@
     .venv/bin/python -m bench            # the full set (a few minutes; README's table)
     .venv/bin/python -m bench --quick    # the smallest configuration of each, as a smoke run
 
-Each part runs in processes of its own; see the docstrings of bench/late.py, burst.py, reply.py
-and growth.py for what each measures.
+Each part runs in processes of its own; see the docstrings of bench/late.py, burst.py, reply.py,
+growth.py and follow.py for what each measures.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench.common import machine, markdown_table, run_part, verdict
 
-PARTS = ("late", "burst", "reply", "growth")
+PARTS = ("late", "burst", "reply", "growth", "follow")
 
 
 def summary(results: dict, quick: bool) -> str:
@@ -69,6 +69,15 @@ def summary(results: dict, quick: bool) -> str:
                          + " / ".join(f"{s:,}" for s in g["sizes"]) + " rows",
                          f"{ms} (×{ratio:.2f}; {len(scans) or 'no'} full scans)", "", "",
                          "≤ ×1.5", verdict(ratio <= 1.5)])
+    if "follow" in results:
+        for r in results["follow"]["by_size"]:
+            rows.append([f"Follow {r['followed']:,} issues (list window on {r['window_on']}): "
+                         "change → chat p50 / p99 min; tracker calls a cycle (max)",
+                         f"{r['p50_s'] / 60:.1f} / {r['p99_s'] / 60:.1f}; "
+                         f"{r['track_calls_max']}", "", f"{r['naive_calls']:,} calls a cycle "
+                         "(issue/get each)", "≤ 3 calls, 0 × 401",
+                         verdict(r["track_calls_max"] <= 3 and not r["rate_limited"]
+                                 and r["told"] == r["changes"])])
     table = markdown_table(["figure", "relay (digest on, default)", "relay (digest off)",
                             "naive baseline", "target", "met"], rows)
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

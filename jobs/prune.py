@@ -2,6 +2,7 @@ import logging
 
 from relay.runtime import Runtime
 from relay.store import chat as chat_store
+from relay.store import follow
 from relay.store import outbox as store
 from relay.store import replylog
 
@@ -21,3 +22,5 @@ def prune(rt: Runtime, days: int = 30) -> None:
     # old Feishu events, and remembered Guance replies past the notification window
     chat_store.prune(rt.engine, before, replies_too=days > rt.settings.reply_notify_days,
                      now=int(rt.clock.now()))
+    if days > rt.settings.follow_days:  # issue states past the follow window
+        follow.prune(rt.engine, before)

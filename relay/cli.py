@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("check", help="check the settings, Guance and the destinations' shape")
     test = sub.add_parser("send-test", help="send one test card to a destination")
     test.add_argument("destination", help="a destination's name ('default' for the webhook)")
+    job = sub.add_parser("run-job", help="run one crontab job once, now, as the scheduler would")
+    job.add_argument("name", help="a job name as the crontab writes it, e.g. track_issues")
+    job.add_argument("args", nargs="*", metavar="key=value")
     return parser
 
 
@@ -129,6 +132,30 @@ def cmd_check_crontab(args: argparse.Namespace) -> int:
     for entry in entries:
         extra = " ".join(f"{k}={v}" for k, v in entry.kwargs.items())
         print(f"{args.file}:{entry.line}: {entry.schedule}  {entry.job} {extra}".rstrip())
+    return 0
+
+
+def cmd_run_job(args: argparse.Namespace) -> int:
+    """One job, its arguments checked like a crontab line's; exit 1 when the job raised."""
+    from jobs import JOBS
+    from relay.pipeline.schedule import job_kwargs
+
+    try:
+        kwargs = job_kwargs(args.name, args.args, JOBS)
+    except ValueError as exc:
+        print(f"relay run-job: {exc}", file=sys.stderr)
+        return 2
+    rt = _runtime(load_settings())
+    try:
+        JOBS[args.name](rt, **kwargs)
+    except ConfigError:
+        raise
+    except Exception:
+        log.exception("job %s failed", args.name)
+        return 1
+    finally:
+        rt.close()
+    print(f"relay run-job: {args.name} done")
     return 0
 
 
@@ -291,7 +318,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 COMMANDS = {"run": cmd_run, "serve": cmd_serve, "poll": cmd_poll, "deliver": cmd_deliver,
             "deliveries": cmd_deliveries, "redeliver": cmd_redeliver, "migrate": cmd_migrate,
             "sandbox": cmd_sandbox, "check-crontab": cmd_check_crontab, "config": cmd_config,
-            "check": cmd_check, "send-test": cmd_send_test}
+            "check": cmd_check, "send-test": cmd_send_test, "run-job": cmd_run_job}
 
 if __name__ == "__main__":
     sys.exit(main())

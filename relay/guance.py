@@ -109,10 +109,14 @@ class Issue:
     message: str
     create_at: int
     deleted: bool = False
+    managers: tuple[str, ...] = ()  # account UUIDs of the people responsible (extend.manager)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"uuid": self.uuid, "title": self.title, "level": self.level,
-                "source": self.source, "message": self.message, "create_at": self.create_at}
+        values = {"uuid": self.uuid, "title": self.title, "level": self.level,
+                  "source": self.source, "message": self.message, "create_at": self.create_at}
+        if self.managers:  # cards @-mention them (relay/platforms/mentions.py)
+            values["managers"] = list(self.managers)
+        return values
 
 
 @dataclass
@@ -164,12 +168,32 @@ def parse_issue(obj: dict[str, Any]) -> Issue:
         message=text.strip(),
         create_at=unix_seconds(obj.get("createAt"), uuid),
         deleted=delete_at not in (-1, None, 0, "-1"),
+        managers=tuple(managers_of(obj)),
     )
+
+
+def managers_of(obj: dict[str, Any]) -> list[str]:
+    """The people responsible: extend.manager (account UUIDs), tolerant of odd shapes."""
+    extend = obj.get("extend") if isinstance(obj.get("extend"), dict) else {}
+    raw = extend.get("manager")
+    raw = [raw] if isinstance(raw, str) else raw if isinstance(raw, list) else []
+    return [str(m.get("uuid") if isinstance(m, dict) else m) for m in raw
+            if (m.get("uuid") if isinstance(m, dict) else m)]
 
 
 def html_to_text(markup: str) -> str:
     text = re.sub(r"<br\s*/?>|</p>|</div>", "\n", markup, flags=re.I)
     return html.unescape(re.sub(r"<[^>]+>", "", text))
+
+
+def _list_content(body: dict[str, Any]) -> tuple[list[Any], Any]:
+    """(items, pageInfo) of an issue-list answer: `content` is {data, pageInfo} or a bare list."""
+    content = body.get("content")
+    if isinstance(content, dict):
+        return content.get("data") or [], content.get("pageInfo")
+    if isinstance(content, list):
+        return content, body.get("pageInfo")
+    raise GuanceTransportError("/api/v1/issue/list: content is neither list nor object")
 
 
 class GuanceClient:
@@ -199,12 +223,17 @@ class GuanceClient:
         self._reported: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     # -- calls ---------------------------------------------------------------------------------
-    def _call(self, method: str, path: str, *, reply: bool = False, **kwargs: Any) -> dict:
-        """One budgeted call; returns the whole envelope or raises a GuanceError subclass."""
+    def _call(self, method: str, path: str, *, reply: bool = False, spare: int | None = None,
+              **kwargs: Any) -> dict:
+        """One budgeted call; returns the whole envelope or raises a GuanceError subclass.
+        `spare`: calls of the window this call must leave free, besides the replies' reserve,
+        and no waiting (the issue tracker: it never takes what polling needs)."""
         try:
             if reply:
                 self.budget.acquire(reserve=self.poll_reserve, max_wait=REPLY_WAIT_SECONDS,
                                     kind=REPLY)
+            elif spare is not None:
+                self.budget.acquire(reserve=self.reply_reserve + spare, kind=BACKGROUND)
             elif self.progress is not None:
                 self._wait_patiently()
             else:
@@ -280,13 +309,7 @@ class GuanceClient:
             body = self._call("POST", "/api/v1/issue/list", json={
                 "channelUUID": channel_uuid, "startTime": int(start), "endTime": int(end),
                 "search": "", "filters": [], "pageIndex": number, "pageSize": PAGE_SIZE})
-            content = body.get("content")
-            if isinstance(content, dict):
-                items, page_info = content.get("data") or [], content.get("pageInfo")
-            elif isinstance(content, list):
-                items, page_info = content, body.get("pageInfo")
-            else:
-                raise GuanceTransportError("/api/v1/issue/list: content is neither list nor object")
+            items, page_info = _list_content(body)
             if not isinstance(items, list):
                 raise GuanceTransportError("/api/v1/issue/list: data is not a list")
             page = IssuePage(number, [], received + len(items), False)
@@ -349,6 +372,24 @@ class GuanceClient:
             log.warning("custom level names unavailable (%s); cards show the level's uuid", exc)
             return issues
         return [replace(i, level=names.get(i.level, i.level)) for i in issues]
+
+    def issue_page(self, channel_uuid: str, start: int, end: int, page: int,
+                   filters: list[dict[str, Any]] | None = None, spare: int | None = None
+                   ) -> tuple[list[dict[str, Any]], int | None]:
+        """One page of the issue list, as Guance's objects (statusType, extend.manager,
+        updatorInfo, updateAt …), and the totalCount when Guance gives one."""
+        body = self._call("POST", "/api/v1/issue/list", spare=spare, json={
+            "channelUUID": channel_uuid, "startTime": int(start), "endTime": int(end),
+            "search": "", "filters": filters or [], "pageIndex": page, "pageSize": PAGE_SIZE})
+        items, page_info = _list_content(body)
+        total = page_info.get("totalCount") if isinstance(page_info, dict) else None
+        return ([o for o in items if isinstance(o, dict) and o.get("uuid")],
+                total if isinstance(total, int) else None)
+
+    def issue(self, issue_uuid: str, spare: int | None = None) -> dict[str, Any]:
+        """One issue's detail (GET /api/v1/issue/{uuid}/get; adds managerInfos)."""
+        body = self._call("GET", f"/api/v1/issue/{issue_uuid}/get", spare=spare)
+        return body.get("content") if isinstance(body.get("content"), dict) else {}
 
     def replies(self, issue_uuid: str) -> list[dict[str, Any]]:
         """The issue's newest replies (one page, newest first): comments and change records."""

@@ -13,6 +13,7 @@ from relay.i18n import text_for
 from relay.logs import Redactor
 from relay.metrics import Metrics
 from relay.platforms.base import Sink
+from relay.platforms.mentions import Mentions
 from relay.platforms.registry import KINDS, PLATFORMS
 from relay.ratelimit import RateLimiter
 from relay.settings import Settings
@@ -36,6 +37,7 @@ class Runtime:
         self.redact = Redactor(settings.secrets())
         self.routing = settings.routing()
         self.text = text_for(settings.language)  # the catalogue every sink and answer reads
+        self.mentions = Mentions(settings.mentions, settings.level_mentions)  # who cards @
         http = http_session()  # one pool of keep-alive connections for every webhook
         self.feishu_app: FeishuApp | None = None  # both set by the Feishu platform's setup
         self.card: CardTemplate | None = None

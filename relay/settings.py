@@ -13,14 +13,15 @@ from typing import Literal
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import (BaseModel, Field, SecretStr, ValidationError, ValidationInfo,
-                      field_validator)
+from pydantic import BaseModel, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (BaseSettings, SettingsConfigDict, SettingsError,
                                TomlConfigSettingsSource)
 
 from relay.admin.configfile import config_path, env_sources, read_config, where
 from relay.errors import ConfigError
 from relay.platforms.base import Destination
+from relay.platforms.follow import TRANSITIONS
+from relay.platforms.mentions import check_levels, check_people
 from relay.platforms.registry import check_webhook_url, parse_destination
 
 DEFAULT_DESTINATION = "default"
@@ -102,6 +103,13 @@ class Settings(BaseSettings):
     replies_in_flight: int = Field(4, ge=1, le=256)
     # languages: every card, digest, bot answer and page label (relay/i18n/)
     language: Literal["zh-CN", "en"] = "zh-CN"
+    # cards that follow the issue (relay/pipeline/follow.py) and @-mentions
+    follow_days: int = Field(7, ge=1)  # issues carded within this many days are followed
+    follow_announce: str = "resolved,closed,reopened"  # transitions that get a message
+    follow_calls: int = Field(3, ge=1)  # Guance calls the tracker may make per run
+    follow_spare: int = Field(6, ge=0)  # calls a minute the tracker leaves for polling
+    mentions: dict[str, dict[str, str]] = {}  # Guance person (email/acnt_ UUID) → chat ids
+    level_mentions: dict[str, dict[str, list[str]]] = {}  # channel (or *) → level → people
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings,
@@ -171,6 +179,29 @@ class Settings(BaseSettings):
             if not chat_id.startswith("oc_"):
                 raise ValueError(f"destination {name!r} must map to a Feishu chat_id (oc_…)")
         return value
+
+    @field_validator("follow_announce")
+    @classmethod
+    def _announce(cls, value: str) -> str:
+        names = [n.strip().lower() for n in value.split(",") if n.strip()]
+        unknown = [n for n in names if n not in TRANSITIONS]
+        if unknown:
+            raise ValueError(f"unknown transition {unknown[0]!r} (known: {', '.join(TRANSITIONS)})")
+        return ",".join(names)
+
+    @field_validator("mentions", mode="before")
+    @classmethod
+    def _mentions(cls, value: object) -> object:
+        return check_people(value) if isinstance(value, dict) else value
+
+    @field_validator("level_mentions", mode="before")
+    @classmethod
+    def _level_mentions(cls, value: object) -> object:
+        return check_levels(value) if isinstance(value, dict) else value
+
+    @property
+    def announced(self) -> set[str]:
+        return {n for n in self.follow_announce.split(",") if n}
 
     @field_validator("timezone")
     @classmethod

@@ -6,7 +6,7 @@ baseline's losses are seen."""
 
 from __future__ import annotations
 
-from bench import burst, growth, late
+from bench import burst, follow, growth, late
 
 
 def test_late_runs_tell_relay_from_the_baseline():
@@ -29,3 +29,8 @@ def test_growth_cycle_runs_on_a_filled_outbox():
     result = growth.run([200, 400], cycles=2, postgres=False)
     # 50 pending rows of a destination backing off + the fill + 3 new issues a cycle (+3 warm-up)
     assert [r["rows"] for r in result["by_backend"]["SQLite"]] == [250, 465]
+
+
+def test_follow_tells_every_change_within_the_budget():
+    result = follow.run(follow.QUICK_SIZES)
+    assert result["ok"], result

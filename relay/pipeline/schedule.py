@@ -140,6 +140,13 @@ def parse_line(line: str, number: int, jobs: dict[str, Callable[..., Any]],
                                  CronTrigger(day_of_week=days, **common)])
     except ValueError as exc:
         raise ValueError(f"bad schedule {' '.join(words[:5])!r}: {exc}") from None
+    return CronEntry(number, " ".join(words[:5]), name, job_kwargs(name, args, jobs), trigger)
+
+
+def job_kwargs(name: str, args: list[str], jobs: dict[str, Callable[..., Any]]) -> dict[str, Any]:
+    """A job's `key=value` arguments, converted to its parameters' types (ValueError if bad)."""
+    if name not in jobs:
+        raise ValueError(f"unknown job {name!r} (known: {', '.join(sorted(jobs))})")
     params = {n: p for n, p in inspect.signature(jobs[name]).parameters.items() if n != "rt"}
     kwargs: dict[str, Any] = {}
     for arg in args:
@@ -155,7 +162,7 @@ def parse_line(line: str, number: int, jobs: dict[str, Callable[..., Any]],
             raise ValueError(f"argument {key}={value!r} of job {name!r} is not a valid "
                              f"{getattr(params[key].annotation, '__name__', params[key].annotation)}"
                              ) from None
-    return CronEntry(number, " ".join(words[:5]), name, kwargs, trigger)
+    return kwargs
 
 
 def build_scheduler(entries: list[CronEntry], jobs: dict[str, Callable[..., Any]], rt: Any,

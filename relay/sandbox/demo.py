@@ -13,25 +13,14 @@ from jobs import JOBS
 from relay.pipeline.schedule import parse_crontab
 from relay.runtime import Runtime
 from relay.sandbox.demo_app_bot import run_app_bot_step
-from relay.sandbox.feishu import FakeFeishu
+from relay.sandbox.demo_follow import run_follow_step
+from relay.sandbox.feishu import FakeFeishu, card_texts
 from relay.sandbox.guance import FakeGuance
 from relay.sandbox.robots import FakeDingTalk, FakeWeCom, robot_url
 from relay.sandbox.server import ServerThread
 from relay.settings import Settings
 from relay.web.app import create_app
 from relay.web.server import WebServer
-
-
-def card_texts(node: object):
-    """Every text of a card, in order, whatever the template's layout."""
-    if isinstance(node, dict):
-        if node.get("tag") in ("plain_text", "lark_md", "markdown") and "content" in node:
-            yield str(node["content"])
-        for value in node.values():
-            yield from card_texts(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from card_texts(value)
 
 
 def show_card(hook: str, body: dict) -> None:
@@ -107,6 +96,7 @@ def run_sandbox(crontab: Path | None = None, keep: bool = False) -> int:
             ok = run_robots(guance, g_url, tmp) and ok  # DingTalk and WeCom
             print("\n7. Feishu app bot: card by IM API, reply in its thread, notification back")
             ok = run_app_bot_step(guance, g_url, Path(tmp)) and ok
+            ok = run_follow_step(guance, g_url, Path(tmp)) and ok
             if keep:
                 keep_running(rt, web.url, [g_url, f_url], first, crontab, ok)
         finally:

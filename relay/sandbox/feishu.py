@@ -14,6 +14,18 @@ from relay.clock import Clock
 from relay.platforms.feishu.webhook import bot_sign
 
 
+def card_texts(node: object):
+    """Every text of a card, in order, whatever the template's layout."""
+    if isinstance(node, dict):
+        if node.get("tag") in ("plain_text", "lark_md", "markdown") and "content" in node:
+            yield str(node["content"])
+        for value in node.values():
+            yield from card_texts(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from card_texts(value)
+
+
 class FakeFeishu:
     """Feishu flow webhooks and custom bots: records each accepted post; optional per-hook rate
     limit. A custom bot whose token has an entry in `bot_secrets` checks the signature."""

@@ -29,6 +29,8 @@ from relay.clock import Clock
 
 
 class FakeFeishuApp:
+    MAX_UPDATE_AGE = 14 * 86_400  # Feishu updates only messages sent within 14 days
+
     def __init__(self, app_id: str = "cli_sandbox0001", app_secret: str = "sandbox-app-secret",
                  clock: Clock | None = None, token_expire: int = 7200,
                  bot_open_id: str = "ou_relaybot000000000000000000000") -> None:
@@ -39,6 +41,7 @@ class FakeFeishuApp:
         self.token_requests = 0
         self.token_delay = 0.0  # seconds the token endpoint takes (to race threads against it)
         self.messages: list[dict[str, Any]] = []  # every message the bot sent, in order
+        self.updates: list[tuple[str, dict[str, Any]]] = []  # (message_id, new card) per PATCH
         self.faults: deque[str] = deque()  # "ratelimit", "500"
         self.chats: set[str] | None = None  # the chats the bot is in; None: any chat
         self._tokens: dict[str, float] = {}  # token → expiry (clock time)
@@ -90,12 +93,47 @@ class FakeFeishuApp:
                        "chat_id": parent["chat_id"] if parent else chat_id,
                        "msg_type": body["msg_type"], "content": parsed, "reply_to": reply_to,
                        "root_id": (parent.get("root_id") or parent["message_id"]) if parent
-                       else (reply_to or "")}
+                       else (reply_to or ""), "sent_at": self.clock.now()}
             message["data"] = {k: message[k] for k in ("message_id", "chat_id", "root_id")}
             self.messages.append(message)
             if key:
                 self._by_key[key] = message
         return jsonify({"code": 0, "msg": "success", "data": message["data"]})
+
+    def _update(self, message_id: str, body: dict[str, Any]):
+        """PATCH of a card, with Feishu's documented checks: only the bot's own interactive
+        messages, sent within 14 days, declared `"update_multi": true` before and after. The
+        refusal codes are this fake's (relay treats any business code as a refusal)."""
+        if not self._authorised():
+            return jsonify({"code": 99991663, "msg": "Invalid access token for authorization"}), 400
+        fault = self.faults.popleft() if self.faults else None
+        if fault == "ratelimit":
+            return jsonify({"code": 99991400, "msg": "request trigger frequency limit"}), 429, {
+                "x-ogw-ratelimit-limit": "5", "x-ogw-ratelimit-reset": "2"}
+        if fault == "500":
+            return jsonify({"code": 500, "msg": "internal error"}), 500
+        try:
+            card = json.loads(body.get("content"))
+        except (TypeError, ValueError):
+            return jsonify({"code": 230001, "msg": "content must be the card as a JSON string"}), 400
+        with self._lock:
+            message = next((m for m in self.messages if m["message_id"] == message_id), None)
+            if message is None or message["msg_type"] != "interactive":
+                return jsonify({"code": 230001, "msg": "not a card this bot sent"}), 400
+            if self.clock.now() - message["sent_at"] > self.MAX_UPDATE_AGE:
+                return jsonify({"code": 230031, "msg": "message older than 14 days"}), 400
+            before = (message["content"].get("config") or {}).get("update_multi")
+            after = (card.get("config") or {}).get("update_multi") if isinstance(card, dict) else 0
+            if before is not True or after is not True:
+                return jsonify({"code": 230099, "msg": "card is not shared: config.update_multi "
+                                "must be true before and after the update"}), 400
+            message["content"] = card
+            self.updates.append((message_id, card))
+        return jsonify({"code": 0, "msg": "success", "data": {}})
+
+    def card(self, message_id: str) -> dict[str, Any]:
+        """The card as the chat shows it now (after any update)."""
+        return next(m for m in self.messages if m["message_id"] == message_id)["content"]
 
     def _make_app(self) -> Flask:
         app = Flask("fake-feishu-open")
@@ -132,6 +170,10 @@ class FakeFeishuApp:
                 # Feishu's send-message error list: 230002, the bot is not in this chat
                 return jsonify({"code": 230002, "msg": "Bot/User can NOT be out of the chat."}), 400
             return self._record(chat_id, body, None)
+
+        @app.patch("/open-apis/im/v1/messages/<message_id>")
+        def update(message_id: str):
+            return self._update(message_id, request.get_json(silent=True) or {})
 
         @app.post("/open-apis/im/v1/messages/<message_id>/reply")
         def reply(message_id: str):

@@ -22,6 +22,15 @@ from relay.clock import Clock
 DEFAULT_CHANNEL = "chan_default0000000000000000000000"
 
 
+FILTER_KEYS = ("resource", "level", "statusType", "creator", "updator")
+
+
+def _matches(issue: dict[str, Any], item: dict[str, Any]) -> bool:
+    """One issue/list filter {key, value, equal}: equal true = equals, false = not equal."""
+    same = str(issue.get(item["key"])) == str(item.get("value"))
+    return same if item.get("equal", True) else not same
+
+
 def _envelope(content: Any = None, status: int = 200, error_code: str = "",
               message: str = "", **extra: Any):
     body = {"code": status, "content": content, "errorCode": error_code, "message": message,
@@ -40,8 +49,11 @@ class FakeGuance:
         self.clock = clock or Clock()
         self.calls_per_minute = calls_per_minute
         self.content_shape = content_shape  # "object" {data, pageInfo} or "list"
+        # which time issue/list's startTime/endTime filter on (Guance does not document it)
+        self.window_on = "createAt"
         self.channels: dict[str, str] = {DEFAULT_CHANNEL: "default"}
         self.issues: list[dict[str, Any]] = []
+        self.accounts: dict[str, dict[str, str]] = {}  # acnt_ UUID → {name, email}
         self.replies: dict[str, list[dict[str, Any]]] = {}
         self.levels: dict[str, str] = {}  # custom levels (issl_…) by uuid → name
         self.calls: list[tuple[float, str]] = []  # accepted calls (time, path)
@@ -60,10 +72,12 @@ class FakeGuance:
 
     def add_issue(self, title: str, channels: list[str] = (), level: Any = "system_level_2",
                   created_at: float | None = None, message: str = "", resource: str = "monitor",
-                  description: str | None = None, listed_as: dict[str, Any] | None = None) -> str:
-        """An issue in the named channels (and, as in Guance, always in `default`).
-        `listed_as`: fields the issue list shows instead of the real ones (a malformed issue,
-        e.g. {"createAt": "2026-12-01T07:00:00Z"}); the time window still uses the real time."""
+                  description: str | None = None, managers: list[str] = (),
+                  listed_as: dict[str, Any] | None = None) -> str:
+        """An issue in the named channels (and, as in Guance, always in `default`); `managers`
+        are account UUIDs of the people responsible (extend.manager). `listed_as`: fields the
+        issue list shows instead of the real ones (a malformed issue, e.g.
+        {"createAt": "2026-12-01T07:00:00Z"}); the time window still uses the real time."""
         uuid = f"issue_{uuidlib.uuid4().hex}"
         by_name = {name: cid for cid, name in self.channels.items()}
         chans = [DEFAULT_CHANNEL] + [by_name[c] for c in channels]
@@ -73,7 +87,8 @@ class FakeGuance:
                 "uuid": uuid, "id": next(self._ids), "name": title, "level": level,
                 "description": description if description is not None else f"<p>{message}</p>",
                 "extend": {"text": message, "channels": [{"type": "#", "uuid": c, "exists": True}
-                                                         for c in chans[1:]]},
+                                                         for c in chans[1:]],
+                           "manager": list(managers)},
                 "resource": resource, "resourceType": "event", "status": 0, "statusType": 10,
                 "createAt": now, "updateAt": now, "deleteAt": -1, "_channels": chans,
                 "creator": "wsak_sandbox", "workspaceUUID": "wksp_sandbox",
@@ -98,6 +113,19 @@ class FakeGuance:
                 "extend": {}, "creator": "acnt_alice", "creatorInfo": {"name": author},
                 "createAt": now, "updateAt": now})
         return uuid
+
+    def set_status(self, issue_uuid: str, status_type: int, by: str = "Li Lei",
+                   email: str = "li.lei@example.com", managers: list[str] | None = None) -> None:
+        """Someone changes the issue in Guance's console: its statusType (10 Open, 15 Working,
+        20 Resolved, 25 Closed, 30 Pending), maybe its managers; updateAt and updator move."""
+        with self._lock:
+            issue = next(i for i in self.issues if i["uuid"] == issue_uuid)
+            issue["statusType"] = status_type
+            if managers is not None:
+                issue["extend"]["manager"] = list(managers)
+            issue["updateAt"] = max(int(self.clock.now()), issue["updateAt"] + 1)
+            issue["updator"] = f"acnt_{email.split('@')[0].replace('.', '')}"
+            issue["updatorInfo"] = {"name": by, "email": email, "username": email}
 
     def comments(self, issue_uuid: str) -> list[str]:
         return [r["content"] for r in self.replies.get(issue_uuid, [])]
@@ -160,9 +188,15 @@ class FakeGuance:
                 return _envelope(None, 400, "ft.ParamError", "unknown channelUUID")
             start, end = int(body.get("startTime", 0)), int(body.get("endTime", 2**40))
             size, page = int(body.get("pageSize", 20)), int(body.get("pageIndex", 1))
+            filters = body.get("filters") or []
+            if not isinstance(filters, list) or not all(
+                    isinstance(f, dict) and f.get("key") in FILTER_KEYS for f in filters):
+                return _envelope(None, 400, "ft.ParamError",
+                                 f"filters: items {{key, value, equal}}, key in {FILTER_KEYS}")
             with self._lock:
                 found = [i for i in self.issues if channel in i["_channels"]
-                         and start <= i["createAt"] <= end and i["deleteAt"] == -1]
+                         and start <= i[self.window_on] <= end and i["deleteAt"] == -1
+                         and all(_matches(i, f) for f in filters)]
             found.sort(key=lambda i: -i["createAt"])
             items = [{**{k: v for k, v in i.items() if not k.startswith("_")}, **i["_listed_as"]}
                      for i in found[(page - 1) * size: page * size]]
@@ -171,6 +205,17 @@ class FakeGuance:
             if self.content_shape == "list":
                 return _envelope(items, pageInfo=info)
             return _envelope({"data": items, "pageInfo": info})
+
+        @app.get("/api/v1/issue/<issue>/get")
+        def issue_get(issue: str):
+            with self._lock:
+                found = next((i for i in self.issues if i["uuid"] == issue), None)
+            if found is None:
+                return _envelope(None, 404, "ft.IssueNotFound", "issue does not exist")
+            detail = {k: v for k, v in found.items() if k != "_channels"}
+            detail["managerInfos"] = [dict(self.accounts.get(m, {}), uuid=m)
+                                      for m in found["extend"].get("manager", [])]
+            return _envelope(detail)
 
         @app.post("/api/v1/issue/reply/create")
         def reply_create():

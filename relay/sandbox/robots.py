@@ -136,6 +136,16 @@ class FakeDingTalk(_FakeRobots):
                 return 310000, "sign not match"
         kind = body.get("msgtype") if isinstance(body, dict) else None
         part = body.get(kind) if kind else None
+        at = body.get("at", {}) if isinstance(body, dict) else {}
+        if not isinstance(at, dict) or not all(
+                isinstance(at.get(k, []), list) and all(isinstance(v, str) for v in at.get(k, []))
+                for k in ("atMobiles", "atUserIds")):
+            return 40035, "at: atMobiles / atUserIds must be lists of strings"
+        text = part.get("text") or part.get("content") or "" if isinstance(part, dict) else ""
+        missing = [m for m in at.get("atMobiles", []) + at.get("atUserIds", [])
+                   if f"@{m}" not in text]
+        if kind == "markdown" and missing:  # markdown shows the @ only where the text names it
+            return 40035, f"markdown text must contain @{missing[0]}"
         if kind == "markdown" and isinstance(part, dict) and part.get("title") and part.get("text"):
             return None
         if kind == "text" and isinstance(part, dict) and part.get("content"):

@@ -8,9 +8,11 @@
 - budget: the Guance call budget shared by replicas
 - signatures: DingTalk signatures already used (replays)
 - watch: why a watched channel could not be looked up (shown on /healthz)
+- follow: the last known state of each relayed issue, the tracker's sweep position
 """
 
-from relay.store import budget, chat, leases, outbox, replylog, signatures, watch  # noqa: F401
+from relay.store import (budget, chat, follow, leases, outbox, replylog, signatures,  # noqa: F401
+                         watch)
 from relay.store.base import Base
 
 metadata = Base.metadata

@@ -16,8 +16,8 @@ from relay.runtime import Runtime
 from relay.store.base import is_busy
 from relay.web.errors import error
 from relay.web.health import health_blueprint
-from relay.web.untrusted import UntrustedJSONProvider
 from relay.web.ui import ui_blueprint
+from relay.web.untrusted import UntrustedJSONProvider
 
 log = logging.getLogger("relay.web")
 MAX_BODY = 256 * 1024

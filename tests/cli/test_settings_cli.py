@@ -131,7 +131,7 @@ def test_check_crontab_accepts_the_example(env, capsys):
     code, out, err = run(capsys, "check-crontab", str(REPO / "crontab.example"))
     assert code == 0, err
     jobs = [line.split()[6] for line in out.strip().splitlines()]
-    assert jobs == ["poll_issues", "deliver", "prune", "notify_replies"]
+    assert jobs == ["poll_issues", "deliver", "prune", "notify_replies", "track_issues"]
     assert "days=30" in out
 
 

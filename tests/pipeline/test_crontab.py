@@ -64,7 +64,7 @@ def test_example_crontab_names_the_jobs_with_their_arguments_and_line_numbers():
     entries = parse_crontab(EXAMPLE, JOBS, TZ)
     assert [(e.job, e.kwargs) for e in entries] == [
         ("poll_issues", {}), ("deliver", {}), ("prune", {"days": 30}),
-        ("notify_replies", {"max_issues": 5})]
+        ("notify_replies", {"max_issues": 5}), ("track_issues", {})]
     assert type(entries[2].kwargs["days"]) is int
     lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
     for entry in entries:  # line numbers point at the line that names the job
@@ -320,7 +320,7 @@ def test_check_crontab_accepts_the_example(clean_env, capsys):
     assert err == ""
     prune_line = next(e.line for e in parse_crontab(EXAMPLE, JOBS, TZ) if e.job == "prune")
     assert f"{EXAMPLE}:{prune_line}: 17 3 * * *  prune days=30" in out.splitlines()
-    assert len(out.splitlines()) == 4
+    assert len(out.splitlines()) == 5
 
 
 def test_check_crontab_rejects_a_bad_file_with_file_and_line(clean_env, tmp_path, capsys):

@@ -497,7 +497,7 @@ def test_card_fields(make_runtime, guance, feishu, clock):
     (card,) = feishu.for_hook(HOOK)
     assert card == {"issue_uuid": uuid, "title": "CPU high", "level": "P1",
                     "source": "cpu-monitor", "message": "98% on web-1",
-                    "createAt": "2026-01-01 00:00:10"}
+                    "createAt": "2026-01-01 00:00:10", "event": "new", "status": "Open"}
     assert created == 1_767_225_610
     json.dumps(card)
 

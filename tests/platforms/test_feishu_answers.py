@@ -50,4 +50,5 @@ def test_flow_gets_the_params_flows_already_use():
     FlowWebhookSink(URL, Settings(_env_file=None).tz, EN).send(PAYLOAD, NOW)
     sent = json.loads(responses.calls[0].request.body)
     assert sent == {"issue_uuid": "issue_0123456789", "title": "t", "level": "P1", "source": "s",
-                    "message": "m", "createAt": "2026-01-01 08:00:00"}
+                    "message": "m", "createAt": "2026-01-01 08:00:00", "event": "new",
+                    "status": "Open"}

@@ -10,9 +10,9 @@ import pytest
 from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
 from relay.web.app import create_app
-from relay.web.ui import cookie_value
 from relay.web.chart import BUCKETS, build, hourly_query, quantile
 from relay.web.server import WebServer
+from relay.web.ui import cookie_value
 from tests.helpers import EN, ZH
 from tests.web.test_ui import UI_TOKEN, browser  # noqa: F401  (the Chromium fixture)
 

@@ -23,10 +23,10 @@ import requests
 from flask import Blueprint, jsonify, request
 
 from relay.http import http_session
+from relay.i18n import Text
 from relay.platforms.dingtalk.robot import sign
 from relay.replies import log as replylog
 from relay.replies.comments import Outcome, post_reply
-from relay.i18n import Text
 from relay.store.signatures import first_use
 from relay.web.errors import error as rejected
 from relay.web.untrusted import whole_number

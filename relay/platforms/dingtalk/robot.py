@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from typing import Any
 from urllib.parse import quote_plus
 from zoneinfo import ZoneInfo
@@ -19,7 +20,11 @@ import requests
 
 from relay.i18n import Text
 from relay.platforms.base import RobotSink, fit_utf8
+from relay.platforms.follow import is_follow_up, status_line
+from relay.platforms.mentions import NOBODY, Mentions, Person
 from relay.platforms.render import card_values
+
+PLATFORM = "dingtalk"  # the key of a person's DingTalk identity in RELAY_MENTIONS
 
 SEND_TOO_FAST = 130101  # the robot is throttled for 10 minutes
 SETUP_REFUSED = 310000  # keyword, signature or IP allowlist check failed
@@ -36,10 +41,28 @@ def sign(timestamp_ms: int | str, secret: str) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-def markdown(payload: dict[str, Any], tz: ZoneInfo, console_url: str,
-             text: Text) -> dict[str, Any]:
+def mentions(people: list[Person]) -> tuple[str, dict[str, Any]]:
+    """DingTalk's @: the text names `@<mobile>` / `@<userId>` and the message's `at` lists them
+    (`atMobiles` for phone numbers, `atUserIds` otherwise); unmapped people are plain text."""
+    shown, mobiles, user_ids = [], [], []
+    for person in people:
+        ident = person.on(PLATFORM)
+        if ident is None:
+            shown.append(person.name)
+            continue
+        shown.append(f"@{ident}")
+        (mobiles if re.fullmatch(r"\+?[\d-]{6,20}", ident) else user_ids).append(ident)
+    return " ".join(shown), {"atMobiles": mobiles, "atUserIds": user_ids, "isAtAll": False}
+
+
+def markdown(payload: dict[str, Any], tz: ZoneInfo, console_url: str, text: Text,
+             people: list[Person] | None = None) -> dict[str, Any]:
     """The alert as a DingTalk markdown message (paragraphs need a blank line between them)."""
+    if is_follow_up(payload):
+        line = status_line(payload, text)
+        return {"msgtype": "markdown", "markdown": {"title": line[:60], "text": line}}
     v, t = card_values(payload, tz, console_url, text), text
+    named, at = mentions(people or [])
 
     def field(name: str, value: str) -> str:
         return f"**{t(name)}**{t('card.colon')}{value}"
@@ -51,11 +74,15 @@ def markdown(payload: dict[str, Any], tz: ZoneInfo, console_url: str,
             f"{field('card.created', v['created'])} · {field('card.channel', v['channel'])}",
             message,
             f"[{t('card.open')}]({v['link']})",
-            t("card.reply_hint", uuid=v["uuid"])])
+            t("card.reply_hint", uuid=v["uuid"])]
+            + ([t("follow.mention_line", people=named)] if named else []))
 
-    body = fit_utf8(render, v["message"], MAX_TEXT_BYTES, text)
-    return {"msgtype": "markdown",
-            "markdown": {"title": f"[{v['level']}] {v['title']}", "text": body}}
+    body = {"msgtype": "markdown",
+            "markdown": {"title": f"[{v['level']}] {v['title']}",
+                         "text": fit_utf8(render, v["message"], MAX_TEXT_BYTES, text)}}
+    if at["atMobiles"] or at["atUserIds"]:
+        body["at"] = at
+    return body
 
 
 class DingTalkSink(RobotSink):
@@ -65,9 +92,9 @@ class DingTalkSink(RobotSink):
 
     def __init__(self, url: str, tz: ZoneInfo, console_url: str, text: Text,
                  secret: str | None = None, session: requests.Session | None = None,
-                 timeout: float = 10.0) -> None:
+                 timeout: float = 10.0, mentions: Mentions = NOBODY) -> None:
         super().__init__(url, tz, console_url, text, session, timeout)
-        self.secret = secret
+        self.secret, self.mentions = secret, mentions
 
     def url_for(self, now: float) -> str:
         if not self.secret:
@@ -78,4 +105,5 @@ class DingTalkSink(RobotSink):
     signed_url = url_for
 
     def message(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return markdown(payload, self.tz, self.console_url, self.text)
+        return markdown(payload, self.tz, self.console_url, self.text,
+                        self.mentions.people(payload))

@@ -30,7 +30,7 @@ def _flow(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
 def _bot(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
     s = rt.settings
     return BotWebhookSink(dest.url.get_secret_value(), s.tz, rt.card, s.guance_console_url,
-                          rt.text, dest.secret_value(), http, s.feishu_timeout)
+                          rt.text, dest.secret_value(), http, s.feishu_timeout, rt.mentions)
 
 
 def _setup(rt: Runtime, http: requests.Session) -> dict[str, Sink]:
@@ -41,7 +41,7 @@ def _setup(rt: Runtime, http: requests.Session) -> dict[str, Sink]:
     _check_bot_secrets(s)
     rt.feishu_app = app_from_settings(s, rt.clock, http)
     return {name: AppChatSink(rt.feishu_app, chat_id, s.tz, rt.card, s.guance_console_url,
-                              rt.text)
+                              rt.text, rt.mentions)
             for name, chat_id in s.feishu_app_chats.items()}
 
 

@@ -22,7 +22,10 @@ from relay.errors import ConfigError
 from relay.i18n import Text
 from relay.platforms.base import SendResult, cut
 from relay.platforms.feishu.card import CardTemplate
+from relay.platforms.feishu.follow import updatable, with_mentions, with_status
 from relay.platforms.feishu.webhook import FEISHU_LIMITS, judge
+from relay.platforms.follow import is_follow_up, status_line
+from relay.platforms.mentions import NOBODY, Mentions
 from relay.platforms.render import card_values
 
 TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token/internal"
@@ -140,6 +143,17 @@ class FeishuApp:
             body["uuid"] = idempotency_key[:50]
         return self.call("POST", f"/open-apis/im/v1/messages/{message_id}/reply", body)[0]
 
+    def update_card(self, message_id: str, card: dict[str, Any]) -> tuple[SendResult, bool]:
+        """PATCH a card the bot sent: (how it went, whether Feishu refused it for good, e.g. a
+        message over 14 days old or one sent without "update_multi": true). Any business code
+        that is not a rate limit counts as a refusal; network errors and 5xx are worth a retry."""
+        result, answer = self.call("PATCH", f"/open-apis/im/v1/messages/{message_id}",
+                                   {"content": json.dumps(card, ensure_ascii=False)})
+        code = answer.get("code")
+        refused = (not result.ok and result.retry_after is None and isinstance(code, int)
+                   and code >= 10_000)
+        return result, refused
+
     def bot_open_id(self) -> str | None:
         """The bot's own open_id (to tell an @-mention of the bot from one of a person)."""
         if self._bot_open_id is None:
@@ -156,19 +170,52 @@ class AppChatSink:
     limits = FEISHU_LIMITS  # Feishu: 5 messages a second per group; 100/min like a custom bot
 
     def __init__(self, app: FeishuApp, chat_id: str, tz: ZoneInfo, card: CardTemplate,
-                 console_url: str, text: Text) -> None:
+                 console_url: str, text: Text, mentions: Mentions = NOBODY) -> None:
         self.app, self.chat_id, self.tz, self.card = app, chat_id, tz, card
-        self.console_url, self.text = console_url, text
+        self.console_url, self.text, self.mentions = console_url, text, mentions
 
-    def send(self, payload: dict[str, Any], now: float) -> SendResult:
+    def render(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The alert card, updatable later (its issue's state changes are PATCHed into it)."""
         message = str(payload.get("message") or "")
         if len(message) > MAX_CARD_MESSAGE:
             message = cut(message, MAX_CARD_MESSAGE, self.text)
         card = self.card.render(card_values(dict(payload, message=message), self.tz,
                                             self.console_url, self.text))
+        return updatable(with_mentions(card, self.mentions.people(payload), self.text))
+
+    def send(self, payload: dict[str, Any], now: float) -> SendResult:
+        if is_follow_up(payload):
+            return self.follow_up(payload)
         # the same issue to the same chat is one message, even when a crash makes us send twice
         key = hashlib.sha1(f"{payload['uuid']}\n{self.chat_id}".encode()).hexdigest()
-        return self.app.send(self.chat_id, "interactive", card, idempotency_key=key)
+        return self.app.send(self.chat_id, "interactive", self.render(payload),
+                             idempotency_key=key)
+
+    def follow_up(self, payload: dict[str, Any]) -> SendResult:
+        """A state change: the card PATCHed with it (keeping its content), and one line in the
+        card's thread when the change is announced. A PATCH Feishu refuses (too old, not
+        updatable) falls back to the thread line. The result carries no message_id: a reply to
+        the line belongs to the card's thread, whose root finds the issue."""
+        line = status_line(payload, self.text)
+        message_id = payload.get("message_id")
+        key = hashlib.sha1(f"{payload['uuid']}\n{self.chat_id}\n{payload.get('status_type')}"
+                           f"\n{payload.get('changed_at')}\n{payload.get('kind')}"
+                           .encode()).hexdigest()
+        if not message_id:
+            result = self.app.send(self.chat_id, "text", {"text": line}, idempotency_key=key)
+            return SendResult(result.ok, result.error, result.retry_after)
+        announce = payload.get("announce", True)
+        if payload.get("kind") == "status":
+            card = with_status(self.render(payload), payload,
+                               self.mentions.managers(payload), self.tz, self.text)
+            result, refused = self.app.update_card(str(message_id), card)
+            if not result.ok and not refused:
+                return result  # worth a retry (rate limit, 5xx, network)
+            announce = announce or refused
+        if not announce:
+            return SendResult(True)
+        result = self.app.reply_text(str(message_id), line, idempotency_key=key)
+        return SendResult(result.ok, result.error, result.retry_after)
 
 
 def app_from_settings(settings: Any, clock: Clock, session: requests.Session) -> FeishuApp | None:

@@ -11,7 +11,6 @@ from relay.errors import ConfigError
 from relay.platforms.render import CARD_PLACEHOLDERS
 
 
-
 def default_card_template(language: str) -> Path:
     """The packaged card of a language: card_template.zh-CN.json, card_template.en.json."""
     return Path(__file__).with_name(f"card_template.{language}.json")

@@ -22,6 +22,9 @@ import requests
 from relay.i18n import Text
 from relay.platforms.base import SendResult, cut
 from relay.platforms.feishu.card import CardTemplate
+from relay.platforms.feishu.follow import with_mentions
+from relay.platforms.follow import OPEN, is_follow_up, status_line, status_name, who
+from relay.platforms.mentions import NOBODY, Mentions
 from relay.platforms.render import card_values, format_time
 
 # Feishu documents 5 requests/s and 100/min per custom bot; flows get the same care. The windows
@@ -33,16 +36,23 @@ MAX_BOT_BODY = 20_000  # Feishu takes ≤ 20 KB per custom-bot request; a margin
 
 
 def flow_params(payload: dict[str, Any], tz: ZoneInfo, text: Text) -> dict[str, str]:
-    """The flat params Feishu flows built on Guance's recipe already use (names fixed; the
-    level as Guance shows it in RELAY_LANGUAGE)."""
-    return {
+    """The flat params Feishu flows built on Guance's recipe already use (names fixed; the level
+    as Guance shows it in RELAY_LANGUAGE), plus `event` ("new" for a new issue, "status" for a
+    change) and `status`, so a flow can branch on the event; a change also names who made it
+    and carries the follow-up line."""
+    params = {
         "issue_uuid": payload["uuid"],
         "title": payload["title"],
         "level": text.level(str(payload.get("level") or "")),
         "source": payload["source"],
         "message": payload["message"],
         "createAt": format_time(payload["create_at"], tz),
+        "event": "status" if is_follow_up(payload) else "new",
+        "status": str(payload.get("status") or status_name(OPEN, text)),
     }
+    if is_follow_up(payload):
+        params.update(changed_by=who(payload, text), line=status_line(payload, text))
+    return params
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -112,17 +122,22 @@ class BotWebhookSink:
 
     def __init__(self, url: str, tz: ZoneInfo, card: CardTemplate, console_url: str, text: Text,
                  secret: str | None = None, session: requests.Session | None = None,
-                 timeout: float = 10.0) -> None:
+                 timeout: float = 10.0, mentions: Mentions = NOBODY) -> None:
         self.url, self.tz, self.card, self.console_url = url, tz, card, console_url
         self.text = text
-        self.secret, self.timeout = secret, timeout
+        self.secret, self.timeout, self.mentions = secret, timeout, mentions
         self.session = session or requests.Session()
 
     def body(self, payload: dict[str, Any], now: float) -> bytes:
-        """The request body, the message cut so the whole stays within Feishu's size limit."""
+        """The request body, the message cut so the whole stays within Feishu's size limit.
+        A state change is a short text message (a custom bot cannot update its card)."""
         extra = {}
         if self.secret:
             extra = {"timestamp": str(int(now)), "sign": bot_sign(int(now), self.secret)}
+        if is_follow_up(payload):
+            return json.dumps({"msg_type": "text",
+                               "content": {"text": status_line(payload, self.text)},
+                               **extra}, ensure_ascii=False).encode("utf-8")
         message = str(payload["message"])
         whole = self._encode(payload, message, extra)
         if len(whole) <= MAX_BOT_BODY:
@@ -141,7 +156,8 @@ class BotWebhookSink:
     def _encode(self, payload: dict[str, Any], message: str, extra: dict[str, str]) -> bytes:
         values = card_values(dict(payload, message=message), self.tz, self.console_url,
                              self.text)
-        body = {"msg_type": "interactive", "card": self.card.render(values), **extra}
+        card = with_mentions(self.card.render(values), self.mentions.people(payload), self.text)
+        body = {"msg_type": "interactive", "card": card, **extra}
         return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
     def send(self, payload: dict[str, Any], now: float) -> SendResult:

@@ -15,8 +15,10 @@ if TYPE_CHECKING:
 
 def _robot(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
     s = rt.settings
-    return WeComSink(dest.url.get_secret_value(), s.tz, s.guance_console_url, rt.text, http,
+    sink = WeComSink(dest.url.get_secret_value(), s.tz, s.guance_console_url, rt.text, http,
                      s.feishu_timeout)
+    sink.mentions = rt.mentions
+    return sink
 
 
 PLATFORM = Platform(

@@ -12,7 +12,11 @@ from zoneinfo import ZoneInfo
 
 from relay.i18n import Text
 from relay.platforms.base import RobotSink, fit_utf8
+from relay.platforms.follow import is_follow_up, status_line
+from relay.platforms.mentions import NOBODY, Mentions, Person
 from relay.platforms.render import card_values
+
+PLATFORM = "wecom"  # the key of a person's WeCom userid in RELAY_MENTIONS
 
 FREQ_OUT_OF_LIMIT = 45009  # "api freq out of limit"
 WAITS = {FREQ_OUT_OF_LIMIT: 60.0}
@@ -21,9 +25,17 @@ MAX_CONTENT_BYTES = 4096
 LEVEL_COLOURS = {"P0": "warning", "P1": "warning"}  # WeCom's font colours; others: comment (grey)
 
 
-def markdown(payload: dict[str, Any], tz: ZoneInfo, console_url: str,
-             text: Text) -> dict[str, Any]:
+def mentions(people: list[Person]) -> str:
+    """WeCom markdown's @: `<@userid>`; people without a WeCom userid are plain text."""
+    return " ".join(f"<@{p.on(PLATFORM)}>" if p.on(PLATFORM) else p.name for p in people)
+
+
+def markdown(payload: dict[str, Any], tz: ZoneInfo, console_url: str, text: Text,
+             people: list[Person] | None = None) -> dict[str, Any]:
+    if is_follow_up(payload):
+        return {"msgtype": "markdown", "markdown": {"content": status_line(payload, text)}}
     v, t = card_values(payload, tz, console_url, text), text
+    named = mentions(people or [])
     colour = LEVEL_COLOURS.get(str(payload.get("level") or ""), "comment")
 
     def render(message: str) -> str:
@@ -35,7 +47,8 @@ def markdown(payload: dict[str, Any], tz: ZoneInfo, console_url: str,
             "",
             message,
             "",
-            f"[{t('card.open')}]({v['link']}) <font color=\"comment\">{v['uuid']}</font>"])
+            f"[{t('card.open')}]({v['link']}) <font color=\"comment\">{v['uuid']}</font>"]
+            + ([t("follow.mention_line", people=named)] if named else []))
 
     return {"msgtype": "markdown",
             "markdown": {"content": fit_utf8(render, v["message"], MAX_CONTENT_BYTES, text)}}
@@ -45,6 +58,8 @@ class WeComSink(RobotSink):
     """One WeCom group robot."""
 
     platform, waits, hints = "WeCom", WAITS, HINTS
+    mentions: Mentions = NOBODY
 
     def message(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return markdown(payload, self.tz, self.console_url, self.text)
+        return markdown(payload, self.tz, self.console_url, self.text,
+                        self.mentions.people(payload))

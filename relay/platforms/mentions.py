@@ -1,0 +1,95 @@
+"""Who a card @-mentions: the issue's managers and the people a channel names for its levels,
+mapped to each platform's chat identity by RELAY_MENTIONS. A person without an identity on a
+platform is shown there as plain text (never dropped). Platforms render the mention themselves
+(Feishu `<at>`, DingTalk `at.atMobiles`/`atUserIds`, WeCom `<@userid>`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+PLATFORM_KEYS = ("feishu", "dingtalk", "wecom")
+PERSON_KEYS = ("name",) + PLATFORM_KEYS
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str  # shown as text, and beside a mention
+    ids: dict[str, str] = field(default_factory=dict)  # platform → chat identity
+
+    def on(self, platform: str) -> str | None:
+        return self.ids.get(platform) or None
+
+
+def check_people(value: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """RELAY_MENTIONS: {"<email or acnt_ UUID>": {"name": …, "feishu": …, "dingtalk": …,
+    "wecom": …}}; a ValueError names the entry."""
+    for person, ids in value.items():
+        if not isinstance(ids, dict):
+            raise ValueError(f"person {person!r} must map to an object such as "
+                             '{"feishu": "ou_…", "dingtalk": "138…", "wecom": "userid"}')
+        unknown = sorted(set(ids) - set(PERSON_KEYS))
+        if unknown:
+            raise ValueError(f"person {person!r}: unknown key(s) {', '.join(map(repr, unknown))} "
+                             f"(known: {', '.join(PERSON_KEYS)})")
+        for key, ident in ids.items():
+            if not isinstance(ident, str) or not ident.strip():
+                raise ValueError(f"person {person!r}: {key!r} must be a non-empty string")
+    return value
+
+
+def check_levels(value: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
+    """RELAY_LEVEL_MENTIONS: {"<channel or *>": {"P0": ["<person>", …], "P1,P2": […]}}."""
+    for channel, levels in value.items():
+        if not isinstance(levels, dict):
+            raise ValueError(f"channel {channel!r} must map levels to people, e.g. "
+                             '{"P0": ["oncall@example.com"]}')
+        for level, people in levels.items():
+            if isinstance(people, str):
+                levels[level] = people = [people]
+            if not isinstance(people, list) or not all(isinstance(p, str) for p in people):
+                raise ValueError(f"channel {channel!r} level {level!r}: want a list of people")
+    return value
+
+
+class Mentions:
+    def __init__(self, people: dict[str, dict[str, str]],
+                 levels: dict[str, dict[str, list[str]]]) -> None:
+        self._people = {k.strip().lower(): v for k, v in people.items()}
+        self._levels = {channel: {lvl.strip(): names for key, names in by_level.items()
+                                  for lvl in key.split(",")}
+                        for channel, by_level in levels.items()}
+
+    def person(self, key: str, name: str = "", email: str = "") -> Person:
+        ids = self._people.get(key.strip().lower()) or self._people.get(email.strip().lower())
+        ids = dict(ids or {})
+        shown = ids.pop("name", "") or name or email or key
+        return Person(shown, ids)
+
+    def managers(self, payload: dict[str, Any]) -> list[Person]:
+        """The issue's managers (account UUIDs, or Guance's managerInfos objects)."""
+        found: list[Person] = []
+        for manager in payload.get("managers") or []:
+            if isinstance(manager, dict):
+                found.append(self.person(str(manager.get("uuid") or ""),
+                                         str(manager.get("name") or ""),
+                                         str(manager.get("email") or "")))
+            else:
+                found.append(self.person(str(manager)))
+        return found
+
+    def people(self, payload: dict[str, Any]) -> list[Person]:
+        """The issue's managers, then the people of its channel (and of "*") for its level."""
+        found = self.managers(payload)
+        level = str(payload.get("level") or "")
+        for channel in (str(payload.get("channel") or ""), "*"):
+            for key in self._levels.get(channel, {}).get(level, []):
+                found.append(self.person(key))
+        unique: list[Person] = []
+        for person in found:
+            if person not in unique:
+                unique.append(person)
+        return unique
+
+
+NOBODY = Mentions({}, {})
