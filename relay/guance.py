@@ -196,33 +196,41 @@ class GuanceClient:
             self._channels_at = self.clock.now()
         return self._channels
 
-    def issues(self, channel_uuid: str, start: int, end: int) -> list[Issue]:
-        """Issues of a channel in [start, end] (Unix seconds), every page."""
-        found: list[Issue] = []
-        received = 0
-        for page in range(1, MAX_PAGES + 1):
-            body = self._call("POST", "/api/v1/issue/list", json={
-                "channelUUID": channel_uuid, "startTime": int(start), "endTime": int(end),
-                "search": "", "filters": [], "pageIndex": page, "pageSize": PAGE_SIZE})
-            content = body.get("content")
-            if isinstance(content, dict):
-                items, page_info = content.get("data") or [], content.get("pageInfo")
-            elif isinstance(content, list):
-                items, page_info = content, body.get("pageInfo")
-            else:
-                raise GuanceTransportError("/api/v1/issue/list: content is neither list nor object")
-            for obj in items:
-                if isinstance(obj, dict) and obj.get("uuid"):
-                    found.append(parse_issue(obj))
-            received += len(items)
-            total = page_info.get("totalCount") if isinstance(page_info, dict) else None
+    def issues(self, channel_uuid: str, start: int, end: int, first_page: int = 1,
+               found: list[Issue] | None = None) -> list[Issue]:
+        """Issues of a channel in [start, end] (Unix seconds), every page from `first_page` on
+        (`found`: what earlier pages of the same read gave)."""
+        found = [] if found is None else found
+        received = PAGE_SIZE * (first_page - 1)
+        for page in range(first_page, MAX_PAGES + 1):
+            issues, items, total = self.issue_page(channel_uuid, start, end, page)
+            found.extend(issues)
+            received += items
             # Guance may cap the page size below PAGE_SIZE (its maximum is undocumented), so a
             # short page is the last one only when there is no totalCount to go by.
-            if not items or (received >= total if isinstance(total, int)
+            if not items or (received >= total if total is not None
                              else len(items) < PAGE_SIZE):
                 return found
         log.warning("issue list of %s stopped after %d pages", channel_uuid, MAX_PAGES)
         return found
+
+    def issue_page(self, channel_uuid: str, start: int, end: int,
+                   page: int = 1) -> tuple[list[Issue], int, int | None]:
+        """One page of a channel's issues in [start, end]: (issues, items on the page,
+        totalCount or None)."""
+        body = self._call("POST", "/api/v1/issue/list", json={
+            "channelUUID": channel_uuid, "startTime": int(start), "endTime": int(end),
+            "search": "", "filters": [], "pageIndex": page, "pageSize": PAGE_SIZE})
+        content = body.get("content")
+        if isinstance(content, dict):
+            items, page_info = content.get("data") or [], content.get("pageInfo")
+        elif isinstance(content, list):
+            items, page_info = content, body.get("pageInfo")
+        else:
+            raise GuanceTransportError("/api/v1/issue/list: content is neither list nor object")
+        total = page_info.get("totalCount") if isinstance(page_info, dict) else None
+        return ([parse_issue(obj) for obj in items if isinstance(obj, dict) and obj.get("uuid")],
+                len(items), total if isinstance(total, int) else None)
 
     def replies(self, issue_uuid: str) -> list[dict[str, Any]]:
         """The issue's newest replies (one page, newest first): comments and change records."""

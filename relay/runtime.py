@@ -76,6 +76,9 @@ class Runtime:
         self.send_limits = {name: RateLimiter(sink.limits, self.clock)
                             for name, sink in self.sinks.items()}
         self.deliver_lock = threading.Lock()
+        # issues polling recorded, by channel UUID: issue UUID → creation time (relay/pipeline/
+        # poll.py's read_window skips re-reading pages of them)
+        self.recent_issues: dict[str, dict[str, int]] = {}
         self._guance: GuanceClient | None = None
 
     @property

@@ -12,7 +12,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
-from relay.guance import Channel, GuanceBudgetExhausted, GuanceError
+from relay.guance import PAGE_SIZE, Channel, GuanceBudgetExhausted, GuanceError, Issue
 from relay.runtime import Runtime
 from relay.store import outbox as store
 
@@ -117,7 +117,7 @@ def poll_channel(rt: Runtime, channel: Channel, destinations: list[str], cursor:
     first_run = cursor is None and since is None
     # the first run ever only starts the cursor; later reads include `now` itself (a read may
     # come within the second the first one ran)
-    issues = [] if first_run or start > now else rt.guance.issues(channel.uuid, start, now)
+    issues = [] if first_run or start > now else read_window(rt, channel, start, now)
     rows = [{"issue_uuid": issue.uuid, "destination": destination,
              "issue_created_at": issue.create_at or now,
              "payload": dict(issue.as_dict(), channel=channel.name)}
@@ -134,10 +134,45 @@ def poll_channel(rt: Runtime, channel: Channel, destinations: list[str], cursor:
                             digest=lambda new_rows: storm_digest(
                                 new_rows, channel, now, settings.storm_threshold,
                                 settings.storm_titles))
+    remember_recorded(rt, channel, rows, start)
     if new:
         log.info("poll %s: %d issue(s) read, %d new deliveries queued", channel.name,
                  len(issues), new, extra={"channel": channel.name})
     return len(issues), new
+
+
+def read_window(rt: Runtime, channel: Channel, start: int, end: int) -> list[Issue]:
+    """The channel's issues in [start, end]; the pages after the first only when they can hold
+    an issue this process has not recorded.
+
+    Most of a window is the overlap, re-read for issues Guance indexes late, so in a storm most
+    pages list issues recorded a minute ago. Without relying on the list's order (undocumented):
+    the first page's totalCount, less that page, is the rest; when it equals the recorded issues
+    of the window not on that page, the rest is exactly those (an unseen issue would make it
+    larger), so it is not read. Any other count (an unseen issue, a deleted or moved one, an
+    issue recorded by another replica) reads every page, as before."""
+    first, items, total = rt.guance.issue_page(channel.uuid, start, end)
+    if not items or (items >= total if total is not None else items < PAGE_SIZE):
+        return first
+    if total is not None:
+        recorded = rt.recent_issues.get(channel.uuid, {})
+        on_page = {issue.uuid for issue in first}
+        elsewhere = sum(1 for uuid, at in recorded.items()
+                        if start <= at <= end and uuid not in on_page)
+        if total - items == elsewhere:
+            return first
+    return rt.guance.issues(channel.uuid, start, end, first_page=2, found=first)
+
+
+def remember_recorded(rt: Runtime, channel: Channel, rows: list[dict], start: int) -> None:
+    """Note the issues this poll recorded (committed) with their creation time, for
+    read_window's count; forget those created before this read's start (the next read starts
+    no earlier), so the memory holds one window."""
+    recorded = rt.recent_issues.setdefault(channel.uuid, {})
+    for uuid in [u for u, at in recorded.items() if at < start]:
+        del recorded[uuid]
+    for row in rows:
+        recorded[row["issue_uuid"]] = row["issue_created_at"]
 
 
 def storm_digest(new_rows: list[dict], channel: Channel, now: int, threshold: int,

@@ -102,14 +102,13 @@ def record_poll(engine: Engine, channel_uuid: str, channel_name: str, cursor: in
                    created_at=now, updated_at=now) for r in rows]
     new_by_destination: dict[str, list[dict[str, Any]]] = {}
     with engine.begin() as conn:
-        for chunk in _chunks(_not_yet_recorded(conn, values), 50):
-            # one multi-row statement per chunk; RETURNING tells new rows from repeats another
-            # replica wrote meanwhile (PostgreSQL's rowcount can't)
-            stmt = insert(Delivery).values(chunk).on_conflict_do_nothing(
-                index_elements=["issue_uuid", "destination"])
-            inserted = set(conn.execute(stmt.returning(Delivery.issue_uuid,
-                                                       Delivery.destination)).all())
-            for value in chunk:
+        fresh = _not_yet_recorded(conn, values)
+        if fresh:
+            # one executemany, which SQLAlchemy sends as multi-row INSERTs of one cached
+            # statement; RETURNING tells new rows from repeats another replica wrote meanwhile
+            # (PostgreSQL's rowcount can't)
+            inserted = set(conn.execute(_insert_new(insert), fresh).all())
+            for value in fresh:
                 if (value["issue_uuid"], value["destination"]) in inserted:
                     new_by_destination.setdefault(value["destination"], []).append(value)
         for destination, new_rows in new_by_destination.items():
@@ -132,6 +131,18 @@ def record_poll(engine: Engine, channel_uuid: str, channel_name: str, cursor: in
             set_={"channel_name": channel_name, "cursor": cursor, "last_success_at": now,
                   "last_error": None, "updated_at": now}))
     return sum(len(r) for r in new_by_destination.values())
+
+
+_INSERTS: dict[Any, Any] = {}
+
+
+def _insert_new(insert: Any) -> Any:
+    """The outbox INSERT … ON CONFLICT DO NOTHING RETURNING, built once per dialect."""
+    if insert not in _INSERTS:
+        _INSERTS[insert] = insert(Delivery).on_conflict_do_nothing(
+            index_elements=["issue_uuid", "destination"]).returning(
+            Delivery.issue_uuid, Delivery.destination)
+    return _INSERTS[insert]
 
 
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
