@@ -118,11 +118,12 @@ def poll_channel(rt: Runtime, channel: Channel, destinations: list[str], cursor:
     # the first run ever only starts the cursor; later reads include `now` itself (a read may
     # come within the second the first one ran)
     issues = [] if first_run or start > now else read_window(rt, channel, start, now)
+    recorded = rt.recent_issues.get(channel.uuid, {})  # re-reads: their rows exist already
     rows = [{"issue_uuid": issue.uuid, "destination": destination,
              "issue_created_at": issue.create_at or now,
              "payload": dict(issue.as_dict(), channel=channel.name)}
             for issue in issues if not issue.deleted and (issue.create_at or now) >= start
-            for destination in destinations]
+            and issue.uuid not in recorded for destination in destinations]
     # The next read starts at cursor − overlap. On the first run ever that must not reach back
     # before now (issues created before relay started watching are not sent), so the cursor is
     # put `overlap` ahead and moves again only once now passes it.
