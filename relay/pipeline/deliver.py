@@ -173,6 +173,8 @@ def _send(rt: Runtime, row: store.Delivery, report: DeliverReport,
     if row.attempts:
         rt.metrics.retries.inc()
     result = sink.send(row.payload, clock.now())
+    if row.destination in rt.send_limits:
+        rt.send_limits[row.destination].finished()
     if result.ok:
         now = clock.now()
         store.mark_sent(marks, row.id, int(now), result.message_id)
