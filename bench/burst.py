@@ -26,6 +26,7 @@ import math
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from sqlalchemy import func, select
@@ -36,6 +37,7 @@ from bench.common import hand_back, markdown_table, peak_rss_mb, quiet_logs, run
 from bench.fakes import Fakes
 from bench.tally import digest_members, tally
 from relay.guance import PAGE_SIZE
+from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
 from relay.pipeline.spread import poll_spread
 from relay.runtime import Runtime
@@ -79,8 +81,8 @@ def measure(side: str, channels: int, per_channel: int, speed: float,
 
 
 class RelaySide:
-    """relay as crontab.example drives it: every minute `poll_issues every=15` (a poll, then a
-    deliver run, every 15 s while the Guance budget has room)."""
+    """relay as crontab.example drives it: every minute `deliver` and `poll_issues every=15` (a
+    poll, then a deliver run, every 15 s while the Guance budget has room)."""
 
     def __init__(self, fakes: Fakes, hooks: dict[str, str], clock: ScaledClock, digest: bool,
                  database_url: str) -> None:
@@ -96,7 +98,12 @@ class RelaySide:
                                                          None)
 
     def run(self) -> None:
+        """One firing: the `deliver` line's run in a thread of its own, as APScheduler runs it,
+        beside `poll_issues every=15` (whose own deliver runs wait while that one sends)."""
+        sender = threading.Thread(target=deliver, args=(self.rt,), kwargs={"max_seconds": 50})
+        sender.start()
         poll_spread(self.rt, POLL_EVERY)
+        sender.join()
 
     def digests(self) -> dict[str, list[str]]:
         return digest_members(self.rt.engine)

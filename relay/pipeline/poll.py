@@ -61,7 +61,10 @@ def poll(rt: Runtime, since: int | None = None) -> PollReport:
         report.failed.append("*")
         return report
     before = store.cursors(rt.engine)  # (cursor, last successful poll) by channel UUID
-    targets.sort(key=lambda t: before.get(t[0].uuid, (0, None))[0])
+    # by the last successful poll (the cursor alone ties for the first overlap after the first
+    # run: a storm's unread channels then waited behind re-reads of the ones listed first)
+    targets.sort(key=lambda t: (before.get(t[0].uuid, (0, None))[1] or 0,
+                                before.get(t[0].uuid, (0, None))[0]))
     for index, (channel, destinations) in enumerate(targets):
         # Replicas: the lease keeps two from polling one channel at once; a channel another
         # replica polled since this run began is done (polling it again would only spend calls).

@@ -35,6 +35,9 @@ class Every(float):
             raise ValueError(f"every={text} is outside 5–60 seconds")
         return cls(value)
 
+    def __str__(self) -> str:
+        return f"{float(self):g}"
+
 
 def room_for_a_poll(rt: Runtime) -> bool:
     """Does the Guance budget left to background work hold two polls' worth of calls?"""
