@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import random
-from collections import Counter
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
@@ -112,8 +111,8 @@ def _deliver(rt: Runtime, max_seconds: float, report: DeliverReport) -> None:
             fresh = [d for d in ready if d not in with_rows and d not in drained]
             if fresh:
                 read = store.due_deliveries(engine, int(clock.now()), BATCH, destinations=fresh)
-                counts = Counter(row.destination for row in read)
-                drained.update(d for d in fresh if counts[d] < BATCH)  # all of its due rows
+                if len(read) < BATCH:  # all their due rows: once sent, nothing left to read
+                    drained.update(fresh)
                 rows += read
             rows.sort(key=lambda row: (row.issue_created_at, row.id))
             progressed = False

@@ -73,3 +73,24 @@ def test_a_deleted_issue_makes_the_count_disagree_and_every_page_is_read(after_a
     calls = issue_list_calls(guance)
     poll(rt)
     assert issue_list_calls(guance) - calls == 3
+
+
+def test_a_storm_s_unread_channel_goes_before_re_reads_of_the_ones_read(make_runtime, two_teams,
+                                                                        guance, feishu, clock):
+    """Two calls a minute for polling, two pages a channel: the second poll reads db's storm
+    instead of re-reading ops (their cursors tie within the first overlap after the first run)."""
+    rt = make_runtime(guance_calls_per_minute=6, guance_reply_reserve=4, storm_threshold=1000,
+                      **two_teams)
+    rt.send_limits.clear()
+    poll(rt)  # the first run ever (and the channel list)
+    clock.advance(62)
+    storm = {team: [guance.add_issue(f"{team} {i}", [team], created_at=clock.now() - 30 + i // 10)
+                    for i in range(150)] for team in ("ops", "db")}
+    first = poll(rt)
+    assert first.polled == ["ops"] and first.waiting == ["db"]
+    clock.advance(62)
+    second = poll(rt)
+    assert second.polled[0] == "db"
+    deliver(rt)
+    assert Counter(card_uuids(feishu, "hook-db")) == Counter(storm["db"])
+    assert Counter(card_uuids(feishu, "hook-ops")) == Counter(storm["ops"])
