@@ -197,11 +197,10 @@ class GuanceClient:
         return self._channels
 
     def issues(self, channel_uuid: str, start: int, end: int, first_page: int = 1,
-               found: list[Issue] | None = None) -> list[Issue]:
+               found: list[Issue] | None = None, received: int = 0) -> list[Issue]:
         """Issues of a channel in [start, end] (Unix seconds), every page from `first_page` on
-        (`found`: what earlier pages of the same read gave)."""
+        (`found` and `received`: the issues and item count the earlier pages of this read gave)."""
         found = [] if found is None else found
-        received = PAGE_SIZE * (first_page - 1)
         for page in range(first_page, MAX_PAGES + 1):
             issues, items, total = self.issue_page(channel_uuid, start, end, page)
             found.extend(issues)
@@ -209,7 +208,7 @@ class GuanceClient:
             # Guance may cap the page size below PAGE_SIZE (its maximum is undocumented), so a
             # short page is the last one only when there is no totalCount to go by.
             if not items or (received >= total if total is not None
-                             else len(items) < PAGE_SIZE):
+                             else items < PAGE_SIZE):
                 return found
         log.warning("issue list of %s stopped after %d pages", channel_uuid, MAX_PAGES)
         return found

@@ -165,7 +165,7 @@ def read_window(rt: Runtime, channel: Channel, start: int, end: int) -> list[Iss
                         if start <= at <= end and uuid not in on_page)
         if total - items == elsewhere:
             return first
-    return rt.guance.issues(channel.uuid, start, end, first_page=2, found=first)
+    return rt.guance.issues(channel.uuid, start, end, first_page=2, found=first, received=items)
 
 
 def remember_recorded(rt: Runtime, channel: Channel, rows: list[dict], start: int) -> None:
