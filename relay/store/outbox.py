@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
-from sqlalchemy import (JSON, BigInteger, Connection, Engine, Index, Integer, String, Text, UniqueConstraint,
-                        bindparam, delete, func, select, update)
+from sqlalchemy import (JSON, BigInteger, Connection, Engine, Index, Integer, String, Text,
+                        UniqueConstraint, bindparam, delete, func, select, update)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from relay.store.base import ID, Base, dialect_insert, write_lock
