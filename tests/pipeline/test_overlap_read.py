@@ -94,3 +94,4 @@ def test_a_storm_s_unread_channel_goes_before_re_reads_of_the_ones_read(make_run
     deliver(rt)
     assert Counter(card_uuids(feishu, "hook-db")) == Counter(storm["db"])
     assert Counter(card_uuids(feishu, "hook-ops")) == Counter(storm["ops"])
+
