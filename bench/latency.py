@@ -169,7 +169,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--minutes", type=int)
     args = parser.parse_args()
-    minutes = args.minutes or (10 if args.quick else 40)
+    minutes = args.minutes or (20 if args.quick else 40)
     print(f"\n== Time to chat: {minutes} simulated minutes, an issue every ~{ISSUE_EVERY:g} s in "
           f"default, {REPLIES_PER_MINUTE} replies + {FOLLOW_UP_CALLS_PER_MINUTE} follow-up reads "
           "a minute on the same 20-a-minute Guance key")
