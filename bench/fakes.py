@@ -29,7 +29,7 @@ from relay.web.server import WebServer
 API_KEY = "bench-api-key-0123456789"
 
 
-def control_app(guance: FakeGuance, feishu: FakeFeishu) -> Flask:
+def control_app(guance: FakeGuance, feishu: FakeFeishu, arrivals: list[float]) -> Flask:
     app = Flask("bench-control")
 
     @app.post("/channels")
@@ -58,7 +58,8 @@ def control_app(guance: FakeGuance, feishu: FakeFeishu) -> Flask:
             cards = [[hook, body.get("issue_uuid")] for hook, body in feishu.received]
         return jsonify({"cards": cards, "feishu_refused": feishu.too_frequent,
                         "guance_rate_limited": guance.rate_limited,
-                        "guance_calls": len(guance.calls)})
+                        "guance_calls": len(guance.calls),
+                        "last_card_at": max(arrivals, default=None)})
 
     return app
 
@@ -71,14 +72,16 @@ def main() -> None:
     parser.add_argument("--feishu-limits", default="5/1,100/60", help="'none' or count/seconds,…")
     args = parser.parse_args()
     clock = ScaledClock(args.origin, args.speed)
+    arrivals: list[float] = []  # when each accepted card arrived (simulated time)
     guance = FakeGuance(API_KEY, clock=clock,
                         calls_per_minute=args.guance_calls_per_minute or None)
     limits = None if args.feishu_limits == "none" else [
         (int(n), float(s)) for n, s in (rule.split("/") for rule in args.feishu_limits.split(","))]
-    feishu = FakeFeishu(clock=clock, limits=limits)
+    feishu = FakeFeishu(clock=clock, limits=limits,
+                        on_receive=lambda hook, body: arrivals.append(clock.now()))
     logging.getLogger("waitress").setLevel(logging.ERROR)  # no "task queue depth" lines
     servers = [WebServer(app, "127.0.0.1", 0).start()
-               for app in (guance.app, feishu.app, control_app(guance, feishu))]
+               for app in (guance.app, feishu.app, control_app(guance, feishu, arrivals))]
     print(json.dumps({"guance": servers[0].url, "feishu": servers[1].url,
                       "control": servers[2].url}), flush=True)
     sys.stdin.read()  # until the parent closes the pipe (or dies)

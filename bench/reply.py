@@ -22,11 +22,10 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-from bench.common import ROOT, hand_back, run_part, verdict
+from bench.common import ROOT, hand_back, run_part
 from bench.fakes import Fakes
 
 TOKEN = "bench-reply-token-0123456789"
-TARGET_RPS = 500
 CLIENTS = 16
 
 
@@ -150,13 +149,14 @@ def run(seconds: float, clients: int = CLIENTS) -> dict:
         server.stdin.close()
         server.wait(timeout=10)
         fakes.stop()
-    r.update(clients=clients, target_rps=TARGET_RPS)
+    r.update(clients=clients)
     print(f"\n== Reply endpoint: POST /feishu/reply under waitress, {clients} keep-alive clients "
           f"in another process, {r['seconds']} s (fake Guance behind it, limits off)")
     print(f"  {r['requests']} requests, {r['errors']} errors: {r['rps']} req/s, p50 "
           f"{r['p50_ms']} ms, p99 {r['p99_ms']} ms; server CPU {r['server_cpu_ms_per_request']} "
           f"ms/request")
-    print(f"  target ≥ {TARGET_RPS} req/s: {verdict(r['rps'] >= TARGET_RPS and not r['errors'])}")
+    # no target: Guance takes 20 calls a minute per key, so no team needs hundreds of comments a
+    # second, and an absolute rate flips with the machine's load (issue 15)
     return r
 
 

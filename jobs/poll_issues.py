@@ -1,10 +1,8 @@
-from relay.pipeline.deliver import deliver as send_due
-from relay.pipeline.poll import poll
+from relay.pipeline.spread import Every, poll_spread
 from relay.runtime import Runtime
 
 
-def poll_issues(rt: Runtime, deliver: bool = True) -> None:
-    """Queue new issues of every watched channel; then send them at once unless deliver=no."""
-    report = poll(rt)
-    if deliver and report.new_rows:
-        send_due(rt)
+def poll_issues(rt: Runtime, deliver: bool = True, every: Every = Every(60)) -> None:
+    """Queue new issues of every watched channel; then send them at once unless deliver=no.
+    every=15: poll again every 15 s within the minute while the Guance budget has room."""
+    poll_spread(rt, every, deliver)

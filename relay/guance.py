@@ -122,13 +122,15 @@ class Issue:
 @dataclass
 class IssuePage:
     """One page of an issue list read: its issues, the malformed ones not reported before
-    (uuid, why), how many items this read has received so far, and whether it was the last."""
+    (uuid, why), how many items this read has received so far, whether it was the last, and the
+    list's total count."""
 
     number: int
     issues: list[Issue]
     received: int
     last: bool
     malformed: list[tuple[str, str]] = field(default_factory=list)
+    total: int | None = None  # the list's totalCount, when Guance gives one
 
 
 def unix_seconds(value: Any, uuid: str) -> int:
@@ -330,6 +332,7 @@ class GuanceClient:
                               pages=-(-total // PAGE_SIZE) if isinstance(total, int) else None)
             # Guance may cap the page size below PAGE_SIZE (its maximum is undocumented), so a
             # short page is the last one only when there is no totalCount to go by.
+            page.total = total if isinstance(total, int) else None
             page.last = not items or (received >= total if isinstance(total, int)
                                       else len(items) < PAGE_SIZE)
             page.issues = self._named_levels(page.issues)

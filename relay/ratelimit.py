@@ -86,6 +86,14 @@ class RateLimiter:
                     self._by_kind[kind].append(now)
             return wait
 
+    def finished(self) -> None:
+        """The call granted last is over: count it from now, not from its grant. The peer
+        counts a call when it arrives, somewhere in between; counted from its end, a call slowed
+        on its way (a busy machine) cannot land the next ones too close after it."""
+        with self._lock:
+            if self._granted:
+                self._granted[-1] = max(self._granted[-1], self.clock.now())
+
     def block(self, seconds: float) -> None:
         """The peer said "too many": grant nothing for `seconds`."""
         with self._lock:

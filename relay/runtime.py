@@ -71,6 +71,9 @@ class Runtime:
         self.reply_slots = threading.BoundedSemaphore(settings.replies_in_flight)
         # set on SIGTERM/SIGINT: jobs finish the send (or page) in progress, record it, and stop
         self.stopping = threading.Event()
+        # issues polling recorded, by channel UUID: issue UUID → creation time (relay/pipeline/
+        # poll.py's read_window skips re-reading pages of them)
+        self.recent_issues: dict[str, dict[str, int]] = {}
         self._guance: GuanceClient | None = None
 
     @property

@@ -6,7 +6,7 @@ baseline's losses are seen."""
 
 from __future__ import annotations
 
-from bench import burst, follow, growth, late
+from bench import burst, follow, growth, late, latency
 
 
 def test_late_runs_tell_relay_from_the_baseline():
@@ -16,11 +16,20 @@ def test_late_runs_tell_relay_from_the_baseline():
     assert result["baseline"]["lost"] > 0 and result["baseline"]["repeated"] > 0
 
 
+def test_time_to_chat_runs_both_schedules_and_spreading_the_polls_is_faster():
+    result = latency.run(minutes=6)
+    for mode in ("every=15", "once a minute"):
+        r = result[mode]
+        assert r["issues"] > 0 and r["lost"] == r["repeated"] == r["guance_rate_limited"] == 0, r
+    assert result["every=15"]["p50"] < result["once a minute"]["p50"]  # simulated seconds
+
+
 def test_burst_relay_covers_every_issue_once_and_the_baseline_loses_some():
     for side in ("relay-digest", "relay-cards"):
         r = burst.measure(side, channels=2, per_channel=12, speed=60, max_minutes=5)
         assert (r["covered"], r["lost"], r["repeated"]) == (24, 0, 0), r
         assert r["cards"] == (2 if side == "relay-digest" else 24)
+        assert burst.floor(2, 12, side == "relay-digest")["calls"] == 2
     base = burst.measure("baseline", channels=2, per_channel=12, speed=1)
     assert base["lost"] > 0 and base["feishu_refused"] == base["lost"]  # 5 a second per bot
 

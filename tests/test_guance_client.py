@@ -123,6 +123,24 @@ def test_issue_list_pages_when_server_caps_page_size(client, rsps, shape):
     assert pages == [1, 2, 3]
 
 
+@pytest.mark.parametrize("shape", ["object", "list"])
+def test_a_read_resumed_after_its_first_page_counts_what_that_page_held(client, rsps, shape):
+    """poll's read_window reads page 1 itself and may go on from page 2: with a capped page size
+    the count so far is page 1's items, not a full page (or the last page would be skipped)."""
+    items = [issue(n) for n in range(1, 46)]
+    callback, pages = paged(items, shape, cap=20)
+    rsps.add_callback(responses.POST, LIST_URL, callback=callback)
+
+    page = next(client.issue_pages("chan_x", T0, T0 + 1000))
+    first, count, total = page.issues, page.received, page.total
+    got = first + [i for rest in client.issue_pages("chan_x", T0, T0 + 1000, first_page=2,
+                                                    received=count) for i in rest.issues]
+
+    assert (count, total) == (20, 45)
+    assert sorted(i.uuid for i in got) == sorted(i["uuid"] for i in items)
+    assert pages == [1, 2, 3]
+
+
 def test_issue_list_exact_multiple_of_page_size_stops(client, rsps):
     items = [issue(n) for n in range(1, 201)]
     callback, pages = paged(items, "object")

@@ -11,6 +11,8 @@ import logging
 import random
 from dataclasses import dataclass
 
+from sqlalchemy import Connection
+
 from relay.runtime import Runtime
 from relay.store import outbox as store
 
@@ -20,6 +22,7 @@ BACKOFF_FIRST = 15.0
 BACKOFF_MAX = 900.0
 BATCH = 200
 CLAIM_AT_ONCE = 4  # destinations a deliver run leases per pass
+LOOK_EVERY = 5.0  # seconds between looks for newly due destinations within a run
 
 
 @dataclass
@@ -70,13 +73,24 @@ def _deliver(rt: Runtime, max_seconds: float, report: DeliverReport) -> None:
     owned: dict[str, float] = {}  # destination → when our lease on it runs out
     waiting: dict[str, float] = {}  # destination → when its send limit allows the next card
     left: dict[str, list[store.Delivery]] = {}  # rows read but not sent yet (their limit waited)
+    # destinations whose due rows were all read and sent: not read again until a look at the
+    # store finds due rows for them (each look costs a query over the pending rows, and a pass
+    # comes every few cards while the send limits pace the run)
+    drained: set[str] = set()
+    look_at = 0.0  # when to look for destinations with due rows again
+    marks = engine.connect()  # one connection for the run's mark_sent commits
     try:
         while clock.now() - started < max_seconds and not rt.stopping.is_set():
             now = clock.now()
             waiting = {d: at for d, at in waiting.items() if at > now and d not in held}
             # a few destinations per pass, in random order, so replicas share the destinations
             # instead of the first one to look taking them all
-            unclaimed = list(store.due_destinations(engine, int(now)) - held - owned.keys())
+            unclaimed = []
+            if now >= look_at:
+                due = store.due_destinations(engine, int(now))
+                drained -= due
+                unclaimed = list(due - held - owned.keys())
+                look_at = now + (0.0 if len(unclaimed) > CLAIM_AT_ONCE else LOOK_EVERY)
             random.shuffle(unclaimed)
             claimed = 0
             for destination in unclaimed:
@@ -93,9 +107,13 @@ def _deliver(rt: Runtime, max_seconds: float, report: DeliverReport) -> None:
             # rows left from an earlier pass are still ours (we hold the lease): read only for
             # destinations that have none
             rows = [row for d in ready for row in left.pop(d, [])]
-            fresh = [d for d in ready if d not in {row.destination for row in rows}]
+            with_rows = {row.destination for row in rows}
+            fresh = [d for d in ready if d not in with_rows and d not in drained]
             if fresh:
-                rows += store.due_deliveries(engine, int(clock.now()), BATCH, destinations=fresh)
+                read = store.due_deliveries(engine, int(clock.now()), BATCH, destinations=fresh)
+                if len(read) < BATCH:  # all their due rows: once sent, nothing left to read
+                    drained.update(fresh)
+                rows += read
             rows.sort(key=lambda row: (row.issue_created_at, row.id))
             progressed = False
             for row in rows:
@@ -111,7 +129,7 @@ def _deliver(rt: Runtime, max_seconds: float, report: DeliverReport) -> None:
                 if wait > 0:  # not yet: this destination's later rows wait with it
                     waiting[row.destination] = clock.now() + wait
                     left.setdefault(row.destination, []).append(row)
-                elif _send(rt, row, report, owned):
+                elif _send(rt, row, report, owned, marks):
                     progressed = True
                 else:  # failed, or the lease was lost to another replica
                     held.add(row.destination)
@@ -124,6 +142,7 @@ def _deliver(rt: Runtime, max_seconds: float, report: DeliverReport) -> None:
                 return  # the next scheduled run sends it
             clock.sleep(pause, rt.stopping)
     finally:
+        marks.close()
         for destination in owned:
             rt.leases.release(f"deliver:{destination}")
 
@@ -140,7 +159,7 @@ def _keep_lease(rt: Runtime, owned: dict[str, float], destination: str) -> bool:
 
 
 def _send(rt: Runtime, row: store.Delivery, report: DeliverReport,
-          owned: dict[str, float]) -> bool:
+          owned: dict[str, float], marks: Connection) -> bool:
     """Send one row (its send limit already granted); True when the platform took it, False when
     its destination must wait. The lease is checked right before the send: lost to another replica,
     that replica sends the row instead."""
@@ -155,9 +174,11 @@ def _send(rt: Runtime, row: store.Delivery, report: DeliverReport,
     if row.attempts:
         rt.metrics.retries.inc()
     result = sink.send(row.payload, clock.now())
+    if row.destination in rt.send_limits:
+        rt.send_limits[row.destination].finished()
     if result.ok:
         now = clock.now()
-        store.mark_sent(rt.engine, row.id, int(now), result.message_id)
+        store.mark_sent(marks, row.id, int(now), result.message_id)
         report.sent += 1
         rt.metrics.deliveries.labels("sent").inc()
         rt.metrics.latency.observe(max(now - row.issue_created_at, 0.0))

@@ -15,7 +15,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
-from relay.guance import MAX_PAGES, Channel, GuanceBudgetExhausted, GuanceError, Issue
+from relay.guance import MAX_PAGES, Channel, GuanceBudgetExhausted, GuanceError, Issue, IssuePage
 from relay.i18n import UNKNOWN_LEVEL, Text
 from relay.platforms.base import MAX_STORED_MESSAGE, MAX_STORED_TITLE, bounded
 from relay.runtime import Runtime
@@ -83,9 +83,10 @@ def poll(rt: Runtime, since: int | None = None) -> PollReport:
         report.failed.append("*")
         return report
     before = store.cursors(rt.engine)  # (cursor, last successful poll) by channel UUID
-    # least recently polled first: a channel draining a backlog over several runs takes its
-    # turn with the others instead of their budget
-    targets.sort(key=lambda t: before.get(t[0].uuid, (0, None))[1] or 0)
+    # by the last successful poll (the cursor alone ties for the first overlap after the first
+    # run: a storm's unread channels then waited behind re-reads of the ones listed first)
+    targets.sort(key=lambda t: (before.get(t[0].uuid, (0, None))[1] or 0,
+                                before.get(t[0].uuid, (0, None))[0]))
     for index, (channel, destinations) in enumerate(targets):
         if rt.stopping.is_set():  # a signal: what was read is recorded; the rest waits
             report.waiting = [c.name for c, _ in targets[index:]]
@@ -163,11 +164,12 @@ def poll_channel(rt: Runtime, channel: Channel, destinations: list[str], cursor:
         left, stopped = read_window(rt, channel, window, issues)
         if stopped is not None and left == window:
             return 0, 0, stopped  # nothing read: nothing to record
+    recorded = rt.recent_issues.get(channel.uuid, {})  # re-reads: their rows exist already
     rows = [{"issue_uuid": issue.uuid, "destination": destination,
              "issue_created_at": issue.create_at or now,
              "payload": stored_payload(issue, channel, rt.text)}
             for issue in issues if not issue.deleted and (issue.create_at or now) >= window.start
-            for destination in destinations]
+            and issue.uuid not in recorded for destination in destinations]
     # The next read starts at cursor − overlap. On the first run ever that must not reach back
     # before now (issues created before relay started watching are not sent), so the cursor is
     # put `overlap` ahead and moves again only once now passes it. A read left part-way keeps
@@ -182,6 +184,7 @@ def poll_channel(rt: Runtime, channel: Channel, destinations: list[str], cursor:
                             digest=lambda new_rows: storm_digest(
                                 new_rows, channel, now, settings.storm_threshold,
                                 settings.storm_titles, rt.text), window=left)
+    remember_recorded(rt, channel, rows, window.start)
     if new or left:
         log.info("poll %s: %d issue(s) read, %d new deliveries queued%s", channel.name,
                  len(issues), new, f"; the next run goes on from page {left.page}" if left else "",
@@ -213,8 +216,10 @@ def read_window(rt: Runtime, channel: Channel, window: store.Window, issues: lis
                 rt.metrics.issues_malformed.inc()
                 log.warning("poll %s: issue %s skipped, it is malformed: %s", channel.name,
                             rt.redact(uuid), reason, extra={"channel": channel.name, "issue": uuid})
-            left = None if page.last else replace(left, page=page.number + 1,
-                                                  received=page.received)
+            done = page.last or rest_recorded(rt, channel, window, page)
+            left = None if done else replace(left, page=page.number + 1, received=page.received)
+            if done:
+                break
             if left is not None and rt.stopping.is_set():
                 return left, None  # a signal: record what was read, go on next run
     except GuanceError as exc:
@@ -223,6 +228,35 @@ def read_window(rt: Runtime, channel: Channel, window: store.Window, issues: lis
         log.warning("poll %s: %d pages read; the next run goes on from page %d",
                     channel.name, MAX_PAGES, left.page, extra={"channel": channel.name})
     return left, None
+
+
+def rest_recorded(rt: Runtime, channel: Channel, window: store.Window, page: IssuePage) -> bool:
+    """After the first page of a window: are the other pages only issues this process recorded?
+
+    Most of a window is the overlap, re-read for issues Guance indexes late, so in a storm most
+    pages list issues recorded a minute ago. Without relying on the list's order (undocumented):
+    the first page's totalCount, less that page, is the rest; when it equals the recorded issues
+    of the window not on that page, the rest is exactly those (an unseen issue would make it
+    larger), so it is not read. Any other count (an unseen issue, a deleted or moved one, an
+    issue recorded by another replica) reads every page, as before."""
+    if window.page != 1 or page.number != 1 or page.total is None:
+        return False
+    recorded = rt.recent_issues.get(channel.uuid, {})
+    on_page = {issue.uuid for issue in page.issues}
+    elsewhere = sum(1 for uuid, at in recorded.items()
+                    if window.start <= at <= window.end and uuid not in on_page)
+    return page.total - page.received == elsewhere
+
+
+def remember_recorded(rt: Runtime, channel: Channel, rows: list[dict], start: int) -> None:
+    """Note the issues this poll recorded (committed) with their creation time, for
+    read_window's count; forget those created before this read's start (the next read starts
+    no earlier), so the memory holds one window."""
+    recorded = rt.recent_issues.setdefault(channel.uuid, {})
+    for uuid in [u for u, at in recorded.items() if at < start]:
+        del recorded[uuid]
+    for row in rows:
+        recorded[row["issue_uuid"]] = row["issue_created_at"]
 
 
 def storm_digest(new_rows: list[dict], channel: Channel, now: int, threshold: int,

@@ -82,6 +82,8 @@ def _day_number(token: str) -> int:
 
 
 def _convert(value: str, annotation: Any) -> Any:
+    if callable(getattr(annotation, "parse", None)):  # a type that reads its own text
+        return annotation.parse(value)
     if annotation in (int, "int"):
         return int(value)
     if annotation in (float, "float"):
@@ -159,8 +161,9 @@ def job_kwargs(name: str, args: list[str], jobs: dict[str, Callable[..., Any]]) 
         try:
             kwargs[key] = _convert(value, params[key].annotation)
         except ValueError:
+            kind = params[key].annotation
             raise ValueError(f"argument {key}={value!r} of job {name!r} is not a valid "
-                             f"{getattr(params[key].annotation, '__name__', params[key].annotation)}"
+                             f"{getattr(kind, 'description', getattr(kind, '__name__', kind))}"
                              ) from None
     return kwargs
 

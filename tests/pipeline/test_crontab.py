@@ -63,7 +63,7 @@ def problems_of(path: Path) -> list[str]:
 def test_example_crontab_names_the_jobs_with_their_arguments_and_line_numbers():
     entries = parse_crontab(EXAMPLE, JOBS, TZ)
     assert [(e.job, e.kwargs) for e in entries] == [
-        ("poll_issues", {}), ("deliver", {}), ("prune", {"days": 30}),
+        ("poll_issues", {"every": 15}), ("deliver", {}), ("prune", {"days": 30}),
         ("notify_replies", {"max_issues": 5}), ("track_issues", {})]
     assert type(entries[2].kwargs["days"]) is int
     lines = EXAMPLE.read_text(encoding="utf-8").splitlines()

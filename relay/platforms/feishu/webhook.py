@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import requests
 
+from relay import http
 from relay.i18n import Text
 from relay.platforms.base import SendResult, cut
 from relay.platforms.feishu.card import CardTemplate
@@ -32,6 +33,7 @@ from relay.platforms.render import card_values, format_time
 # card inside its second when relay waited exactly one.
 FEISHU_LIMITS = [(5, 1.1), (100, 61.0)]
 TOO_FREQUENT_CODES = {11232, 99991400}  # system-pressure frequency limit; IM API rate limit
+JSON = {"Content-Type": "application/json; charset=utf-8"}
 MAX_BOT_BODY = 20_000  # Feishu takes ≤ 20 KB per custom-bot request; a margin for "KB" = 1000
 
 
@@ -69,7 +71,7 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     return max(when.timestamp() - now, 0.0)
 
 
-def judge(resp: requests.Response, now: float) -> SendResult:
+def judge(resp: requests.Response | http.Answer, now: float) -> SendResult:
     """Did Feishu accept the message? Reads the status, then the body's `code` if there is one."""
     if resp.status_code == 429:
         return SendResult(False, "HTTP 429 too many requests",
@@ -101,8 +103,9 @@ class FlowWebhookSink:
 
     def send(self, payload: dict[str, Any], now: float) -> SendResult:
         try:
-            resp = self.session.post(self.url, json=flow_params(payload, self.tz, self.text),
-                                     timeout=self.timeout)
+            resp = http.post(self.session, self.url, json.dumps(
+                flow_params(payload, self.tz, self.text), allow_nan=False).encode(), JSON,
+                self.timeout)
         except requests.RequestException as exc:
             return SendResult(False, f"could not reach Feishu: {type(exc).__name__}")
         return judge(resp, now)
@@ -162,9 +165,8 @@ class BotWebhookSink:
 
     def send(self, payload: dict[str, Any], now: float) -> SendResult:
         try:
-            resp = self.session.post(
-                self.url, data=self.body(payload, now), timeout=self.timeout,
-                headers={"Content-Type": "application/json; charset=utf-8"})
+            resp = http.post(self.session, self.url, self.body(payload, now), JSON,
+                             self.timeout)
         except requests.RequestException as exc:
             return SendResult(False, f"could not reach Feishu: {type(exc).__name__}")
         return judge(resp, now)
