@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import OperationalError
 
+from relay.admin.outbox import cmd_deliveries, cmd_migrate, cmd_redeliver
 from relay.settings import ConfigError, Settings, load_settings
 from relay.store.outbox import LISTED_STATUSES
 
@@ -33,7 +34,8 @@ def parse_since(value: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="relay", description=(
-        "Relay Guance issues to Feishu groups and Feishu replies back to the issues."))
+        "Relay Guance issues to Feishu, DingTalk and WeCom groups, and replies back to the "
+        "issues."))
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("run", help="scheduler (from the crontab) and reply endpoint in one process")
     sub.add_parser("serve", help="only the reply endpoint, under waitress")
@@ -159,13 +161,6 @@ def cmd_run_job(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_migrate(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    _store_engine(settings)
-    print(f"relay: database is up to date ({settings.database_url.split('://')[0]})")
-    return 0
-
-
 def _stop_on_signals(rt) -> None:
     """SIGTERM/SIGINT to a one-shot command: finish the send (or page) in progress, mark it and
     exit cleanly, as `relay run` does; killed mid-send, a card Feishu took would go out again."""
@@ -214,47 +209,6 @@ def cmd_deliver(args: argparse.Namespace) -> int:
     print(f"deliver: {report.sent} sent, {report.failed} failed, {report.dead} dead")
     rt.close()
     return 0
-
-
-def _store_engine(settings: Settings):
-    """The database, migrated: admin commands need no API key or webhook, only the store."""
-    from relay.store.base import make_engine, migrate
-
-    engine = make_engine(settings.database_url, settings.database_busy_timeout)
-    migrate(engine)
-    return engine
-
-
-def cmd_deliveries(args: argparse.Namespace) -> int:
-    from relay.store.outbox import list_deliveries
-
-    settings = load_settings()
-    rows = list_deliveries(_store_engine(settings), args.status, args.limit)
-    tz = settings.tz
-    header = ("ID", "STATUS", "TRIES", "QUEUED", "DESTINATION", "CHANNEL", "ISSUE", "LAST ERROR")
-    table = [header] + [(str(r.id), r.status, str(r.attempts),
-                         datetime.fromtimestamp(r.created_at, tz).strftime("%m-%d %H:%M:%S"),
-                         r.destination, r.channel, r.issue_uuid, (r.last_error or "")[:60])
-                        for r in rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
-    for row in table:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
-    if not rows:
-        print("(no deliveries" + (f" with status {args.status})" if args.status else ")"))
-    return 0
-
-
-def cmd_redeliver(args: argparse.Namespace) -> int:
-    import time
-
-    from relay.store.outbox import requeue
-
-    if bool(args.ids) == args.dead:
-        print("relay redeliver: give delivery IDs or --dead (not both)", file=sys.stderr)
-        return 2
-    count = requeue(_store_engine(load_settings()), int(time.time()), ids=args.ids, dead=args.dead)
-    print(f"redeliver: {count} deliveries queued again; the next deliver run sends them")
-    return 0 if count or args.dead else 1
 
 
 def _serve_forever(rt, scheduler=None) -> int:

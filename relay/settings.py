@@ -14,10 +14,9 @@ from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, ValidationInfo, field_validator
-from pydantic_settings import (BaseSettings, SettingsConfigDict, SettingsError,
-                               TomlConfigSettingsSource)
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
-from relay.admin.configfile import config_path, env_sources, read_config, where
+from relay.admin.configfile import ConfigFileSource, config_path, env_sources, read_config, where
 from relay.errors import ConfigError
 from relay.platforms.base import Destination
 from relay.platforms.follow import TRANSITIONS
@@ -27,19 +26,6 @@ from relay.platforms.registry import check_webhook_url, parse_destination
 DEFAULT_DESTINATION = "default"
 # the config file load_settings found; Settings() built elsewhere (tests, sandbox) reads none
 _CONFIG_FILE: ContextVar[Path | None] = ContextVar("relay_config_file", default=None)
-
-
-class _ConfigFile(TomlConfigSettingsSource):
-    """The config file, minus the settings a source above it sets: a table in the environment
-    replaces the file's table instead of being merged into it."""
-
-    def __init__(self, settings_cls, path: Path, above) -> None:
-        super().__init__(settings_cls, toml_file=path)
-        self.above = above
-
-    def __call__(self) -> dict:
-        taken = {key for source in self.above for key in source()}
-        return {key: value for key, value in super().__call__().items() if key not in taken}
 
 
 class Settings(BaseSettings):
@@ -117,7 +103,7 @@ class Settings(BaseSettings):
         """Arguments, then the environment, then .env, then the config file, then defaults."""
         sources = (init_settings, env_settings, dotenv_settings, file_secret_settings)
         path = _CONFIG_FILE.get()
-        return sources + (_ConfigFile(settings_cls, path, sources),) if path else sources
+        return sources + (ConfigFileSource(settings_cls, path, sources),) if path else sources
 
     @field_validator("channels", "feishu_allowed_chats", "feishu_allowed_users", mode="before")
     @classmethod

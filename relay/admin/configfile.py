@@ -15,6 +15,8 @@ import tomllib
 from pathlib import Path
 from typing import Any, Iterable
 
+from pydantic_settings import TomlConfigSettingsSource
+
 from relay.errors import ConfigError
 
 DEFAULT_FILE = Path("relay.toml")
@@ -90,3 +92,16 @@ def read_config(path: Path, known: Iterable[str]) -> dict[str, Any]:
                                  " (the keys are the RELAY_ names without the prefix, in "
                                  "lower case; see relay.example.toml)"))
     return data
+
+
+class ConfigFileSource(TomlConfigSettingsSource):
+    """The config file, minus the settings a source above it sets: a table in the environment
+    replaces the file's table instead of being merged into it."""
+
+    def __init__(self, settings_cls, path: Path, above) -> None:
+        super().__init__(settings_cls, toml_file=path)
+        self.above = above
+
+    def __call__(self) -> dict:
+        taken = {key for source in self.above for key in source()}
+        return {key: value for key, value in super().__call__().items() if key not in taken}
