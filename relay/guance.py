@@ -234,8 +234,8 @@ class GuanceClient:
             if reply:
                 self.budget.acquire(reserve=self.poll_reserve, max_wait=REPLY_WAIT_SECONDS,
                                     kind=REPLY)
-            elif spare is not None:
-                self.budget.acquire(reserve=self.reply_reserve + spare, kind=BACKGROUND)
+            elif spare is not None:  # against every call of the window: replies' too
+                self.budget.acquire(reserve=self.reply_reserve + spare)
             elif self.progress is not None:
                 self._wait_patiently()
             else:
@@ -371,8 +371,9 @@ class GuanceClient:
             return issues
         try:
             names = self.level_names()
-        except GuanceError as exc:
+        except GuanceError as exc:  # asked again with the cache, not on every page
             log.warning("custom level names unavailable (%s); cards show the level's uuid", exc)
+            self._levels, self._levels_at = self._levels or {}, self.clock.now()
             return issues
         return [replace(i, level=names.get(i.level, i.level)) for i in issues]
 

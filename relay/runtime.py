@@ -74,6 +74,7 @@ class Runtime:
         # issues polling recorded, by channel UUID: issue UUID → creation time (relay/pipeline/
         # poll.py's read_window skips re-reading pages of them)
         self.recent_issues: dict[str, dict[str, int]] = {}
+        self.full_reads: dict[str, float] = {}  # channel UUID → when every page was last read
         self._guance: GuanceClient | None = None
 
     @property

@@ -47,6 +47,8 @@ MESSAGES: dict[str, str] = {
     "dingtalk.no_signature": "missing DingTalk 'timestamp' (ms) or 'sign' header",
     "dingtalk.stale": "the 'timestamp' header is more than an hour from now "
                       "(a replayed request, or a clock far off)",
+    "dingtalk.other_robot": "the callback is not for this robot ('robotCode' is not "
+                            "RELAY_DINGTALK_ROBOT_CODE)",
     "dingtalk.bad_timestamp": "the 'timestamp' header is not a time in ms (ASCII digits)",
     "dingtalk.replayed": "this 'timestamp' and 'sign' were used before (a replayed request)",
     "dingtalk.bad_signature": "the 'sign' header does not match RELAY_DINGTALK_APP_SECRET",

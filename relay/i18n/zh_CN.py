@@ -45,6 +45,7 @@ MESSAGES: dict[str, str] = {
     "dingtalk.off": "钉钉回复未开启：没有设置 RELAY_DINGTALK_APP_SECRET",
     "dingtalk.no_signature": "缺少钉钉的“timestamp”（毫秒）或“sign”请求头",
     "dingtalk.stale": "“timestamp”请求头与当前时间相差超过一小时（重放的请求，或时钟偏差太大）",
+    "dingtalk.other_robot": "这个回调不是发给本机器人的（“robotCode”与 RELAY_DINGTALK_ROBOT_CODE 不符）",
     "dingtalk.bad_timestamp": "“timestamp”请求头不是毫秒时间（应为 ASCII 数字）",
     "dingtalk.replayed": "这组“timestamp”和“sign”已经用过（重放的请求）",
     "dingtalk.bad_signature": "“sign”请求头与 RELAY_DINGTALK_APP_SECRET 不符",

@@ -153,6 +153,8 @@ def poll_channel(rt: Runtime, channel: Channel, destinations: list[str], cursor:
     page where it stopped. Returns (issues seen, new outbox rows, what stopped the read)."""
     settings = rt.settings
     now = int(rt.clock.now())
+    if since is not None and window is not None:
+        since = min(since, window.start)  # a backfill still reads the pages a read left
     if since is not None or window is None:
         window = next_window(rt, channel, cursor, since, now)
     first_run = cursor is None and since is None
@@ -216,6 +218,8 @@ def read_window(rt: Runtime, channel: Channel, window: store.Window, issues: lis
                 rt.metrics.issues_malformed.inc()
                 log.warning("poll %s: issue %s skipped, it is malformed: %s", channel.name,
                             rt.redact(uuid), reason, extra={"channel": channel.name, "issue": uuid})
+            if page.last:  # every page of the window read: the count shortcut may trust it
+                rt.full_reads[channel.uuid] = rt.clock.now()
             done = page.last or rest_recorded(rt, channel, window, page)
             left = None if done else replace(left, page=page.number + 1, received=page.received)
             if done:
@@ -238,8 +242,13 @@ def rest_recorded(rt: Runtime, channel: Channel, window: store.Window, page: Iss
     the first page's totalCount, less that page, is the rest; when it equals the recorded issues
     of the window not on that page, the rest is exactly those (an unseen issue would make it
     larger), so it is not read. Any other count (an unseen issue, a deleted or moved one, an
-    issue recorded by another replica) reads every page, as before."""
-    if window.page != 1 or page.number != 1 or page.total is None:
+    issue recorded by another replica) reads every page, as before. A deleted issue and a late
+    one could balance the count, so the shortcut is taken only within half the overlap of a
+    read of every page: an issue stays in the window for the whole overlap, so such a read
+    sees it."""
+    full_read = rt.full_reads.get(channel.uuid)
+    if (window.page != 1 or page.number != 1 or page.total is None or full_read is None
+            or rt.clock.now() - full_read > rt.settings.overlap_seconds / 2):
         return False
     recorded = rt.recent_issues.get(channel.uuid, {})
     on_page = {issue.uuid for issue in page.issues}

@@ -146,8 +146,7 @@ def dingtalk_reply_blueprint(rt: Runtime) -> Blueprint:
         body = request.get_json(silent=True)
         body = body if isinstance(body, dict) else {}
         if robot_code and body.get("robotCode") != robot_code:
-            return rejected(403, "the callback is not for this robot ('robotCode' is not "
-                                 "RELAY_DINGTALK_ROBOT_CODE)")
+            return rejected(403, rt.text("dingtalk.other_robot"))
         text = body.get("text")
         content = text.get("content") if isinstance(text, dict) else None
         sender = f"dingtalk:{body.get('senderStaffId') or body.get('senderId') or '?'}"
