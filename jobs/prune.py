@@ -1,6 +1,7 @@
 import logging
 
 from relay.runtime import Runtime
+from relay.store import actions as action_store
 from relay.store import chat as chat_store
 from relay.store import outbox as store
 from relay.store import replylog
@@ -20,3 +21,6 @@ def prune(rt: Runtime, days: int = 30) -> None:
     log.info("prune: %d old deliveries and %d logged replies removed", removed, logged)
     # old Feishu events, and remembered Guance replies past the notification window
     chat_store.prune(rt.engine, before, replies_too=days > rt.settings.reply_notify_days)
+    # a used link is remembered as long as it could still be used
+    link_life = rt.settings.action_link_hours * 3600
+    action_store.prune(rt.engine, min(before, int(rt.clock.now()) - link_life - 86_400))

@@ -32,6 +32,10 @@ class Metrics:
         self.replies = Counter("relay_reply_requests", "Reply endpoint requests by outcome "
                                "(ok, bad_request, unauthorized, not_found, guance_error, busy, "
                                "error)", ["outcome"], registry=r)
+        self.actions = Counter("relay_issue_actions", "Issue actions from chat (claim, resolve, "
+                               "close, reopen) by action, route and outcome", ["action", "route",
+                                                                               "outcome"],
+                               registry=r)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(60.0, ge=1)  # a killed replica's claims pass on after this
     log_format: Literal["text", "json"] = "text"  # json: one JSON object per log line
     ui_token: SecretStr | None = None  # the delivery log page at / is off until this is set
+    # acting on issues from chat (claim, resolve, close, reopen): signed links on cards
+    public_url: str | None = None  # where chat users reach relay, e.g. https://relay.example.com
+    action_link_secret: SecretStr | None = None  # signs the Claim / Resolve links on cards
+    action_link_hours: int = Field(72, ge=1, le=24 * 90)  # how long such a link works
 
     @field_validator("guance_base_url", "guance_console_url", "feishu_open_base_url")
     @classmethod
@@ -74,6 +78,13 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an http(s) URL with a host, e.g. https://openapi.guance.com")
         return value.rstrip("/")
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return cls._http_url(value.strip())
 
     @field_validator("feishu_card_template", mode="before")
     @classmethod

@@ -6,9 +6,10 @@
 - replylog: the replies relay acted on
 - leases: work claimed by one replica
 - budget: the Guance call budget shared by replicas
+- actions: signed links used and card clicks taken (issue actions act once)
 """
 
-from relay.store import budget, chat, leases, outbox, replylog  # noqa: F401  (every table)
+from relay.store import actions, budget, chat, leases, outbox, replylog  # noqa: F401  (every table)
 from relay.store.base import Base
 
 metadata = Base.metadata

@@ -17,7 +17,8 @@ from flask import Blueprint, jsonify, request
 
 from relay.platforms.dingtalk.robot import sign
 from relay.replies import log as replylog
-from relay.replies.comments import Outcome, post_reply
+from relay.replies.actions import handle_reply
+from relay.replies.comments import Outcome
 from relay.replies.parse import USAGE
 from relay.web.errors import error as rejected
 
@@ -38,6 +39,8 @@ def say(text: str):
 def sentence(outcome: Outcome) -> str:
     """What the sender reads in the group."""
     body, uuid = outcome.body, outcome.body.get("issueUUID", "")
+    if "said" in body:  # an action (#uuid#/resolve …) says itself what it changed
+        return body["said"]
     if outcome.status == 200:
         return f"Posted as a comment on {uuid} ({body['time']})."
     if outcome.status == 400:
@@ -80,7 +83,8 @@ def dingtalk_reply_blueprint(rt: Runtime) -> Blueprint:
         if not isinstance(content, str):
             replylog.note(rt, 400, None, "", "not a text message")
             return say(f"Not posted: relay reads only text messages. {HOW_TO}")
-        outcome = post_reply(rt, content)
+        outcome = handle_reply(rt, content, "DingTalk", str(body.get("senderNick") or ""),
+                               "dingtalk")
         log.info("DingTalk reply from %s: %d", body.get("senderNick") or "?", outcome.status)
         return say(sentence(outcome))
 

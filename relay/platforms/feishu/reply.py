@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from flask import Blueprint, jsonify, request
 
-from relay.replies.comments import post_reply
+from relay.replies.actions import handle_reply
 from relay.replies.log import ignore
 from relay.replies.parse import USAGE
 from relay.web.errors import error
@@ -37,6 +37,14 @@ def reply_text() -> str | None:
     return None
 
 
+def sender_name() -> str:
+    """Who wrote the message, when the flow sends it (`sender`), for the comment of an action."""
+    body = request.get_json(silent=True)
+    source = body if isinstance(body, dict) else request.form
+    sender = source.get("sender")
+    return sender.strip()[:80] if isinstance(sender, str) else ""
+
+
 def feishu_reply_blueprint(rt: Runtime) -> Blueprint:
     bp = Blueprint("feishu_reply", __name__)
     token = (rt.settings.reply_token.get_secret_value().strip().encode()
@@ -56,7 +64,7 @@ def feishu_reply_blueprint(rt: Runtime) -> Blueprint:
         if message is None:
             return error(400, "no message: send JSON {\"content\": \"#<issueUUID>#<text>\"} or "
                          "a form field 'content'", hint=USAGE)
-        outcome = post_reply(rt, message)
+        outcome = handle_reply(rt, message, "Feishu", sender_name(), "feishu_flow")
         resp = jsonify(outcome.body)
         resp.status_code = outcome.status
         if "retryAfter" in outcome.body:
