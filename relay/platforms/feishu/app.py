@@ -20,6 +20,7 @@ import requests
 from relay.clock import Clock
 from relay.errors import ConfigError
 from relay.platforms.base import SendResult, cut
+from relay.platforms.feishu.buttons import with_buttons
 from relay.platforms.feishu.card import CardTemplate
 from relay.platforms.feishu.webhook import FEISHU_LIMITS, judge
 from relay.platforms.render import card_values
@@ -165,6 +166,7 @@ class AppChatSink:
             message = cut(message, MAX_CARD_MESSAGE)
         card = self.card.render(card_values(dict(payload, message=message), self.tz,
                                             self.console_url))
+        card = with_buttons(card, str(payload["uuid"]))
         # the same issue to the same chat is one message, even when a crash makes us send twice
         key = hashlib.sha1(f"{payload['uuid']}\n{self.chat_id}".encode()).hexdigest()
         return self.app.send(self.chat_id, "interactive", card, idempotency_key=key)
