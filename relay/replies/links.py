@@ -38,13 +38,14 @@ class LinkSigner:
                            "s": self.signature(issue, action, via, expires)})
         return f"{self.public_url}/actions/{quote(issue)}/{action}?{query}"
 
-    def links(self, payload: dict[str, Any], via: str) -> list[tuple[str, str]]:
-        """(button label, URL) for each linked action of the card's issue; none for a digest."""
+    def links(self, payload: dict[str, Any], via: str) -> list[tuple[str, str, str]]:
+        """(action, button label, URL) for each linked action of the card's issue; none for a
+        storm digest."""
         issue = str(payload.get("uuid") or "")
         if not ISSUE_UUID.fullmatch(issue):
             return []
         created = int(payload.get("create_at") or 0)
-        return [(say(f"label.{action}"), self.url(issue, action, via, created))
+        return [(action, say(f"label.{action}"), self.url(issue, action, via, created))
                 for action in LINKED]
 
     def check(self, issue: str, action: str, via: str, expires: str, given: str,
@@ -67,6 +68,6 @@ def link_signer(settings: Settings) -> LinkSigner | None:
     return LinkSigner(settings.public_url, secret.get_secret_value(), settings.action_link_hours)
 
 
-def links_markdown(links: list[tuple[str, str]], separator: str = " · ") -> str:
+def links_markdown(links: list[tuple[str, str, str]], separator: str = " · ") -> str:
     """The links as one markdown line (DingTalk, WeCom)."""
-    return separator.join(f"[{label}]({url})" for label, url in links)
+    return separator.join(f"[{label}]({url})" for _, label, url in links)

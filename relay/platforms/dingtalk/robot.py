@@ -19,6 +19,7 @@ import requests
 
 from relay.platforms.base import RobotSink, fit_utf8
 from relay.platforms.render import card_values
+from relay.replies.links import LinkSigner, links_markdown
 
 SEND_TOO_FAST = 130101  # the robot is throttled for 10 minutes
 SETUP_REFUSED = 310000  # keyword, signature or IP allowlist check failed
@@ -35,9 +36,12 @@ def sign(timestamp_ms: int | str, secret: str) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-def markdown(payload: dict[str, Any], tz: ZoneInfo, console_url: str) -> dict[str, Any]:
-    """The alert as a DingTalk markdown message (paragraphs need a blank line between them)."""
+def markdown(payload: dict[str, Any], tz: ZoneInfo, console_url: str,
+             links: LinkSigner | None = None) -> dict[str, Any]:
+    """The alert as a DingTalk markdown message (paragraphs need a blank line between them);
+    with signed action links when relay has a public URL (a robot cannot call back)."""
     v = card_values(payload, tz, console_url)
+    actions = [links_markdown(links.links(payload, "DingTalk"))] if links else []
 
     def render(message: str) -> str:
         return "\n\n".join([
@@ -45,7 +49,7 @@ def markdown(payload: dict[str, Any], tz: ZoneInfo, console_url: str) -> dict[st
             f"**Level:** {v['level']} · **Source:** {v['source']}",
             f"**Created:** {v['created']} · **Channel:** {v['channel']}",
             message,
-            f"[Open in Guance]({v['link']})",
+            f"[Open in Guance]({v['link']})", *actions,
             f"Reply: @bot #{v['uuid']}#your comment"])
 
     text = fit_utf8(render, v["message"], MAX_TEXT_BYTES)
@@ -59,9 +63,10 @@ class DingTalkSink(RobotSink):
     platform, waits, hints = "DingTalk", WAITS, HINTS
 
     def __init__(self, url: str, tz: ZoneInfo, console_url: str, secret: str | None = None,
-                 session: requests.Session | None = None, timeout: float = 10.0) -> None:
+                 session: requests.Session | None = None, timeout: float = 10.0,
+                 links: LinkSigner | None = None) -> None:
         super().__init__(url, tz, console_url, session, timeout)
-        self.secret = secret
+        self.secret, self.links = secret, links
 
     def url_for(self, now: float) -> str:
         if not self.secret:
@@ -72,4 +77,4 @@ class DingTalkSink(RobotSink):
     signed_url = url_for
 
     def message(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return markdown(payload, self.tz, self.console_url)
+        return markdown(payload, self.tz, self.console_url, self.links)

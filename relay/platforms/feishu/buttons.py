@@ -63,13 +63,13 @@ def with_buttons(card: Any, issue: str) -> Any:
     return card
 
 
-def with_links(card: Any, links: list[tuple[str, str]]) -> Any:
+def with_links(card: Any, links: list[tuple[str, str, str]]) -> Any:
     """A custom bot's card with signed link buttons (it cannot call back)."""
     if not links or not isinstance(card, dict) or not isinstance(card.get("elements"), list):
         return card
     card = copy.copy(card)
     card["elements"] = card["elements"] + [{"tag": "action", "actions": [
-        _button(label, i == 0, url=url) for i, (label, url) in enumerate(links)]}]
+        _button(label, i == 0, url=url) for i, (_, label, url) in enumerate(links)]}]
     return card
 
 

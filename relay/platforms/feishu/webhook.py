@@ -20,8 +20,10 @@ from zoneinfo import ZoneInfo
 import requests
 
 from relay.platforms.base import SendResult, cut
+from relay.platforms.feishu.buttons import with_links
 from relay.platforms.feishu.card import CardTemplate
 from relay.platforms.render import card_values, format_time
+from relay.replies.links import LinkSigner
 
 # Feishu documents 5 requests/s and 100/min per custom bot; flows get the same care. The windows
 # have a margin (as the Guance one): a card's time on the way varies, so Feishu can count a 6th
@@ -83,14 +85,17 @@ class FlowWebhookSink:
     limits = FEISHU_LIMITS
 
     def __init__(self, url: str, tz: ZoneInfo, session: requests.Session | None = None,
-                 timeout: float = 10.0) -> None:
-        self.url, self.tz, self.timeout = url, tz, timeout
+                 timeout: float = 10.0, links: LinkSigner | None = None) -> None:
+        self.url, self.tz, self.timeout, self.links = url, tz, timeout, links
         self.session = session or requests.Session()
 
     def send(self, payload: dict[str, Any], now: float) -> SendResult:
+        params = flow_params(payload, self.tz)
+        if self.links is not None:  # signed action links, as params `claim_url`, `resolve_url`
+            params.update({f"{action}_url": url
+                           for action, _, url in self.links.links(payload, "Feishu")})
         try:
-            resp = self.session.post(self.url, json=flow_params(payload, self.tz),
-                                     timeout=self.timeout)
+            resp = self.session.post(self.url, json=params, timeout=self.timeout)
         except requests.RequestException as exc:
             return SendResult(False, f"could not reach Feishu: {type(exc).__name__}")
         return judge(resp, now)
@@ -110,9 +115,9 @@ class BotWebhookSink:
 
     def __init__(self, url: str, tz: ZoneInfo, card: CardTemplate, console_url: str,
                  secret: str | None = None, session: requests.Session | None = None,
-                 timeout: float = 10.0) -> None:
+                 timeout: float = 10.0, links: LinkSigner | None = None) -> None:
         self.url, self.tz, self.card, self.console_url = url, tz, card, console_url
-        self.secret, self.timeout = secret, timeout
+        self.secret, self.timeout, self.links = secret, timeout, links
         self.session = session or requests.Session()
 
     def body(self, payload: dict[str, Any], now: float) -> bytes:
@@ -137,7 +142,10 @@ class BotWebhookSink:
 
     def _encode(self, payload: dict[str, Any], message: str, extra: dict[str, str]) -> bytes:
         values = card_values(dict(payload, message=message), self.tz, self.console_url)
-        body = {"msg_type": "interactive", "card": self.card.render(values), **extra}
+        card = self.card.render(values)
+        if self.links is not None:  # a custom bot cannot call back: signed link buttons
+            card = with_links(card, self.links.links(payload, "Feishu"))
+        body = {"msg_type": "interactive", "card": card, **extra}
         return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
     def send(self, payload: dict[str, Any], now: float) -> SendResult:
