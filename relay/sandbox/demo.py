@@ -12,6 +12,7 @@ import requests
 from jobs import JOBS
 from relay.pipeline.schedule import parse_crontab
 from relay.runtime import Runtime
+from relay.sandbox.demo_actions import run_actions_step
 from relay.sandbox.demo_app_bot import run_app_bot_step
 from relay.sandbox.feishu import FakeFeishu
 from relay.sandbox.guance import FakeGuance
@@ -106,6 +107,8 @@ def run_sandbox(crontab: Path | None = None) -> int:
             ok = run_robots(guance, g_url, tmp) and ok  # DingTalk and WeCom
             print("\n7. Feishu app bot: card by IM API, reply in its thread, notification back")
             ok = run_app_bot_step(guance, g_url, Path(tmp)) and ok
+            print("\n8. acting on issues from chat: a text command, a signed link, a card button")
+            ok = run_actions_step(guance, g_url, Path(tmp)) and ok
         finally:
             web.stop()
             rt.close()
