@@ -29,6 +29,9 @@ def test_sandbox_shows_cards_and_the_reply_round_trip(capsys):
     assert "Traceback" not in captured.err  # the servers stop without a thread dying
     assert out.count("received a card") == 2 and out.count("received a signed card") == 1
     assert "POST /feishu/reply → 200" in out and "sandbox OK" in out
+    # step 8: a text command, a signed link and a card button acted on fake issues
+    assert "8. acting on issues from chat" in out and "the same link again → 409" in out
+    assert "the bot answers in the card's thread: 'Resolved issue_" in out
 
 
 def test_proxy_and_ca_settings_in_the_environment_are_honoured(monkeypatch):
