@@ -34,6 +34,8 @@ TEXTS: dict[str, str] = {
             "try again in {wait} s.",
     "no_answer": "Not sure: Guance did not answer in time, the change may have been made. Look "
                  "at {issue} in Guance before trying again.",
+    "interrupted": "Not sure: relay was interrupted while acting on {issue}, and does not act on "
+                   "it again by itself. Look at the issue in Guance and try again if needed.",
     "failed": "Not done: Guance did not take the change ({reason}). Try again later.",
     # Feishu card buttons (toasts answer the click at once; the result follows in the thread)
     "toast.working": "{label}: working on it, the result follows in the card's thread.",

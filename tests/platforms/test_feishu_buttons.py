@@ -153,3 +153,34 @@ def test_a_rate_limited_action_in_the_thread_is_not_retried(rt, client, open_api
     time.sleep(0.3)
     assert guance.modifications == [] and guance.comments(issue) == []
     assert chat_store.get_event(rt.engine, event["header"]["event_id"]).status == "failed"
+
+
+def test_a_click_taken_up_again_after_a_crash_is_not_acted_on_twice(app_rt, open_api, guance,
+                                                                     clock, monkeypatch):
+    from relay.platforms.feishu.worker import EventWorker
+
+    with monkeypatch.context() as patch:  # the worker claims the click, then the process dies
+        patch.setattr(EventWorker, "start", lambda self: self)
+        first = app_rt()
+        issue, card_id = send_card(first, guance, clock)
+        event, resp = click(create_app(first).test_client(), clock, card_id,
+                            {"relay_action": "resolve", "issue": issue})
+        row = chat_store.get_event(first.engine, event["header"]["event_id"])
+        assert chat_store.claim_event(first.engine, row, int(clock.now()))
+        first.close()
+    clock.advance(chat_store.STALE_CLAIM_SECONDS + 1)
+    second = app_rt()
+    create_app(second)  # starts the worker, which finds the stale claim
+    (answer,) = wait_for(lambda: open_api.texts_replying_to(card_id))
+    assert "interrupted" in answer
+    assert guance.modifications == []
+
+
+def test_claim_button_sets_working_where_guance_takes_it(rt, client, open_api, guance, clock):
+    guance.status_types = (10, 15, 20, 25, 30)
+    issue, card_id = send_card(rt, guance, clock)
+    click(client, clock, card_id, {"relay_action": "claim", "issue": issue})
+    (answer,) = wait_for(lambda: open_api.texts_replying_to(card_id))
+    assert "status is now Working" in answer
+    assert statuses(guance, issue) == [15]
+    assert guance.comments(issue) == [f"Claimed from Feishu by {ENGINEER}"]

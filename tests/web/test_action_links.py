@@ -155,3 +155,22 @@ def test_every_platform_that_cannot_call_back_gets_links(make_runtime, guance, f
     client = create_app(rt).test_client()
     assert client.post(urls[1].removeprefix(PUBLIC)).status_code == 200
     assert guance.comments(uuid) == ["Resolved from Feishu link"]
+
+
+def test_prune_remembers_a_used_link_as_long_as_it_works(make_runtime, guance, dingtalk, clock):
+    from jobs.prune import prune
+    from relay.store import actions as action_store
+
+    rt = make_runtime(public_url=PUBLIC, action_link_secret=SECRET, action_link_hours=60 * 24,
+                      destinations={"ding": ding_url(dingtalk)}, routes={"default": "ding"})
+    client = create_app(rt).test_client()
+    uuid, links = ding_links(rt, guance, dingtalk, clock)
+    assert client.post(links["Resolve"]).status_code == 200
+    clock.advance(31 * 86_400)
+    prune(rt, days=30)
+    assert client.post(links["Resolve"]).status_code == 409  # still valid, so still used
+    assert statuses(guance, uuid) == [20]
+    clock.advance(31 * 86_400)  # expired now: forgetting it is safe
+    prune(rt, days=30)
+    with rt.engine.connect() as conn:
+        assert conn.scalar(action_store.select(action_store.ActionUse.key)) is None

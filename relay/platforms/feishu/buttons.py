@@ -118,20 +118,25 @@ def answer_click(rt: Runtime, event_id: str, event: dict[str, Any], click: Click
     return toast("info", say("toast.working", label=label))
 
 
-def act_on_click(rt: Runtime, event: dict[str, Any]) -> tuple[str, str, str | None, str]:
+def act_on_click(rt: Runtime, event: dict[str, Any], attempts: int = 1
+                 ) -> tuple[str, str, str | None, str]:
     """The worker's part: act, and answer in the card's thread (worker.act's tuple)."""
     click = read_click(event)
     if click is None:
         return DONE, "not a relay button", None, ""
     return act_on_command(rt, click.issue, Command(ACTIONS[click.action], ""), click.author,
-                          click.sender_ids, click.message_id, "feishu_card")
+                          click.sender_ids, click.message_id, "feishu_card", attempts)
 
 
 def act_on_command(rt: Runtime, issue: str, command: Command, author: str,
-                   sender_ids: tuple[str, ...], answer_to: str,
-                   route: str = "feishu_app") -> tuple[str, str, str | None, str]:
+                   sender_ids: tuple[str, ...], answer_to: str, route: str = "feishu_app",
+                   attempts: int = 1) -> tuple[str, str, str | None, str]:
     """A button or a `/resolve` in a card's thread: never retried (a stale action must not land
-    later); the answer says what changed or why not."""
+    later, so one taken up again after a crash is not acted on); the answer says what changed
+    or why not."""
+    if attempts > 1:
+        return FAILED, f"{command.action.name} {issue}: interrupted, not acted on again", say(
+            "interrupted", issue=issue), answer_to
     outcome = apply_action(rt, issue, command, origin_in_chat("Feishu", author), route,
                            sender_ids)
     error = outcome.body.get("detail") or outcome.body.get("error")

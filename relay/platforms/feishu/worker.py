@@ -135,7 +135,7 @@ def act(rt: Runtime, event: dict[str, Any], attempts: int) -> tuple[str, str, st
     """Do what the event asks: (status, outcome for the log/table, answer for the user or None,
     message_id to answer)."""
     if (event.get("header") or {}).get("event_type") == CARD_ACTION_EVENT:
-        return act_on_click(rt, event)
+        return act_on_click(rt, event, attempts)
     bot = rt.feishu_app.bot_open_id() if rt.feishu_app is not None else None
     if bot is None:
         log.warning("feishu event: the bot's open_id is unknown (GET /open-apis/bot/v3/info "
@@ -157,7 +157,8 @@ def act(rt: Runtime, event: dict[str, Any], attempts: int) -> tuple[str, str, st
     if problem:
         return DONE, f"not posted: {problem}", problem, answer_to
     if (command := parse_command(text)) is not None:  # `/resolve note`: an action, not a comment
-        return act_on_command(rt, issue, command, message.author, message.sender_ids, answer_to)
+        return act_on_command(rt, issue, command, message.author, message.sender_ids, answer_to,
+                              attempts=attempts)
     comment = f"{text}\n\n— {message.author} (via Feishu)"
     outcome = post_comment(rt, issue, comment)
     detail = outcome.body.get("detail") or outcome.body.get("error", "")
