@@ -4,6 +4,7 @@ from jobs.deliver import deliver
 from jobs.notify_replies import notify_replies
 from jobs.poll_issues import poll_issues
 from jobs.prune import prune
+from jobs.remind import remind
 
 JOBS = {"poll_issues": poll_issues, "deliver": deliver, "prune": prune,
-        "notify_replies": notify_replies}
+        "notify_replies": notify_replies, "remind": remind}

@@ -239,6 +239,11 @@ class GuanceClient:
                           json={"issueUUID": issue_uuid, "content": content, "extend": {}})
         return body.get("content") if isinstance(body.get("content"), dict) else {}
 
+    def issue_detail(self, issue_uuid: str) -> dict[str, Any]:
+        """One issue as `issue/{uuid}/get` has it (statusType, extend.manager, …)."""
+        body = self._call("GET", f"/api/v1/issue/{issue_uuid}/get")
+        return body.get("content") if isinstance(body.get("content"), dict) else {}
+
     def modify_issue(self, issue_uuid: str, status_type: int | None = None,
                      managers: list[str] | None = None) -> dict[str, Any]:
         """Change the issue's status (`statusType`: 10 Open, 15 Working, 20 Resolved, 25 Closed,

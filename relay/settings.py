@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     public_url: str | None = None  # where chat users reach relay, e.g. https://relay.example.com
     action_link_secret: SecretStr | None = None  # signs the Claim / Resolve links on cards
     action_link_hours: int = Field(72, ge=1, le=24 * 90)  # how long such a link works
+    reminders: dict[str, int] = {}  # level (P0, P1, …) → minutes unclaimed before a reminder
+    reminder_max: int = Field(1, ge=1, le=10)  # reminders per issue at most
 
     @field_validator("guance_base_url", "guance_console_url", "feishu_open_base_url")
     @classmethod
@@ -112,6 +114,14 @@ class Settings(BaseSettings):
     def _routes(cls, value: object) -> object:
         if isinstance(value, dict):
             return {k: [v] if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+    @field_validator("reminders")
+    @classmethod
+    def _reminders(cls, value: dict[str, int]) -> dict[str, int]:
+        for level, minutes in value.items():
+            if minutes < 1:
+                raise ValueError(f"level {level!r}: minutes must be at least 1")
         return value
 
     @field_validator("feishu_app_chats")

@@ -42,6 +42,8 @@ TEXTS: dict[str, str] = {
     "toast.again": "{label} was just clicked on this card; it is done once.",
     "toast.refused": "Sorry, my admin has not allowed this chat (or you) to change issues.",
     "toast.unknown": "This button is not one of relay's.",
+    # reminders when nobody claims an issue
+    "reminder.title": "⏰ Unclaimed for {minutes} min: {title}",
     # signed links: the confirmation page (GET never acts) and its outcome
     "page.confirm_title": "{label} {issue}?",
     "page.confirm_text": "This link {action_lower}s the Guance issue {issue} and writes a comment "

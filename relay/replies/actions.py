@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,7 @@ from relay.replies import log as replylog
 from relay.replies.action_texts import say
 from relay.replies.comments import Outcome, post_comment, post_reply
 from relay.replies.parse import ReplyParseError, parse_reply
+from relay.store import actions as action_store
 
 if TYPE_CHECKING:
     from relay.runtime import Runtime
@@ -96,6 +98,9 @@ def apply_action(rt: Runtime, issue: str, command: Command, origin: str, route: 
     if posted.status != 200:
         said += say("comment_failed", reason=posted.body.get("error", ""))
     rt.metrics.actions.labels(action.name, route, "ok").inc()
+    now = int(rt.clock.now())  # remembered: an issue acted on needs no reminder
+    action_store.take(rt.engine, f"applied:{issue}:{action.name}:{now}:{secrets.token_hex(4)}",
+                      issue, action.name, route, now)
     log.info("%s %s from %s: %s", action.name, issue, route, said, extra={"issue": issue})
     return Outcome(200, {"issueUUID": issue, "action": action.name, "statusType": applied,
                          "time": posted.body.get("time", ""), "said": said})

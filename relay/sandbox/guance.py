@@ -184,6 +184,13 @@ class FakeGuance:
                 self.replies[issue].append(reply)
             return _envelope(reply)
 
+        @app.get("/api/v1/issue/<issue>/get")
+        def issue_get(issue: str):
+            found = next((i for i in self.issues if i["uuid"] == issue), None)
+            if found is None:
+                return _envelope(None, 404, "ft.IssueNotFound", "issue does not exist")
+            return _envelope({k: v for k, v in found.items() if k != "_channels"})
+
         @app.post("/api/v1/issue/<issue>/modify")
         def issue_modify(issue: str):
             body = request.get_json(force=True)

@@ -55,6 +55,14 @@ def taken(engine: Engine, keys: list[str]) -> bool:
         return conn.scalar(select(ActionUse.key).where(ActionUse.key.in_(keys)).limit(1)) is not None
 
 
+def acted_on(engine: Engine, issue_uuid: str) -> bool:
+    """Someone acted on the issue through relay (any route): no reminder is due any more."""
+    with engine.connect() as conn:
+        return conn.scalar(select(ActionUse.key).where(
+            ActionUse.issue_uuid == issue_uuid, ActionUse.key.like("applied:%")).limit(1)
+        ) is not None
+
+
 def prune(engine: Engine, before: int) -> int:
     """Forget uses older than `before`: the prune job keeps them longer than links live."""
     with engine.begin() as conn:

@@ -168,7 +168,10 @@ class AppChatSink:
                                             self.console_url))
         card = with_buttons(card, str(payload["uuid"]))
         # the same issue to the same chat is one message, even when a crash makes us send twice
-        key = hashlib.sha1(f"{payload['uuid']}\n{self.chat_id}".encode()).hexdigest()
+        key = f"{payload['uuid']}\n{self.chat_id}"
+        if payload.get("reminder"):  # a reminder is a message of its own
+            key += f"\nreminder {payload['reminder']}"
+        key = hashlib.sha1(key.encode()).hexdigest()
         return self.app.send(self.chat_id, "interactive", card, idempotency_key=key)
 
 

@@ -194,6 +194,8 @@ def _target(rt: Runtime, message: Message) -> tuple[str, str, str]:
         if message.text.lstrip().startswith(("#", "＃")):
             return "", "", f"Not posted: {explicit_error}. Use {HOW_TO}."
         return "", "", f"Not posted: I don't know which issue you mean. Please {HOW_TO}."
+    if ISSUE_UUID.fullmatch(str(card.payload.get("uuid"))):  # a card, or a reminder of one
+        card.issue_uuid = str(card.payload["uuid"])
     if not ISSUE_UUID.fullmatch(card.issue_uuid):  # a storm digest stands for many issues
         return "", "", ("Not posted: that card sums up several issues; send "
                         "'@bot #<issueUUID>#<your comment>' with one of the UUIDs it lists.")
