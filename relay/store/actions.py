@@ -52,7 +52,8 @@ def release(engine: Engine, key: str) -> None:
 
 def taken(engine: Engine, keys: list[str]) -> bool:
     with engine.connect() as conn:
-        return conn.scalar(select(ActionUse.key).where(ActionUse.key.in_(keys)).limit(1)) is not None
+        found = conn.scalar(select(ActionUse.key).where(ActionUse.key.in_(keys)).limit(1))
+    return found is not None
 
 
 def acted_on(engine: Engine, issue_uuid: str) -> bool:

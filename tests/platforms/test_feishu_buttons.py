@@ -27,6 +27,10 @@ def client(rt):
     return create_app(rt).test_client()
 
 
+def msg_id(event: dict) -> str:
+    return event["event"]["message"]["message_id"]
+
+
 def statuses(guance, uuid: str) -> list:
     return [body.get("statusType") for issue, body in guance.modifications if issue == uuid]
 
@@ -119,13 +123,13 @@ def test_a_foreign_button_is_not_acted_on(rt, client, open_api, guance, clock):
     assert guance.modifications == []
 
 
-# -- commands in the card's thread ------------------------------------------------------------------
+# -- commands in the card's thread --------------------------------------------------------------
 
 def test_resolve_in_the_thread_acts_with_the_note_as_comment(rt, client, open_api, guance, clock):
     issue, card_id = send_card(rt, guance, clock)
     event = thread_reply(open_api, "/resolve rolled back the release", root_id=card_id)
     signed_post(client, event, clock.now())
-    (answer,) = wait_for(lambda: open_api.texts_replying_to(event["event"]["message"]["message_id"]))
+    (answer,) = wait_for(lambda: open_api.texts_replying_to(msg_id(event)))
     assert answer == f"Resolved {issue}: status is now Resolved."
     assert statuses(guance, issue) == [20]
     assert guance.comments(issue) == [f"Resolved from Feishu by {ENGINEER}\n\n"
@@ -136,7 +140,7 @@ def test_claim_in_the_thread_says_guance_refused_working(rt, client, open_api, g
     issue, card_id = send_card(rt, guance, clock)
     event = thread_reply(open_api, f"#{issue}#/认领", chat=CHAT)
     signed_post(client, event, clock.now())
-    (answer,) = wait_for(lambda: open_api.texts_replying_to(event["event"]["message"]["message_id"]))
+    (answer,) = wait_for(lambda: open_api.texts_replying_to(msg_id(event)))
     assert "does not take the status Working" in answer
     assert guance.comments(issue) == [f"Claimed from Feishu by {ENGINEER}"]
 
@@ -146,7 +150,7 @@ def test_a_rate_limited_action_in_the_thread_is_not_retried(rt, client, open_api
     guance.faults.append("ratelimit")
     event = thread_reply(open_api, "/resolve", root_id=card_id)
     signed_post(client, event, clock.now())
-    (answer,) = wait_for(lambda: open_api.texts_replying_to(event["event"]["message"]["message_id"]))
+    (answer,) = wait_for(lambda: open_api.texts_replying_to(msg_id(event)))
     assert "busy" in answer
     clock.advance(3600)
     rt.event_worker.wake()

@@ -49,8 +49,8 @@ def test_commands_and_their_chinese_aliases(text, action, note):
     assert command is not None and command.action.name == action and command.note == note
 
 
-@pytest.mark.parametrize("text", ["resolved it", "/resolved", "/resolver x", "解决了", "please /resolve",
-                                  "/mute 2h", "# /resolve"])
+@pytest.mark.parametrize("text", ["resolved it", "/resolved", "/resolver x", "解决了",
+                                  "please /resolve", "/mute 2h", "# /resolve"])
 def test_other_texts_are_plain_comments(text):
     assert parse_command(text) is None
 
@@ -67,7 +67,7 @@ def test_modify_sends_status_and_the_required_extend(rt, guance):
     assert guance.issue(uuid)["extend"]["manager"] == ["acnt_1"]
 
 
-# -- /feishu/reply -----------------------------------------------------------------------------------
+# -- /feishu/reply ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("command, status, done", [
     ("/resolve", 20, "Resolved"), ("/reopen", 10, "Reopened"), ("/解决", 20, "Resolved")])
@@ -130,7 +130,7 @@ def test_unknown_issue_is_told(client):
     assert resp.status_code == 404 and "no issue" in resp.get_json()["said"]
 
 
-# -- /dingtalk/reply -----------------------------------------------------------------------------------
+# -- /dingtalk/reply ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("command, status, done", [("/resolve", 20, "Resolved"),
                                                    ("/重开", 10, "Reopened")])

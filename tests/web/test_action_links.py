@@ -174,3 +174,15 @@ def test_prune_remembers_a_used_link_as_long_as_it_works(make_runtime, guance, d
     prune(rt, days=30)
     with rt.engine.connect() as conn:
         assert conn.scalar(action_store.select(action_store.ActionUse.key)) is None
+
+
+def test_a_link_acts_once_across_replicas_on_postgres(make_runtime, postgres_url, guance,
+                                                      dingtalk, clock):
+    settings = dict(public_url=PUBLIC, action_link_secret=SECRET, database_url=postgres_url,
+                    destinations={"ding": ding_url(dingtalk)}, routes={"default": "ding"})
+    rt = make_runtime(**settings)
+    uuid, links = ding_links(rt, guance, dingtalk, clock)
+    other = create_app(make_runtime(**settings)).test_client()  # a second replica
+    assert create_app(rt).test_client().post(links["Resolve"]).status_code == 200
+    assert other.post(links["Resolve"]).status_code == 409
+    assert statuses(guance, uuid) == [20] and len(guance.comments(uuid)) == 1
