@@ -1,4 +1,5 @@
-"""Issue actions from chat: the signed links used and the Feishu card clicks taken, once each.
+"""Issue actions from chat: the signed links used and the Feishu card clicks taken, once each;
+mutes (`/mute 2h`).
 
 Revision ID: 0009
 Revises: 0003
@@ -24,8 +25,22 @@ def upgrade() -> None:
         sa.Column("outcome", sa.Text()),
     )
     op.create_index("ix_action_uses_used_at", "action_uses", ["used_at"])
+    op.create_table(
+        "mutes",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
+                  autoincrement=True),
+        sa.Column("resource", sa.String(255), nullable=False),
+        sa.Column("issue_uuid", sa.String(64), nullable=False),
+        sa.Column("created_by", sa.String(255), nullable=False),
+        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        sa.Column("until", sa.BigInteger(), nullable=False),
+        sa.Column("summarized_at", sa.BigInteger()),
+    )
+    op.create_index("ix_mutes_until", "mutes", ["until"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_mutes_until", table_name="mutes")
+    op.drop_table("mutes")
     op.drop_index("ix_action_uses_used_at", table_name="action_uses")
     op.drop_table("action_uses")

@@ -44,6 +44,15 @@ TEXTS: dict[str, str] = {
     "toast.unknown": "This button is not one of relay's.",
     # reminders when nobody claims an issue
     "reminder.title": "⏰ Unclaimed for {minutes} min: {title}",
+    # mutes from chat
+    "done.mute": "Muted",
+    "mute.done": "Muted {resource} until {until}: new cards of it are held back (listed on the "
+                 "delivery log page) and summed up in one card when the mute ends.",
+    "mute.usage": "Not muted: say for how long, e.g. /mute 2h (30m to 7d).",
+    "mute.unknown": "Not muted: relay has not sent a card of {issue}, so it does not know its "
+                    "source.",
+    "mute.summary": "🔕 Mute of {resource} ended: {count} card(s) were held back",
+    "mute.more": "… and {count} more",
     # signed links: the confirmation page (GET never acts) and its outcome
     "page.confirm_title": "{label} {issue}?",
     "page.confirm_text": "This link {action_lower}s the Guance issue {issue} and writes a comment "

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from relay.guance import (GuanceAuthError, GuanceBudgetExhausted, GuanceError, GuanceHTTPError,
                           GuanceNoAnswer, GuanceNotFound, GuanceRateLimited)
+from relay.pipeline.mute import mute
 from relay.replies import log as replylog
 from relay.replies.action_texts import say
 from relay.replies.comments import Outcome, post_comment, post_reply
@@ -43,10 +44,13 @@ class Action:
 ACTIONS = {a.name: a for a in (Action("claim", WORKING), Action("resolve", RESOLVED),
                                Action("close", CLOSED, fallback=RESOLVED),
                                Action("reopen", OPEN))}
+MUTE = Action("mute", 0)  # no status: holds back new cards of the issue's source for a time
 ALIASES = {"claim": "claim", "resolve": "resolve", "close": "close", "reopen": "reopen",
-           "认领": "claim", "解决": "resolve", "关闭": "close", "重开": "reopen"}
+           "mute": "mute", "认领": "claim", "解决": "resolve", "关闭": "close", "重开": "reopen",
+           "静音": "mute"}
 # "/resolve note", "／解决 note" or "/解决note"; "/resolved" is no command (a plain comment)
-COMMAND = re.compile(r"[/／]\s*(?:(claim|resolve|close|reopen)(?![A-Za-z0-9_])|(认领|解决|关闭|重开))"
+COMMAND = re.compile(r"[/／]\s*(?:(claim|resolve|close|reopen|mute)(?![A-Za-z0-9_])"
+                     r"|(认领|解决|关闭|重开|静音))"
                      r"[\s:：,，]*(.*)", re.I | re.S)
 
 
@@ -62,7 +66,8 @@ def parse_command(text: str) -> Command | None:
     if match is None:
         return None
     word = (match.group(1) or match.group(2)).lower()
-    return Command(ACTIONS[ALIASES[word]], match.group(3).strip())
+    name = ALIASES[word]
+    return Command(MUTE if name == "mute" else ACTIONS[name], match.group(3).strip())
 
 
 def guance_account(rt: Runtime, operator_ids: tuple[str, ...]) -> str | None:
@@ -84,6 +89,8 @@ def apply_action(rt: Runtime, issue: str, command: Command, origin: str, route: 
     """Change the issue, then comment who did it ("Resolved from Feishu by …" and the note).
     The outcome's body carries `said`, the sentence for the person who acted."""
     action = command.action
+    if action is MUTE:
+        return _apply_mute(rt, issue, command, origin, route)
     manager = guance_account(rt, operator_ids) if action.name == "claim" else None
     try:
         applied, said = _modify(rt, issue, action, manager)
@@ -103,6 +110,20 @@ def apply_action(rt: Runtime, issue: str, command: Command, origin: str, route: 
                       issue, action.name, route, now)
     log.info("%s %s from %s: %s", action.name, issue, route, said, extra={"issue": issue})
     return Outcome(200, {"issueUUID": issue, "action": action.name, "statusType": applied,
+                         "time": posted.body.get("time", ""), "said": said})
+
+
+def _apply_mute(rt: Runtime, issue: str, command: Command, origin: str, route: str) -> Outcome:
+    """`/mute 2h`: relay holds back new cards of the issue's source, and says so in Guance."""
+    done, said = mute(rt, issue, command.note, origin)
+    rt.metrics.actions.labels("mute", route, "ok" if done else "refused").inc()
+    if not done:
+        return Outcome(400, {"error": said, "issueUUID": issue, "said": said})
+    posted = post_comment(rt, issue, f"{say('comment', done=say('done.mute'), origin=origin)}"
+                          f" ({command.note}): {said}")
+    if posted.status != 200:
+        said += say("comment_failed", reason=posted.body.get("error", ""))
+    return Outcome(200, {"issueUUID": issue, "action": "mute", "statusType": None,
                          "time": posted.body.get("time", ""), "said": said})
 
 

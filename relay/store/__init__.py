@@ -7,9 +7,11 @@
 - leases: work claimed by one replica
 - budget: the Guance call budget shared by replicas
 - actions: signed links used and card clicks taken (issue actions act once)
+- mutes: `/mute` from chat (cards of a resource held back for a time)
 """
 
-from relay.store import actions, budget, chat, leases, outbox, replylog  # noqa: F401  (every table)
+from relay.store import (actions, budget, chat, leases, mutes, outbox,  # noqa: F401  (every
+                         replylog)  # table)
 from relay.store.base import Base
 
 metadata = Base.metadata

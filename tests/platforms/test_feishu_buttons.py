@@ -188,3 +188,16 @@ def test_claim_button_sets_working_where_guance_takes_it(rt, client, open_api, g
     assert "status is now Working" in answer
     assert statuses(guance, issue) == [15]
     assert guance.comments(issue) == [f"Claimed from Feishu by {ENGINEER}"]
+
+
+def test_mute_in_the_thread_holds_back_the_source(rt, client, open_api, guance, clock):
+    from relay.store import mutes as mute_store
+
+    issue, card_id = send_card(rt, guance, clock)
+    event = thread_reply(open_api, "/静音 1小时", root_id=card_id)
+    signed_post(client, event, clock.now())
+    (answer,) = wait_for(lambda: open_api.texts_replying_to(msg_id(event)))
+    assert answer.startswith("Muted monitor until")
+    (active,) = mute_store.active(rt.engine, int(clock.now()))
+    assert (active.resource, active.until - active.created_at) == ("monitor", 3600)
+    assert guance.modifications == []

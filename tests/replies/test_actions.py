@@ -43,14 +43,15 @@ def statuses(guance, uuid: str) -> list:
     ("／解决 已回滚", "resolve", "已回滚"), ("/解决已回滚", "resolve", "已回滚"),
     ("/claim", "claim", ""), ("/认领", "claim", ""), ("/close: dup", "close", "dup"),
     ("/关闭", "close", ""), ("/reopen again", "reopen", "again"), ("/重开", "reopen", ""),
-    ("  /resolve\nline two", "resolve", "line two")])
+    ("  /resolve\nline two", "resolve", "line two"), ("/mute 2h", "mute", "2h"),
+    ("/静音 30m", "mute", "30m")])
 def test_commands_and_their_chinese_aliases(text, action, note):
     command = parse_command(text)
     assert command is not None and command.action.name == action and command.note == note
 
 
 @pytest.mark.parametrize("text", ["resolved it", "/resolved", "/resolver x", "解决了",
-                                  "please /resolve", "/mute 2h", "# /resolve"])
+                                  "please /resolve", "/muted", "# /resolve"])
 def test_other_texts_are_plain_comments(text):
     assert parse_command(text) is None
 
