@@ -104,7 +104,18 @@ def run_actions_step(guance: FakeGuance, guance_url: str, workdir: Path) -> bool
         print(f"   {by_button}: status {status(by_button)}, comments "
               f"{guance.comments(by_button)}")
         ok_button = answered and status(by_button) == "Resolved"
-        return bool(ok_text and ok_link and ok_button)
+
+        text = f"#{by_text}#/mute 1h noisy while we migrate"
+        resp = requests.post(f"{web.url}/feishu/reply", timeout=10, json={"content": text},
+                             headers={"Authorization": f"Bearer {reply_token}"})
+        print(f"   {text!r} → {resp.json().get('said')!r}")
+        before = len(dingtalk.for_robot("ledger0005"))
+        held = guance.add_issue("Ledger export slow", ["ledger"], created_at=rt.clock.now())
+        poll(rt)
+        deliver(rt)
+        muted = len(dingtalk.for_robot("ledger0005")) == before
+        print(f"   a new issue of the same source ({held}) is held back, not sent: {muted}")
+        return bool(ok_text and ok_link and ok_button and muted)
     finally:
         web.stop()
         rt.close()
