@@ -107,7 +107,8 @@ def run_sandbox(crontab: Path | None = None) -> int:
             ok = run_robots(guance, g_url, tmp) and ok  # DingTalk and WeCom
             print("\n7. Feishu app bot: card by IM API, reply in its thread, notification back")
             ok = run_app_bot_step(guance, g_url, Path(tmp)) and ok
-            print("\n8. acting on issues from chat: a text command, a signed link, a card button, a mute")
+            print("\n8. acting on issues from chat: a text command, a signed link, a card button, "
+                  "a mute")
             ok = run_actions_step(guance, g_url, Path(tmp)) and ok
         finally:
             web.stop()
