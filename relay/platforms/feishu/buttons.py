@@ -6,7 +6,8 @@ call back, get signed link buttons instead (relay/replies/links.py).
 A click is answered within Feishu's 3 s with a toast and stored like a message event; the worker
 then acts (Guance may take longer than 3 s) and answers in the card's thread. A click is acted
 on once: a redelivered callback has the same event_id, and a second click on the same button of
-the same card within DOUBLE_CLICK_SECONDS is answered but not acted on.
+the same card in the same or the next DOUBLE_CLICK_SECONDS window is answered but not
+acted on.
 """
 
 from __future__ import annotations
