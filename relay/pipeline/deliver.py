@@ -11,6 +11,7 @@ import logging
 import random
 from dataclasses import dataclass
 
+from relay.pipeline.mute import active_resources, hold_back
 from relay.runtime import Runtime
 from relay.store import outbox as store
 
@@ -98,10 +99,14 @@ def _deliver(rt: Runtime, max_seconds: float, report: DeliverReport) -> None:
                 rows += store.due_deliveries(engine, int(clock.now()), BATCH, destinations=fresh)
             rows.sort(key=lambda row: (row.issue_created_at, row.id))
             progressed = False
+            muted = active_resources(rt)  # /mute from chat
             for row in rows:
                 if rt.stopping.is_set():  # a signal: the send before this one is marked; stop
                     return
                 if row.destination in held:
+                    continue
+                if hold_back(rt, row, muted):
+                    progressed = True
                     continue
                 if row.destination in waiting:
                     left.setdefault(row.destination, []).append(row)
