@@ -202,3 +202,14 @@ def test_mute_in_the_thread_holds_back_the_source(rt, client, open_api, guance, 
     (active,) = mute_store.active(rt.engine, int(clock.now()))
     assert (active.resource, active.until - active.created_at) == ("monitor", 3600)
     assert guance.modifications == []
+
+
+@pytest.mark.parametrize("language, labels", [("en", ["Claim", "Resolve", "Close", "Reopen"]),
+                                              ("zh-CN", ["认领", "解决", "关闭", "重开"])])
+def test_the_buttons_speak_the_language_on_an_updatable_card(app_rt, open_api, guance, clock,
+                                                             language, labels):
+    rt = app_rt(language=language)
+    _, card_id = send_card(rt, guance, clock)
+    assert [b["text"]["content"] for b in buttons(open_api, card_id)] == labels
+    (card,) = [m for m in open_api.messages if m["message_id"] == card_id]
+    assert card["content"]["config"]["update_multi"] is True  # follow-ups PATCH it, buttons kept

@@ -142,3 +142,32 @@ def test_dingtalk_command_modifies_once_and_answers_what_changed(client, guance,
     assert said(resp) == f"{done} {uuid}: status is now {'Resolved' if status == 20 else 'Open'}."
     assert statuses(guance, uuid) == [status]
     assert guance.comments(uuid) == [f"{done} from DingTalk by Alice\n\nfixed"]
+
+
+# -- merged with languages and the hardening (issues 12, 14) --------------------------------------
+
+def test_an_action_speaks_relay_language(make_runtime, guance):
+    client = create_app(make_runtime(language="zh-CN")).test_client()
+    uuid = guance.add_issue("disk full")
+    resp = flow(client, f"#{uuid}#/resolve 已回滚", sender="王芳")
+    assert resp.status_code == 200
+    assert resp.get_json()["said"] == f"已解决 {uuid}：状态现在是已解决。"
+    assert guance.comments(uuid) == ["已解决，来自 Feishu，操作人 王芳\n\n已回滚"]
+    refused = flow(client, f"#{uuid}#/mute forever")
+    assert refused.status_code == 400 and refused.get_json()["said"].startswith("未静音")
+
+
+def test_an_action_waits_in_one_of_the_reply_slots(make_runtime, guance):
+    """A command waits on Guance in a web thread like a reply: none left is 503 at once."""
+    rt = make_runtime(replies_in_flight=1)
+    client = create_app(rt).test_client()
+    uuid = guance.add_issue("disk full")
+    assert rt.reply_slots.acquire(blocking=False)  # a reply is waiting on Guance
+    try:
+        resp = flow(client, f"#{uuid}#/resolve")
+    finally:
+        rt.reply_slots.release()
+    assert resp.status_code == 503 and resp.headers["Retry-After"]
+    assert resp.get_json()["error"].startswith("1 replies are already waiting on Guance")
+    assert guance.modifications == [] and guance.comments(uuid) == []
+    assert flow(client, f"#{uuid}#/resolve").status_code == 200  # the slot is free again

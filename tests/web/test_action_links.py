@@ -186,3 +186,39 @@ def test_a_link_acts_once_across_replicas_on_postgres(make_runtime, postgres_url
     assert create_app(rt).test_client().post(links["Resolve"]).status_code == 200
     assert other.post(links["Resolve"]).status_code == 409
     assert statuses(guance, uuid) == [20] and len(guance.comments(uuid)) == 1
+
+
+def test_links_and_mentions_are_on_the_same_robot_cards(make_runtime, guance, dingtalk, wecom,
+                                                        clock):
+    rt = make_runtime(public_url=PUBLIC, action_link_secret=SECRET, destinations={
+        "ding": ding_url(dingtalk), "wecom": wecom_url(wecom)},
+        routes={"default": ["ding", "wecom"]},
+        mentions={"acnt_lilei": {"name": "Li Lei", "dingtalk": "13800000000",
+                                 "wecom": "lilei"}},
+        level_mentions={"default": {"P2": ["acnt_lilei"]}})
+    new_issues(rt, guance, clock)
+    [ding] = dingtalk.for_robot(DING_TOKEN)
+    assert [label for label, _ in LINK.findall(ding["markdown"]["text"])] == ["Claim", "Resolve"]
+    assert ding["markdown"]["text"].endswith("**Attention:** @13800000000")
+    assert ding["at"]["atMobiles"] == ["13800000000"]
+    [wx] = wecom.for_robot(WECOM_KEY)
+    assert [label for label, _ in LINK.findall(wx["markdown"]["content"])] == ["Claim", "Resolve"]
+    assert wx["markdown"]["content"].endswith("**Attention:** <@lilei>")
+
+
+def test_the_confirmation_page_speaks_relay_language_with_the_page_headers(
+        make_runtime, guance, dingtalk, clock):
+    rt = make_runtime(language="zh-CN", public_url=PUBLIC, action_link_secret=SECRET,
+                      destinations={"ding": ding_url(dingtalk)}, routes={"default": "ding"})
+    [uuid] = new_issues(rt, guance, clock)
+    [body] = dingtalk.for_robot(DING_TOKEN)
+    found = dict(re.findall(r"\[(认领|解决)\]\((https://relay\.example\.com/actions/[^)]+)\)",
+                            body["markdown"]["text"]))
+    assert set(found) == {"认领", "解决"}
+    resp = create_app(rt).test_client().get(found["解决"].removeprefix(PUBLIC))
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and '<html lang="zh-CN">' in page
+    assert f"确认解决 {uuid}" in page and "你的名字" in page
+    assert resp.headers["X-Frame-Options"] == "DENY"
+    assert "default-src 'none'" in resp.headers["Content-Security-Policy"]
+    assert resp.headers["X-Robots-Tag"] == "noindex"
