@@ -1,8 +1,10 @@
 import logging
 
 from relay.runtime import Runtime
+from relay.store import actions as action_store
 from relay.store import chat as chat_store
 from relay.store import follow
+from relay.store import mutes as mute_store
 from relay.store import outbox as store
 from relay.store import replylog
 
@@ -24,3 +26,7 @@ def prune(rt: Runtime, days: int = 30) -> None:
                      now=int(rt.clock.now()))
     if days > rt.settings.follow_days:  # issue states past the follow window
         follow.prune(rt.engine, before)
+    # a used link is remembered as long as it could still be used
+    link_life = rt.settings.action_link_hours * 3600
+    action_store.prune(rt.engine, min(before, int(rt.clock.now()) - link_life - 86_400))
+    mute_store.prune(rt.engine, before)

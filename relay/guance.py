@@ -1,4 +1,5 @@
-"""A thin client for the Guance OpenAPI: channels, issues of a channel, issue replies, levels.
+"""A thin client for the Guance OpenAPI: channels, issues of a channel, issue replies, levels,
+status.
 
 Every call spends one unit of the per-key call budget first (Guance allows 20 calls a minute and
 answers a breach with HTTP 401 + ft.TriggerApiAkCurrentLimiting, which is "retry later", not "bad
@@ -409,3 +410,15 @@ class GuanceClient:
         body = self._call("POST", "/api/v1/issue/reply/create", reply=True,
                           json={"issueUUID": issue_uuid, "content": content, "extend": {}})
         return body.get("content") if isinstance(body.get("content"), dict) else {}
+
+    def modify_issue(self, issue_uuid: str, status_type: int | None = None,
+                     managers: list[str] | None = None) -> dict[str, Any]:
+        """Change the issue's status (`statusType`: 10 Open, 15 Working, 20 Resolved, 25 Closed,
+        30 Pending; the modify page documents only 10, 20 and 30) and/or its managers (account
+        UUIDs). `extend` is required by Guance. Spent from the reply reserve (a person is waiting)
+        and, like a comment, never retried after no answer: it may have been applied."""
+        body: dict[str, Any] = {"extend": {"manager": list(managers)} if managers else {}}
+        if status_type is not None:
+            body["statusType"] = int(status_type)
+        answer = self._call("POST", f"/api/v1/issue/{issue_uuid}/modify", reply=True, json=body)
+        return answer.get("content") if isinstance(answer.get("content"), dict) else {}

@@ -37,6 +37,10 @@ class Metrics:
         self.replies_unlogged = Counter(
             "relay_replies_unlogged", "Refused replies (malformed, too long, no budget) counted "
             "but not kept in the reply log: more than 3 from one sender in 10 minutes", registry=r)
+        self.actions = Counter("relay_issue_actions", "Issue actions from chat (claim, resolve, "
+                               "close, reopen) by action, route and outcome", ["action", "route",
+                                                                               "outcome"],
+                               registry=r)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

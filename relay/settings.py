@@ -96,6 +96,12 @@ class Settings(BaseSettings):
     follow_spare: int = Field(6, ge=0)  # calls a minute the tracker leaves for polling
     mentions: dict[str, dict[str, str]] = {}  # Guance person (email/acnt_ UUID) → chat ids
     level_mentions: dict[str, dict[str, list[str]]] = {}  # channel (or *) → level → people
+    # acting on issues from chat (claim, resolve, close, reopen): signed links on cards
+    public_url: str | None = None  # where chat users reach relay, e.g. https://relay.example.com
+    action_link_secret: SecretStr | None = None  # signs the Claim / Resolve links on cards
+    action_link_hours: int = Field(72, ge=1, le=24 * 90)  # how long such a link works
+    reminders: dict[str, int] = {}  # level (P0, P1, …) → minutes unclaimed before a reminder
+    reminder_max: int = Field(1, ge=1, le=10)  # reminders per issue at most
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings,
@@ -130,6 +136,13 @@ class Settings(BaseSettings):
                 f"RELAY_GUANCE_CALLS_PER_MINUTE ({calls}), and each less than it")
         return value
 
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return cls._http_url(value.strip())
+
     @field_validator("feishu_card_template", mode="before")
     @classmethod
     def _card_template(cls, value: object) -> object:
@@ -156,6 +169,14 @@ class Settings(BaseSettings):
     def _routes(cls, value: object) -> object:
         if isinstance(value, dict):
             return {k: [v] if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+    @field_validator("reminders")
+    @classmethod
+    def _reminders(cls, value: dict[str, int]) -> dict[str, int]:
+        for level, minutes in value.items():
+            if minutes < 1:
+                raise ValueError(f"level {level!r}: minutes must be at least 1")
         return value
 
     @field_validator("feishu_app_chats")

@@ -126,6 +126,7 @@ MESSAGES: dict[str, str] = {
     "status.dead": "dead",
     "status.sent": "sent",
     "status.digested": "digested",
+    "status.muted": "muted",
     # the delivery log page's chart
     "chart.cards_title": "Cards sent per hour, last 24 hours, by level",
     "chart.latency_title": "Delivery latency per hour (issue created → card sent)",
@@ -159,4 +160,87 @@ MESSAGES: dict[str, str] = {
     "follow.hours": "{h} h {m} min",
     "follow.days": "{d} d {h} h",
     "follow.under_minute": "<1 min",
+    # acting on issues from chat (relay/replies/actions.py, links, card buttons)
+    "action.label_claim": "Claim",
+    "action.label_resolve": "Resolve",
+    "action.label_close": "Close",
+    "action.label_reopen": "Reopen",
+    "action.done_claim": "Claimed",
+    "action.done_resolve": "Resolved",
+    "action.done_close": "Closed",
+    "action.done_reopen": "Reopened",
+    "action.done_mute": "Muted",
+    # the comment relay writes on the issue (the change itself is made as relay's API key)
+    "action.comment": "{done} from {origin}",
+    "action.origin_chat": "{via} by {actor}",
+    "action.origin_link": "{via} link",
+    "action.origin_link_by": "{via} link by {actor}",
+    "action.someone": "someone",
+    # the answer in chat
+    "action.applied": "{done} {issue}: status is now {status}.",
+    "action.claimed_status_only": "Claimed {issue}: status is now Working. relay does not know "
+                                  "your Guance account, so the issue's manager is unchanged.",
+    "action.claimed_manager": "Claimed {issue}: you are its manager now. Guance does not take "
+                              "the status Working through its API, so the status stays as it "
+                              "was.",
+    "action.claimed_comment_only": "Claimed {issue}: Guance does not take the status Working "
+                                   "through its API and relay does not know your Guance "
+                                   "account, so the claim is recorded as a comment only.",
+    "action.fallback": "{done} {issue}: Guance does not take the status {wanted} through its "
+                       "API, so it is now {status}.",
+    "action.comment_failed": " The comment naming you was not posted ({reason}).",
+    "action.refused": "Not done: Guance refused to change {issue} ({reason}).",
+    "action.not_found": "Not done: there is no issue {issue} in Guance.",
+    "action.busy": "Not done: Guance is busy (rate limit). Nothing will be applied later by "
+                   "itself; try again in {wait} s.",
+    "action.no_answer": "Not sure: Guance did not answer in time, the change may have been "
+                        "made. Look at {issue} in Guance before trying again.",
+    "action.interrupted": "Not sure: relay was interrupted while acting on {issue}, and does "
+                          "not act on it again by itself. Look at the issue in Guance and try "
+                          "again if needed.",
+    "action.failed": "Not done: Guance did not take the change ({reason}). Try again later.",
+    # Feishu card buttons (toasts answer the click at once; the result follows in the thread)
+    "action.toast_working": "{label}: working on it, the result follows in the card's thread.",
+    "action.toast_again": "{label} was just clicked on this card; it is done once.",
+    "action.toast_refused": "Sorry, my admin has not allowed this chat (or you) to change "
+                            "issues.",
+    "action.toast_unknown": "This button is not one of relay's.",
+    # reminders when nobody claims an issue
+    "action.reminder_title": "⏰ Unclaimed for {minutes} min: {title}",
+    # mutes from chat
+    "action.mute_done": "Muted {resource} until {until}: new cards of it are held back (listed "
+                        "on the delivery log page) and summed up in one card when the mute "
+                        "ends.",
+    "action.mute_usage": "Not muted: say for how long, e.g. /mute 2h (30m to 7d).",
+    "action.mute_unknown": "Not muted: relay has not sent a card of {issue}, so it does not "
+                           "know its source.",
+    "action.mute_summary": "🔕 Mute of {resource} ended: {count} card(s) were held back",
+    "action.mute_more": "… and {count} more",
+    # signed links: the confirmation page (GET never acts) and its outcome
+    "action.page_confirm_title": "{label} {issue}?",
+    "action.page_confirm_text": "This link {verb}s the Guance issue {issue} and writes a "
+                                "comment saying it was done from {via}. Nothing happens until "
+                                "you press the button.",
+    "action.page_name": "Your name (optional, shown in the comment)",
+    "action.page_button": "{label} {issue}",
+    "action.page_off_title": "Action links are off",
+    "action.page_off_text": "Set RELAY_PUBLIC_URL and RELAY_ACTION_LINK_SECRET to turn them "
+                            "on.",
+    "action.page_bad_title": "This link is not valid",
+    "action.page_bad_text": "It was not made by this relay, or it was changed. Use the link on "
+                            "the card.",
+    "action.page_expired_title": "This link has expired",
+    "action.page_expired_text": "Links on cards work for {hours} hours. Change the issue in "
+                                "Guance, or with a command in chat: #{issue}#/{action}",
+    "action.page_used_title": "This link was already used",
+    "action.page_used_text": "It was used at {when}; a link acts once.",
+    "action.page_done_title": "Done",
+    "action.page_failed_title": "Not done",
+    # the delivery log page's list of active mutes
+    "page.mutes": "Active mutes",
+    "page.mutes_note": "(their cards are listed above as muted)",
+    "page.mute_source": "Source",
+    "page.mute_until": "Until",
+    "page.mute_by": "Muted by",
+    "page.mute_issue": "From issue",
 }

@@ -119,6 +119,7 @@ MESSAGES: dict[str, str] = {
     "status.dead": "已放弃",
     "status.sent": "已发送",
     "status.digested": "已汇总",
+    "status.muted": "已静音",
     # 投递日志页面的图表
     "chart.cards_title": "最近 24 小时每小时发出的卡片（按级别）",
     "chart.latency_title": "每小时投递延迟（Issue 创建 → 卡片发出）",
@@ -152,4 +153,76 @@ MESSAGES: dict[str, str] = {
     "follow.hours": "{h} 小时 {m} 分钟",
     "follow.days": "{d} 天 {h} 小时",
     "follow.under_minute": "不到 1 分钟",
+    # 在聊天中处理 Issue（relay/replies/actions.py、签名链接、卡片按钮）
+    "action.label_claim": "认领",
+    "action.label_resolve": "解决",
+    "action.label_close": "关闭",
+    "action.label_reopen": "重开",
+    "action.done_claim": "已认领",
+    "action.done_resolve": "已解决",
+    "action.done_close": "已关闭",
+    "action.done_reopen": "已重开",
+    "action.done_mute": "已静音",
+    # relay 写在 Issue 上的评论（变更本身以 relay 的 API Key 执行）
+    "action.comment": "{done}，来自 {origin}",
+    "action.origin_chat": "{via}，操作人 {actor}",
+    "action.origin_link": "{via} 链接",
+    "action.origin_link_by": "{via} 链接，操作人 {actor}",
+    "action.someone": "某人",
+    # 聊天中的回答
+    "action.applied": "{done} {issue}：状态现在是{status}。",
+    "action.claimed_status_only": "已认领 {issue}：状态现在是处理中。relay 不知道你的观测云账号，"
+                                  "所以该 Issue 的负责人没有变化。",
+    "action.claimed_manager": "已认领 {issue}：你现在是它的负责人。观测云的 API 不接受“处理中”"
+                              "状态，所以状态保持不变。",
+    "action.claimed_comment_only": "已认领 {issue}：观测云的 API 不接受“处理中”状态，relay "
+                                   "也不知道你的观测云账号，所以认领只记录为一条评论。",
+    "action.fallback": "{done} {issue}：观测云的 API 不接受“{wanted}”状态，所以现在是{status}。",
+    "action.comment_failed": " 署有你名字的评论没有发出（{reason}）。",
+    "action.refused": "未完成：观测云拒绝修改 {issue}（{reason}）。",
+    "action.not_found": "未完成：观测云中没有 Issue {issue}。",
+    "action.busy": "未完成：观测云繁忙（限流）。之后不会自动执行；请 {wait} 秒后重试。",
+    "action.no_answer": "不确定：观测云没有及时响应，变更可能已经生效。重试之前请先在观测云中查看 "
+                        "{issue}。",
+    "action.interrupted": "不确定：relay 处理 {issue} 时被中断，不会自动再次执行。请在观测云中"
+                          "查看该 Issue，需要时再试一次。",
+    "action.failed": "未完成：观测云没有接受变更（{reason}）。请稍后重试。",
+    # 飞书卡片按钮（提示会立即回应点击；结果随后发在卡片的话题中）
+    "action.toast_working": "{label}：正在处理，结果将发在卡片的话题中。",
+    "action.toast_again": "这张卡片刚刚点过“{label}”；只会执行一次。",
+    "action.toast_refused": "抱歉，管理员没有允许这个群（或你）修改 Issue。",
+    "action.toast_unknown": "这个按钮不是 relay 的。",
+    # 无人认领时的提醒
+    "action.reminder_title": "⏰ {minutes} 分钟无人认领：{title}",
+    # 聊天中的静音
+    "action.mute_done": "已将 {resource} 静音至 {until}：它的新卡片会被暂存（列在投递日志页面上），"
+                        "静音结束时汇总成一张卡片。",
+    "action.mute_usage": "未静音：请说明时长，例如 /mute 2h（30m 到 7d）。",
+    "action.mute_unknown": "未静音：relay 没有发送过 {issue} 的卡片，所以不知道它的来源。",
+    "action.mute_summary": "🔕 {resource} 的静音已结束：期间暂存了 {count} 张卡片",
+    "action.mute_more": "…… 另有 {count} 个",
+    # 签名链接：确认页面（GET 从不执行）及其结果
+    "action.page_confirm_title": "{label} {issue}？",
+    "action.page_confirm_text": "此链接将{verb}观测云 Issue {issue}，并写一条评论说明是从 {via} "
+                                "操作的。按下按钮之前不会执行任何操作。",
+    "action.page_name": "你的名字（可选，显示在评论中）",
+    "action.page_button": "确认{label} {issue}",
+    "action.page_off_title": "操作链接未开启",
+    "action.page_off_text": "设置 RELAY_PUBLIC_URL 和 RELAY_ACTION_LINK_SECRET 即可开启。",
+    "action.page_bad_title": "此链接无效",
+    "action.page_bad_text": "它不是这个 relay 生成的，或者已被修改。请使用卡片上的链接。",
+    "action.page_expired_title": "此链接已过期",
+    "action.page_expired_text": "卡片上的链接在 {hours} 小时内有效。请在观测云中修改该 Issue，"
+                                "或在聊天中发送命令：#{issue}#/{action}",
+    "action.page_used_title": "此链接已被使用",
+    "action.page_used_text": "它已于 {when} 使用过；一个链接只执行一次。",
+    "action.page_done_title": "已完成",
+    "action.page_failed_title": "未完成",
+    # 投递日志页面上的生效中静音
+    "page.mutes": "生效中的静音",
+    "page.mutes_note": "（它们的卡片在上方列为“已静音”）",
+    "page.mute_source": "来源",
+    "page.mute_until": "截止",
+    "page.mute_by": "静音人",
+    "page.mute_issue": "来自 Issue",
 }

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
+from relay.pipeline.mute import active_resources, hold_back
 from relay.runtime import Runtime
 from relay.store import outbox as store
 
@@ -116,10 +117,14 @@ def _deliver(rt: Runtime, max_seconds: float, report: DeliverReport) -> None:
                 rows += read
             rows.sort(key=lambda row: (row.issue_created_at, row.id))
             progressed = False
+            muted = active_resources(rt)  # /mute from chat
             for row in rows:
                 if rt.stopping.is_set():  # a signal: the send before this one is marked; stop
                     return
                 if row.destination in held:
+                    continue
+                if hold_back(rt, row, muted):
+                    progressed = True
                     continue
                 if row.destination in waiting:
                     left.setdefault(row.destination, []).append(row)

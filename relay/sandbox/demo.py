@@ -12,6 +12,7 @@ import requests
 from jobs import JOBS
 from relay.pipeline.schedule import parse_crontab
 from relay.runtime import Runtime
+from relay.sandbox.demo_actions import run_actions_step
 from relay.sandbox.demo_app_bot import run_app_bot_step
 from relay.sandbox.demo_follow import run_follow_step
 from relay.sandbox.feishu import FakeFeishu, card_texts
@@ -97,6 +98,9 @@ def run_sandbox(crontab: Path | None = None, keep: bool = False) -> int:
             print("\n7. Feishu app bot: card by IM API, reply in its thread, notification back")
             ok = run_app_bot_step(guance, g_url, Path(tmp)) and ok
             ok = run_follow_step(guance, g_url, Path(tmp)) and ok
+            print("\n10. acting on issues from chat: a text command, a signed link, a card "
+                  "button, a mute")
+            ok = run_actions_step(guance, g_url, Path(tmp)) and ok
             if keep:
                 keep_running(rt, web.url, [g_url, f_url], first, crontab, ok)
         finally:

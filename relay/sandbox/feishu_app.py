@@ -215,6 +215,20 @@ def message_event(token: str, chat_id: str, text: str, *, sender: str = "ou_engi
                               "mentions": mentions}}}
 
 
+def click_event(token: str, chat_id: str, message_id: str, value: dict[str, Any], *,
+                operator: str = "ou_engineer0001") -> dict[str, Any]:
+    """A card.action.trigger callback (schema 2.0): a button with `value` clicked on the card
+    `message_id` (fields as in lark-oapi's P2CardActionTrigger)."""
+    return {"schema": "2.0", "header": {
+        "event_id": uuidlib.uuid4().hex, "event_type": "card.action.trigger",
+        "create_time": str(int(time.time() * 1000000)), "token": token,
+        "app_id": "cli_sandbox0001", "tenant_key": "tk"},
+        "event": {"operator": {"tenant_key": "tk", "open_id": operator},
+                  "token": f"c-{uuidlib.uuid4().hex}", "host": "im_message",
+                  "action": {"tag": "button", "value": value},
+                  "context": {"open_message_id": message_id, "open_chat_id": chat_id}}}
+
+
 def push_event(url: str, event: dict[str, Any], encrypt_key: str | None, now: float,
                timeout: float = 10.0) -> requests.Response:
     """POST an event the way Feishu does: encrypted and signed when there is an Encrypt Key."""

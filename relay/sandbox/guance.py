@@ -20,6 +20,7 @@ from flask import Flask, jsonify, request
 from relay.clock import Clock
 
 DEFAULT_CHANNEL = "chan_default0000000000000000000000"
+MODIFY_STATUS_TYPES = (10, 20, 30)  # the values Guance's modify page documents
 
 
 FILTER_KEYS = ("resource", "level", "statusType", "creator", "updator")
@@ -60,6 +61,8 @@ class FakeGuance:
         self.rate_limited = 0  # calls answered with the rate-limit error
         self.faults: deque[str] = deque()  # "500", "timeout", "malformed", "unsuccessful", "ratelimit"
         self.timeout_seconds = 3.0
+        self.modifications: list[tuple[str, dict[str, Any]]] = []  # accepted issue/{uuid}/modify
+        self.status_types = MODIFY_STATUS_TYPES  # what issue/{uuid}/modify takes
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.app = self._make_app()
@@ -126,6 +129,9 @@ class FakeGuance:
             issue["updateAt"] = max(int(self.clock.now()), issue["updateAt"] + 1)
             issue["updator"] = f"acnt_{email.split('@')[0].replace('.', '')}"
             issue["updatorInfo"] = {"name": by, "email": email, "username": email}
+
+    def issue(self, issue_uuid: str) -> dict[str, Any]:
+        return next(i for i in self.issues if i["uuid"] == issue_uuid)
 
     def comments(self, issue_uuid: str) -> list[str]:
         return [r["content"] for r in self.replies.get(issue_uuid, [])]
@@ -241,6 +247,28 @@ class FakeGuance:
             return _envelope([{"uuid": uuid, "name": name, "color": colour, "description": "",
                                "isDefault": uuid.startswith("system_")}
                               for uuid, name, colour in defaults + custom])
+
+        @app.post("/api/v1/issue/<issue>/modify")
+        def issue_modify(issue: str):
+            body = request.get_json(force=True)
+            if not isinstance(body, dict) or not isinstance(body.get("extend"), dict):
+                return _envelope(None, 400, "ft.ParamError", "extend is required")
+            status = body.get("statusType")
+            if status is not None and status not in self.status_types:
+                return _envelope(None, 400, "ft.ParamError",
+                                 f"statusType must be one of {list(self.status_types)}")
+            found = next((i for i in self.issues if i["uuid"] == issue), None)
+            if found is None:
+                return _envelope(None, 404, "ft.IssueNotFound", "issue does not exist")
+            with self._lock:
+                if status is not None:
+                    found["statusType"] = status
+                if "manager" in body["extend"]:
+                    found["extend"]["manager"] = list(body["extend"]["manager"])
+                found["updateAt"] = max(int(self.clock.now()), found["updateAt"] + 1)
+                found["updator"] = "wsak_sandbox"
+                self.modifications.append((issue, body))
+            return _envelope({k: v for k, v in found.items() if k != "_channels"})
 
         @app.get("/api/v1/issue/reply/<issue>/list")
         def reply_list(issue: str):

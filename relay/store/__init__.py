@@ -9,10 +9,12 @@
 - signatures: DingTalk signatures already used (replays)
 - watch: why a watched channel could not be looked up (shown on /healthz)
 - follow: the last known state of each relayed issue, the tracker's sweep position
+- actions: signed links used and card clicks taken (issue actions act once)
+- mutes: `/mute` from chat (cards of a resource held back for a time)
 """
 
-from relay.store import (budget, chat, follow, leases, outbox, replylog, signatures,  # noqa: F401
-                         watch)
+from relay.store import (actions, budget, chat, follow, leases, mutes, outbox,  # noqa: F401
+                         replylog, signatures, watch)
 from relay.store.base import Base
 
 metadata = Base.metadata

@@ -18,9 +18,10 @@ from relay.store.base import ID, Base, dialect_insert, write_lock
 
 PENDING, SENT, DEAD = "pending", "sent", "dead"
 DIGESTED = "digested"  # recorded, but covered by one storm digest row; never sent itself
+MUTED = "muted"  # held back by a /mute from chat; summed up in one card when the mute ends
 # what `relay deliveries --status` and the delivery log page filter by ("failed": pending rows
 # tried at least once)
-LISTED_STATUSES = (PENDING, "failed", DEAD, SENT, DIGESTED)
+LISTED_STATUSES = (PENDING, "failed", DEAD, SENT, DIGESTED, MUTED)
 
 
 class ChannelCursor(Base):
@@ -270,7 +271,7 @@ def prune(engine: Engine, before: int) -> int:
     never pruned."""
     with engine.begin() as conn:
         return conn.execute(delete(Delivery).where(
-            Delivery.status.in_([SENT, DEAD, DIGESTED]), Delivery.updated_at < before)
+            Delivery.status.in_([SENT, DEAD, DIGESTED, MUTED]), Delivery.updated_at < before)
         ).rowcount or 0
 
 

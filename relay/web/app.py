@@ -14,6 +14,7 @@ from relay.platforms.registry import REPLY_ROUTES
 from relay.replies.log import reply_log_blueprint
 from relay.runtime import Runtime
 from relay.store.base import is_busy
+from relay.web.actions import action_links_blueprint
 from relay.web.errors import error
 from relay.web.health import health_blueprint
 from relay.web.ui import ui_blueprint
@@ -59,4 +60,5 @@ def create_app(rt: Runtime) -> Flask:
     app.register_blueprint(reply_log_blueprint(
         rt, tuple(route.path for route in REPLY_ROUTES if route.counted)))
     app.register_blueprint(ui_blueprint(rt))
+    app.register_blueprint(action_links_blueprint(rt))
     return app

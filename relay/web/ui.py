@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from relay.platforms.render import format_time
 from relay.runtime import Runtime
+from relay.store import mutes as mute_store
 from relay.store import replylog
 from relay.store.outbox import LISTED_STATUSES, PENDING, ChannelCursor, list_deliveries
 from relay.web.chart import build as build_chart
@@ -106,7 +107,11 @@ def ui_blueprint(rt: Runtime) -> Blueprint:
         replies = [{"time": format_time(r.received_at, tz), "issue": r.issue_uuid or "",
                     "text": r.text, "status": r.http_status, "error": r.error or ""}
                    for r in replylog.recent(rt.engine)]
+        mutes = [{"resource": m.resource, "until": format_time(m.until, tz), "by": m.created_by,
+                  "issue": m.issue_uuid}
+                 for m in mute_store.active(rt.engine, int(rt.clock.now()))]
         return render_template("delivery_log.html", deliveries=deliveries, replies=replies,
+                               mutes=mutes,
                                statuses=LISTED_STATUSES, channels=known_channels(rt.engine),
                                filters=filters, limit=ROWS, t=t, lang=t.language,
                                chart=build_chart(rt.engine, rt.clock.now(), tz, t))

@@ -10,6 +10,7 @@ import requests
 from relay.platforms.base import Destination, Kind, Platform, ReplyRoute, Sink
 from relay.platforms.dingtalk import reply
 from relay.platforms.dingtalk.robot import DingTalkSink
+from relay.replies.links import link_signer
 
 if TYPE_CHECKING:
     from relay.runtime import Runtime
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 def _robot(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
     s = rt.settings
     return DingTalkSink(dest.url.get_secret_value(), s.tz, s.guance_console_url, rt.text,
-                        dest.secret_value(), http, s.feishu_timeout, rt.mentions)
+                        dest.secret_value(), http, s.feishu_timeout, rt.mentions, link_signer(s))
 
 
 PLATFORM = Platform(

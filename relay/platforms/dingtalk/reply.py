@@ -26,7 +26,8 @@ from relay.http import http_session
 from relay.i18n import Text
 from relay.platforms.dingtalk.robot import sign
 from relay.replies import log as replylog
-from relay.replies.comments import Outcome, post_reply
+from relay.replies.actions import handle_reply
+from relay.replies.comments import Outcome
 from relay.store.signatures import first_use
 from relay.web.errors import error as rejected
 from relay.web.untrusted import whole_number
@@ -53,6 +54,8 @@ def how_to(text: Text) -> str:
 def sentence(outcome: Outcome, text: Text) -> str:
     """What the sender reads in the group, in RELAY_LANGUAGE."""
     body, uuid = outcome.body, outcome.body.get("issueUUID", "")
+    if "said" in body:  # an action (#uuid#/resolve …) says itself what it changed
+        return body["said"]
     if outcome.status == 200:
         return text("dingtalk.posted", uuid=uuid, time=body["time"])
     if outcome.status == 400:
@@ -153,7 +156,8 @@ def dingtalk_reply_blueprint(rt: Runtime) -> Blueprint:
         if not isinstance(content, str):
             replylog.note(rt, 400, None, "", "not a text message", sender)
             return answer(body, rt.text("dingtalk.not_text", how_to=how_to(rt.text)))
-        outcome = post_reply(rt, content, sender)
+        outcome = handle_reply(rt, content, "DingTalk", str(body.get("senderNick") or ""),
+                               "dingtalk", sender)
         log.info("DingTalk reply from %s: %d", body.get("senderNick") or "?", outcome.status)
         return answer(body, sentence(outcome, rt.text))
 

@@ -23,6 +23,7 @@ from relay.platforms.base import RobotSink, fit_utf8
 from relay.platforms.follow import is_follow_up, status_line
 from relay.platforms.mentions import NOBODY, Mentions, Person
 from relay.platforms.render import card_values
+from relay.replies.links import LinkSigner, links_markdown
 
 PLATFORM = "dingtalk"  # the key of a person's DingTalk identity in RELAY_MENTIONS
 
@@ -56,13 +57,16 @@ def mentions(people: list[Person]) -> tuple[str, dict[str, Any]]:
 
 
 def markdown(payload: dict[str, Any], tz: ZoneInfo, console_url: str, text: Text,
-             people: list[Person] | None = None) -> dict[str, Any]:
-    """The alert as a DingTalk markdown message (paragraphs need a blank line between them)."""
+             people: list[Person] | None = None,
+             links: LinkSigner | None = None) -> dict[str, Any]:
+    """The alert as a DingTalk markdown message (paragraphs need a blank line between them);
+    with signed action links when relay has a public URL (a robot cannot call back)."""
     if is_follow_up(payload):
         line = status_line(payload, text)
         return {"msgtype": "markdown", "markdown": {"title": line[:60], "text": line}}
     v, t = card_values(payload, tz, console_url, text), text
     named, at = mentions(people or [])
+    actions = [links_markdown(links.links(payload, "DingTalk", text))] if links else []
 
     def field(name: str, value: str) -> str:
         return f"**{t(name)}**{t('card.colon')}{value}"
@@ -73,7 +77,7 @@ def markdown(payload: dict[str, Any], tz: ZoneInfo, console_url: str, text: Text
             f"{field('card.level', v['level'])} · {field('card.source', v['source'])}",
             f"{field('card.created', v['created'])} · {field('card.channel', v['channel'])}",
             message,
-            f"[{t('card.open')}]({v['link']})",
+            f"[{t('card.open')}]({v['link']})", *actions,
             t("card.reply_hint", uuid=v["uuid"])]
             + ([t("follow.mention_line", people=named)] if named else []))
 
@@ -92,9 +96,10 @@ class DingTalkSink(RobotSink):
 
     def __init__(self, url: str, tz: ZoneInfo, console_url: str, text: Text,
                  secret: str | None = None, session: requests.Session | None = None,
-                 timeout: float = 10.0, mentions: Mentions = NOBODY) -> None:
+                 timeout: float = 10.0, mentions: Mentions = NOBODY,
+                 links: LinkSigner | None = None) -> None:
         super().__init__(url, tz, console_url, text, session, timeout)
-        self.secret, self.mentions = secret, mentions
+        self.secret, self.mentions, self.links = secret, mentions, links
 
     def url_for(self, now: float) -> str:
         if not self.secret:
@@ -106,4 +111,4 @@ class DingTalkSink(RobotSink):
 
     def message(self, payload: dict[str, Any]) -> dict[str, Any]:
         return markdown(payload, self.tz, self.console_url, self.text,
-                        self.mentions.people(payload))
+                        self.mentions.people(payload), self.links)

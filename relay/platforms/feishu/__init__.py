@@ -14,6 +14,7 @@ from relay.platforms.feishu import events, reply
 from relay.platforms.feishu.app import AppChatSink, app_from_settings
 from relay.platforms.feishu.card import load_card_template
 from relay.platforms.feishu.webhook import BotWebhookSink, FlowWebhookSink
+from relay.replies.links import link_signer
 
 if TYPE_CHECKING:
     from relay.runtime import Runtime
@@ -24,13 +25,14 @@ FLOW_KIND = "feishu_flow"  # any URL no other kind claims
 
 def _flow(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
     return FlowWebhookSink(dest.url.get_secret_value(), rt.settings.tz, rt.text, http,
-                           rt.settings.feishu_timeout)
+                           rt.settings.feishu_timeout, link_signer(rt.settings))
 
 
 def _bot(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
     s = rt.settings
     return BotWebhookSink(dest.url.get_secret_value(), s.tz, rt.card, s.guance_console_url,
-                          rt.text, dest.secret_value(), http, s.feishu_timeout, rt.mentions)
+                          rt.text, dest.secret_value(), http, s.feishu_timeout, rt.mentions,
+                          link_signer(s))
 
 
 def _setup(rt: Runtime, http: requests.Session) -> dict[str, Sink]:

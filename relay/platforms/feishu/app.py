@@ -21,6 +21,7 @@ from relay.clock import Clock
 from relay.errors import ConfigError
 from relay.i18n import Text
 from relay.platforms.base import SendResult, cut
+from relay.platforms.feishu.buttons import with_buttons
 from relay.platforms.feishu.card import CardTemplate
 from relay.platforms.feishu.follow import updatable, with_mentions, with_status
 from relay.platforms.feishu.webhook import FEISHU_LIMITS, judge
@@ -181,13 +182,17 @@ class AppChatSink:
             message = cut(message, MAX_CARD_MESSAGE, self.text)
         card = self.card.render(card_values(dict(payload, message=message), self.tz,
                                             self.console_url, self.text))
+        card = with_buttons(card, str(payload["uuid"]), self.text)
         return updatable(with_mentions(card, self.mentions.people(payload), self.text))
 
     def send(self, payload: dict[str, Any], now: float) -> SendResult:
         if is_follow_up(payload):
             return self.follow_up(payload)
         # the same issue to the same chat is one message, even when a crash makes us send twice
-        key = hashlib.sha1(f"{payload['uuid']}\n{self.chat_id}".encode()).hexdigest()
+        key = f"{payload['uuid']}\n{self.chat_id}"
+        if payload.get("reminder"):  # a reminder is a message of its own
+            key += f"\nreminder {payload['reminder']}"
+        key = hashlib.sha1(key.encode()).hexdigest()
         return self.app.send(self.chat_id, "interactive", self.render(payload),
                              idempotency_key=key)
 

@@ -25,7 +25,8 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from flask import Blueprint, jsonify, request
 
-from relay.platforms.feishu.worker import ensure_worker
+from relay.platforms.feishu.buttons import CARD_ACTION_EVENT, answer_click, read_click
+from relay.platforms.feishu.worker import allowed, ensure_worker
 from relay.store import chat as chat_store
 from relay.web.errors import error
 from relay.web.untrusted import loads, whole_number
@@ -165,6 +166,11 @@ def accept(rt: Runtime, event: dict[str, Any]):
     event_type = header.get("event_type") or (event.get("event") or {}).get("type") or ""
     if not isinstance(event_id, str) or not event_id or len(event_id) > 128:
         return error(400, "no header.event_id in the event")
+    if event_type == CARD_ACTION_EVENT:  # a button on an app-bot card: answered with a toast
+        stored = dict(event, header={k: v for k, v in header.items() if k != "token"})
+        click = read_click(stored)
+        return jsonify(answer_click(rt, event_id, stored, click,
+                                    click is not None and allowed(rt, click)))  # type: ignore
     if event_type != MESSAGE_EVENT:
         log.info("/feishu/events: %s %s is not a message event; nothing to do", event_type,
                  event_id)

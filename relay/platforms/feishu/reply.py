@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from flask import Blueprint, jsonify, request
 
-from relay.replies.comments import post_reply
+from relay.replies.actions import handle_reply
 from relay.replies.log import ignore
 from relay.web.errors import error
 
@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from relay.runtime import Runtime
 
 PATH = "/feishu/reply"
-SENDER = "feishu-flow"  # the flow's body names no sender: the token holder is one sender
+SENDER = "feishu-flow"  # the reply log's sender: the token holder is one sender (a flow's own
+# `sender` field, self-declared, only names who acted in an action's comment)
 
 
 def reply_text() -> str | None:
@@ -35,6 +36,14 @@ def reply_text() -> str | None:
         if isinstance(source.get(key), str):
             return source[key]
     return None
+
+
+def sender_name() -> str:
+    """Who wrote the message, when the flow sends it (`sender`), for the comment of an action."""
+    body = request.get_json(silent=True)
+    source = body if isinstance(body, dict) else request.form
+    sender = source.get("sender")
+    return sender.strip()[:80] if isinstance(sender, str) else ""
 
 
 def feishu_reply_blueprint(rt: Runtime) -> Blueprint:
@@ -54,7 +63,7 @@ def feishu_reply_blueprint(rt: Runtime) -> Blueprint:
         message = reply_text()
         if message is None:
             return error(400, rt.text("feishu_reply.no_message"), hint=rt.text("reply.usage"))
-        outcome = post_reply(rt, message, sender=SENDER)
+        outcome = handle_reply(rt, message, "Feishu", sender_name(), "feishu_flow", sender=SENDER)
         resp = jsonify(outcome.body)
         resp.status_code = outcome.status
         if "retryAfter" in outcome.body:

@@ -22,11 +22,13 @@ import requests
 from relay import http
 from relay.i18n import Text
 from relay.platforms.base import SendResult, cut
+from relay.platforms.feishu.buttons import with_links
 from relay.platforms.feishu.card import CardTemplate
 from relay.platforms.feishu.follow import with_mentions
 from relay.platforms.follow import OPEN, is_follow_up, status_line, status_name, who
 from relay.platforms.mentions import NOBODY, Mentions
 from relay.platforms.render import card_values, format_time
+from relay.replies.links import LinkSigner
 
 # Feishu documents 5 requests/s and 100/min per custom bot; flows get the same care. The windows
 # have a margin (as the Guance one): a card's time on the way varies, so Feishu can count a 6th
@@ -97,15 +99,20 @@ class FlowWebhookSink:
     limits = FEISHU_LIMITS
 
     def __init__(self, url: str, tz: ZoneInfo, text: Text,
-                 session: requests.Session | None = None, timeout: float = 10.0) -> None:
-        self.url, self.tz, self.text, self.timeout = url, tz, text, timeout
+                 session: requests.Session | None = None, timeout: float = 10.0,
+                 links: LinkSigner | None = None) -> None:
+        self.url, self.tz, self.text, self.timeout, self.links = url, tz, text, timeout, links
         self.session = session or requests.Session()
 
     def send(self, payload: dict[str, Any], now: float) -> SendResult:
+        params = flow_params(payload, self.tz, self.text)
+        if self.links is not None and not is_follow_up(payload):
+            # signed action links, as params `claim_url`, `resolve_url`
+            params.update({f"{action}_url": url for action, _, url
+                           in self.links.links(payload, "Feishu", self.text)})
         try:
-            resp = http.post(self.session, self.url, json.dumps(
-                flow_params(payload, self.tz, self.text), allow_nan=False).encode(), JSON,
-                self.timeout)
+            resp = http.post(self.session, self.url,
+                             json.dumps(params, allow_nan=False).encode(), JSON, self.timeout)
         except requests.RequestException as exc:
             return SendResult(False, f"could not reach Feishu: {type(exc).__name__}")
         return judge(resp, now)
@@ -125,10 +132,11 @@ class BotWebhookSink:
 
     def __init__(self, url: str, tz: ZoneInfo, card: CardTemplate, console_url: str, text: Text,
                  secret: str | None = None, session: requests.Session | None = None,
-                 timeout: float = 10.0, mentions: Mentions = NOBODY) -> None:
+                 timeout: float = 10.0, mentions: Mentions = NOBODY,
+                 links: LinkSigner | None = None) -> None:
         self.url, self.tz, self.card, self.console_url = url, tz, card, console_url
         self.text = text
-        self.secret, self.timeout, self.mentions = secret, timeout, mentions
+        self.secret, self.timeout, self.mentions, self.links = secret, timeout, mentions, links
         self.session = session or requests.Session()
 
     def body(self, payload: dict[str, Any], now: float) -> bytes:
@@ -160,6 +168,8 @@ class BotWebhookSink:
         values = card_values(dict(payload, message=message), self.tz, self.console_url,
                              self.text)
         card = with_mentions(self.card.render(values), self.mentions.people(payload), self.text)
+        if self.links is not None:  # a custom bot cannot call back: signed link buttons
+            card = with_links(card, self.links.links(payload, "Feishu", self.text))
         body = {"msg_type": "interactive", "card": card, **extra}
         return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 

@@ -19,7 +19,9 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from relay.platforms.feishu.buttons import CARD_ACTION_EVENT, act_on_click, act_on_command
 from relay.replies import log as replylog
+from relay.replies.actions import parse_command
 from relay.replies.comments import post_comment
 from relay.replies.parse import ISSUE_UUID, MAX_TEXT, ReplyParseError, ReplyTooLong, parse_reply
 from relay.store import chat as chat_store
@@ -131,6 +133,8 @@ def allowed(rt: Runtime, message: Message) -> bool:
 def act(rt: Runtime, event: dict[str, Any], attempts: int) -> tuple[str, str, str | None, str]:
     """Do what the event asks: (status, outcome for the log/table, answer for the user or None,
     message_id to answer)."""
+    if (event.get("header") or {}).get("event_type") == CARD_ACTION_EVENT:
+        return act_on_click(rt, event, attempts)
     bot = rt.feishu_app.bot_open_id() if rt.feishu_app is not None else None
     if bot is None:
         log.warning("feishu event: the bot's open_id is unknown (GET /open-apis/bot/v3/info "
@@ -150,6 +154,9 @@ def act(rt: Runtime, event: dict[str, Any], attempts: int) -> tuple[str, str, st
     issue, text, problem = _target(rt, message)
     if problem:
         return DONE, f"not posted: {problem}", problem, answer_to
+    if (command := parse_command(text)) is not None:  # `/resolve note`: an action, not a comment
+        return act_on_command(rt, issue, command, message.author, message.sender_ids, answer_to,
+                              attempts=attempts)
     comment = t("app.signature", text=text, author=message.author)
     outcome = post_comment(rt, issue, comment)
     detail = outcome.body.get("detail") or outcome.body.get("error", "")
@@ -183,6 +190,8 @@ def _target(rt: Runtime, message: Message) -> tuple[str, str, str]:
         if message.text.lstrip().startswith(("#", "＃")):
             return "", "", t("app.malformed", error=explicit_error, how_to=t("app.how_to"))
         return "", "", t("app.which_issue", how_to=t("app.how_to"))
+    if ISSUE_UUID.fullmatch(str(card.payload.get("uuid"))):  # a card, or a reminder of one
+        card.issue_uuid = str(card.payload["uuid"])
     if not ISSUE_UUID.fullmatch(card.issue_uuid):  # a storm digest stands for many issues
         return "", "", t("app.digest")
     text = message.text

@@ -8,6 +8,7 @@ import requests
 
 from relay.platforms.base import Destination, Kind, Platform, Sink
 from relay.platforms.wecom.robot import WeComSink
+from relay.replies.links import link_signer
 
 if TYPE_CHECKING:
     from relay.runtime import Runtime
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 def _robot(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
     s = rt.settings
     sink = WeComSink(dest.url.get_secret_value(), s.tz, s.guance_console_url, rt.text, http,
-                     s.feishu_timeout)
+                     s.feishu_timeout, link_signer(s))
     sink.mentions = rt.mentions
     return sink
 

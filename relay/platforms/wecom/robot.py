@@ -10,11 +10,14 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import requests
+
 from relay.i18n import Text
 from relay.platforms.base import RobotSink, fit_utf8
 from relay.platforms.follow import is_follow_up, status_line
 from relay.platforms.mentions import NOBODY, Mentions, Person
 from relay.platforms.render import card_values
+from relay.replies.links import LinkSigner, links_markdown
 
 PLATFORM = "wecom"  # the key of a person's WeCom userid in RELAY_MENTIONS
 
@@ -31,11 +34,13 @@ def mentions(people: list[Person]) -> str:
 
 
 def markdown(payload: dict[str, Any], tz: ZoneInfo, console_url: str, text: Text,
-             people: list[Person] | None = None) -> dict[str, Any]:
+             people: list[Person] | None = None,
+             links: LinkSigner | None = None) -> dict[str, Any]:
     if is_follow_up(payload):
         return {"msgtype": "markdown", "markdown": {"content": status_line(payload, text)}}
     v, t = card_values(payload, tz, console_url, text), text
     named = mentions(people or [])
+    actions = [links_markdown(links.links(payload, "WeCom", text), "  ")] if links else []
     colour = LEVEL_COLOURS.get(str(payload.get("level") or ""), "comment")
 
     def render(message: str) -> str:
@@ -47,7 +52,8 @@ def markdown(payload: dict[str, Any], tz: ZoneInfo, console_url: str, text: Text
             "",
             message,
             "",
-            f"[{t('card.open')}]({v['link']}) <font color=\"comment\">{v['uuid']}</font>"]
+            f"[{t('card.open')}]({v['link']}) <font color=\"comment\">{v['uuid']}</font>",
+            *actions]
             + ([t("follow.mention_line", people=named)] if named else []))
 
     return {"msgtype": "markdown",
@@ -60,6 +66,12 @@ class WeComSink(RobotSink):
     platform, waits, hints = "WeCom", WAITS, HINTS
     mentions: Mentions = NOBODY
 
+    def __init__(self, url: str, tz: ZoneInfo, console_url: str, text: Text,
+                 session: requests.Session | None = None, timeout: float = 10.0,
+                 links: LinkSigner | None = None) -> None:
+        super().__init__(url, tz, console_url, text, session, timeout)
+        self.links = links  # signed action links, when relay has a public URL
+
     def message(self, payload: dict[str, Any]) -> dict[str, Any]:
         return markdown(payload, self.tz, self.console_url, self.text,
-                        self.mentions.people(payload))
+                        self.mentions.people(payload), self.links)

@@ -1,0 +1,111 @@
+"""Mutes from chat: `/mute 2h` on a card (or `#uuid#/mute 2h`) holds back new cards whose
+`source` (the issue's resource) is that issue's, for that time. The deliver job records a held
+card as `muted` (kept, shown on the delivery log page, never sent alone); when the mute ends each
+destination that had cards held gets one summary card listing them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select, update
+
+from relay.platforms.render import format_time
+from relay.store import mutes as mute_store
+from relay.store.base import dialect_insert
+from relay.store.outbox import MUTED, PENDING, Delivery
+
+if TYPE_CHECKING:
+    from relay.runtime import Runtime
+
+log = logging.getLogger("relay.mute")
+DURATION = re.compile(r"(\d{1,4})\s*(m|min|h|d|分钟|小时|天)(?![A-Za-z])", re.I)
+UNITS = {"m": 60, "min": 60, "分钟": 60, "h": 3600, "小时": 3600, "d": 86400, "天": 86400}
+MAX_SECONDS = 7 * 86400
+TITLES = 10  # held-back issues a summary lists
+
+
+def duration(text: str) -> int | None:
+    """Seconds of "2h", "30m", "1d", "2小时"; None when the text names no duration."""
+    match = DURATION.match(text.strip())
+    if match is None:
+        return None
+    return int(match.group(1)) * UNITS[match.group(2).lower()]
+
+
+def resource_of(rt: Runtime, issue: str) -> str | None:
+    """The muted resource: the `source` of the issue's card (relay mutes what it relayed)."""
+    with rt.engine.connect() as conn:
+        payload = conn.scalar(select(Delivery.payload).where(Delivery.issue_uuid == issue)
+                              .limit(1))
+    source = payload.get("source") if isinstance(payload, dict) else None
+    return str(source) if source else None
+
+
+def mute(rt: Runtime, issue: str, note: str, who: str) -> tuple[bool, str]:
+    """(done, the sentence for the person); the Guance comment is the caller's."""
+    seconds, text = duration(note), rt.text
+    if seconds is None or not 60 <= seconds <= MAX_SECONDS:
+        return False, text("action.mute_usage")
+    resource = resource_of(rt, issue)
+    if resource is None:
+        return False, text("action.mute_unknown", issue=issue)
+    now = int(rt.clock.now())
+    mute_store.add(rt.engine, resource, issue, who, now, now + seconds)
+    log.info("muted %s for %d s (from %s)", resource, seconds, issue, extra={"issue": issue})
+    return True, text("action.mute_done", resource=resource,
+                      until=format_time(now + seconds, rt.settings.tz))
+
+
+def active_resources(rt: Runtime) -> set[str]:
+    return {m.resource for m in mute_store.active(rt.engine, int(rt.clock.now()))}
+
+
+def hold_back(rt: Runtime, row: Delivery, muted: set[str]) -> bool:
+    """True when the row is a card of a muted resource: then it is recorded `muted`, not sent."""
+    if not muted or row.payload.get("kind") or str(row.payload.get("source") or "") not in muted:
+        return False
+    with rt.engine.begin() as conn:
+        conn.execute(update(Delivery).where(Delivery.id == row.id, Delivery.status == PENDING)
+                     .values(status=MUTED, updated_at=int(rt.clock.now())))
+    log.info("held back %s for %s (muted)", row.issue_uuid, row.destination,
+             extra={"issue": row.issue_uuid, "destination": row.destination})
+    return True
+
+
+def summarize_ended(rt: Runtime) -> int:
+    """One summary card per destination for each mute that ended; how many were queued."""
+    now, queued, text = int(rt.clock.now()), 0, rt.text
+    for ended in mute_store.ended(rt.engine, now):
+        if not mute_store.mark_summarized(rt.engine, ended.id, now):
+            continue
+        with rt.engine.connect() as conn:
+            held = [row for row in conn.execute(select(Delivery).where(
+                Delivery.status == MUTED, Delivery.updated_at >= ended.created_at,
+                Delivery.updated_at <= ended.until).order_by(Delivery.issue_created_at))
+                if row.payload.get("source") == ended.resource]
+        by_destination: dict[str, list] = {}
+        for row in held:
+            by_destination.setdefault(row.destination, []).append(row)
+        for destination, rows in by_destination.items():
+            lines = [f"- [{r.payload.get('level')}] {r.payload.get('title')} ({r.issue_uuid})"
+                     for r in rows[:TITLES]]
+            if len(rows) > TITLES:
+                lines.append(text("action.mute_more", count=len(rows) - TITLES))
+            summary_id = f"mute_{ended.id}"
+            stmt = dialect_insert(rt.engine)(Delivery).values(
+                issue_uuid=summary_id, destination=destination, channel=rows[0].channel,
+                issue_created_at=now, status=PENDING, attempts=0, next_attempt_at=now,
+                created_at=now, updated_at=now, payload={
+                    "uuid": summary_id, "kind": "mute_summary", "level": "Unknown",
+                    "title": text("action.mute_summary", resource=ended.resource,
+                                  count=len(rows)),
+                    "source": "relay mute", "message": "\n".join(lines), "create_at": now,
+                    "channel": rows[0].channel}).on_conflict_do_nothing(
+                index_elements=["issue_uuid", "destination"])
+            with rt.engine.begin() as conn:
+                conn.execute(stmt)
+            queued += 1
+    return queued

@@ -1,0 +1,55 @@
+"""Mutes from chat (`/mute 2h`): while one is active, new cards whose `source` (the issue's
+resource) equals the muted one are recorded as `muted` instead of sent, and when it ends its
+destinations get one summary of what was held back."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Engine, Index, String, delete, insert, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from relay.store.base import ID, Base
+
+
+class Mute(Base):
+    __tablename__ = "mutes"
+    __table_args__ = (Index("ix_mutes_until", "until"),)
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    resource: Mapped[str] = mapped_column(String(255))
+    issue_uuid: Mapped[str] = mapped_column(String(64))  # the issue it was muted from
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    until: Mapped[int] = mapped_column(BigInteger)
+    summarized_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+def add(engine: Engine, resource: str, issue_uuid: str, created_by: str, now: int,
+        until: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(insert(Mute), {"resource": resource[:255], "issue_uuid": issue_uuid,
+                                    "created_by": created_by[:255], "created_at": now,
+                                    "until": until, "summarized_at": None})
+
+
+def active(engine: Engine, now: int) -> list[Mute]:
+    with Session(engine, expire_on_commit=False) as session:
+        return list(session.scalars(select(Mute).where(Mute.until > now).order_by(Mute.until)))
+
+
+def ended(engine: Engine, now: int) -> list[Mute]:
+    """Mutes over whose summary is still to be sent."""
+    with Session(engine, expire_on_commit=False) as session:
+        return list(session.scalars(select(Mute).where(
+            Mute.until <= now, Mute.summarized_at.is_(None)).order_by(Mute.id)))
+
+
+def mark_summarized(engine: Engine, mute_id: int, now: int) -> bool:
+    """False when another replica summarized it first."""
+    with engine.begin() as conn:
+        return conn.execute(update(Mute).where(Mute.id == mute_id, Mute.summarized_at.is_(None))
+                            .values(summarized_at=now)).rowcount == 1
+
+
+def prune(engine: Engine, before: int) -> int:
+    with engine.begin() as conn:
+        return conn.execute(delete(Mute).where(Mute.summarized_at.is_not(None),
+                                               Mute.until < before)).rowcount or 0
