@@ -9,15 +9,16 @@ from __future__ import annotations
 import re
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Literal
-from urllib.parse import parse_qsl, urlsplit
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from relay.admin.configfile import ConfigFileSource, config_path, env_sources, read_config, where
 from relay.errors import ConfigError
+from relay.logs import secret_values
 from relay.platforms.base import Destination
 from relay.platforms.follow import TRANSITIONS
 from relay.platforms.mentions import check_levels, check_people
@@ -80,11 +81,10 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(60.0, ge=1)  # a killed replica's claims pass on after this
     log_format: Literal["text", "json"] = "text"  # json: one JSON object per log line
     ui_token: SecretStr | None = None  # the delivery log page at / is off until this is set
-    # admin operations (issue 14): crontab reload, config file
+    # the crontab's reload
     crontab_reload_seconds: float = Field(5.0, ge=0)  # crontab re-read period; 0: on SIGHUP only
-    # hardening (issue 12): the page's cookie Secure always (else over HTTPS or behind a proxy
-    # saying X-Forwarded-Proto: https); replies waiting on Guance at once (one more is answered
-    # 503), the server running that many threads plus RESERVED_THREADS for health, events, page
+    # the page's cookie Secure always (else over HTTPS or behind a proxy saying so); replies
+    # waiting on Guance at once (one more gets 503; the server runs that many threads + 4)
     ui_cookie_secure: bool = False
     replies_in_flight: int = Field(4, ge=1, le=256)
     # languages: every card, digest, bot answer and page label (relay/i18n/)
@@ -100,7 +100,8 @@ class Settings(BaseSettings):
     public_url: str | None = None  # where chat users reach relay, e.g. https://relay.example.com
     action_link_secret: SecretStr | None = None  # signs the Claim / Resolve links on cards
     action_link_hours: int = Field(72, ge=1, le=24 * 90)  # how long such a link works
-    reminders: dict[str, int] = {}  # level (P0, P1, …) → minutes unclaimed before a reminder
+    # level (P0, P1, …) → minutes unclaimed before a reminder
+    reminders: dict[str, Annotated[int, Field(ge=1)]] = {}
     reminder_max: int = Field(1, ge=1, le=10)  # reminders per issue at most
 
     @classmethod
@@ -171,14 +172,6 @@ class Settings(BaseSettings):
             return {k: [v] if isinstance(v, str) else v for k, v in value.items()}
         return value
 
-    @field_validator("reminders")
-    @classmethod
-    def _reminders(cls, value: dict[str, int]) -> dict[str, int]:
-        for level, minutes in value.items():
-            if minutes < 1:
-                raise ValueError(f"level {level!r}: minutes must be at least 1")
-        return value
-
     @field_validator("feishu_app_chats")
     @classmethod
     def _app_chats(cls, value: dict[str, str]) -> dict[str, str]:
@@ -244,17 +237,8 @@ class Settings(BaseSettings):
         return table
 
     def secrets(self) -> list[str]:
-        """Every secret value, for redaction from logs and stored errors: each SecretStr the
-        settings hold, wherever it sits (a field, a dict of them, a destination's URL and
-        secret), so a new secret setting is redacted by being declared a SecretStr."""
-        values = [s.get_secret_value() for s in _secret_strs(dict(self))]
-        # a webhook's secret part is its last path segment (Feishu) or a query value (DingTalk's
-        # access_token, WeCom's key); redact those wherever they show up alone
-        for url in [v for v in values if "://" in v]:
-            parts = urlsplit(url)
-            values.append(parts.path.rstrip("/").rsplit("/", 1)[-1])
-            values += [v for _, v in parse_qsl(parts.query)]
-        return [v for v in values if len(v) >= 6]
+        """Every secret value, for redaction from logs and stored errors (relay/logs.py)."""
+        return secret_values(dict(self))
 
     def routing(self) -> dict[str, list[str]]:
         """Channel (name or UUID) → destination names. Raises ConfigError for unknown names."""
@@ -283,18 +267,6 @@ class Settings(BaseSettings):
                 value = value.get_secret_value()
             if value is None or not str(value).strip():  # RELAY_X= (empty) counts as unset
                 raise ConfigError(f"RELAY_{name.upper()} is not set")
-
-
-def _secret_strs(value: object) -> list[SecretStr]:
-    if isinstance(value, SecretStr):
-        return [value]
-    if isinstance(value, BaseModel):
-        value = dict(value)
-    if isinstance(value, dict):
-        value = list(value.values())
-    if isinstance(value, (list, tuple)):
-        return [s for item in value for s in _secret_strs(item)]
-    return []
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -8,9 +8,11 @@ import sys
 import time
 from datetime import datetime
 
+from sqlalchemy import Engine, func, select, update
+
 from relay.settings import Settings, load_settings
 from relay.store.base import make_engine, migrate
-from relay.store.outbox import list_deliveries, requeue
+from relay.store.outbox import DEAD, PENDING, Delivery, list_deliveries
 
 
 def store_engine(settings: Settings):
@@ -51,3 +53,17 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     store_engine(settings)
     print(f"relay: database is up to date ({settings.database_url.split('://')[0]})")
     return 0
+
+
+def counts_by_status(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return dict(conn.execute(select(Delivery.status, func.count()).group_by(Delivery.status))
+                    .all())
+
+
+def requeue(engine: Engine, now: int, ids: list[int] | None = None, dead: bool = False) -> int:
+    """Put rows back to pending, due now, with a fresh max age. Returns how many."""
+    condition = Delivery.status == DEAD if dead else Delivery.id.in_(ids or [])
+    with engine.begin() as conn:
+        return conn.execute(update(Delivery).where(condition).values(
+            status=PENDING, next_attempt_at=now, created_at=now, updated_at=now)).rowcount or 0

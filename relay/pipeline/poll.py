@@ -10,13 +10,12 @@ a run); newer issues wait for the next window.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections import Counter
 from dataclasses import dataclass, field, replace
 
 from relay.guance import MAX_PAGES, Channel, GuanceBudgetExhausted, GuanceError, Issue, IssuePage
-from relay.i18n import UNKNOWN_LEVEL, Text
+from relay.i18n import Text
+from relay.pipeline.digest import storm_digest
 from relay.platforms.base import MAX_STORED_MESSAGE, MAX_STORED_TITLE, bounded
 from relay.runtime import Runtime
 from relay.store import outbox as store
@@ -266,39 +265,3 @@ def remember_recorded(rt: Runtime, channel: Channel, rows: list[dict], start: in
         del recorded[uuid]
     for row in rows:
         recorded[row["issue_uuid"]] = row["issue_created_at"]
-
-
-def storm_digest(new_rows: list[dict], channel: Channel, now: int, threshold: int,
-                 titles: int, text: Text) -> dict | None:
-    """One outbox row standing for more than `threshold` new issues of one poll, or None.
-
-    A storm of hundreds of cards would bury the group and take Feishu's 100-a-minute limit for
-    many minutes; one card with the counts and the first titles says the same at once. Its
-    payload has an issue's keys, so every sink renders it unchanged; its texts are written in
-    RELAY_LANGUAGE when it is queued."""
-    if len(new_rows) <= threshold:
-        return None
-    new_rows = sorted(new_rows, key=lambda r: r["issue_created_at"])  # oldest first
-    payloads = [r["payload"] for r in new_rows]
-    levels = Counter(str(p.get("level") or UNKNOWN_LEVEL) for p in payloads)
-    worst = min(levels, key=level_rank)
-    uuids = [p["uuid"] for p in payloads]
-    # unique per channel, second and set of issues; within the 64 characters of issue_uuid
-    digest_id = "digest_{}_{}_{}".format(channel.uuid[:32], now, hashlib.sha1(
-        "\n".join(uuids).encode()).hexdigest()[:8])
-    counts = ", ".join(f"{text.level(lvl)} ×{levels[lvl]}" for lvl in sorted(levels, key=level_rank))
-    lines = [text("digest.counts", count=len(payloads), levels=counts)]
-    lines += [f"- [{text.level(str(p.get('level') or ''))}] {p.get('title')} ({p['uuid']})"
-              for p in payloads[:titles]]
-    if len(payloads) > titles:
-        lines.append(text("digest.more", count=len(payloads) - titles))
-    newest = new_rows[-1]["issue_created_at"]
-    return {"issue_uuid": digest_id, "issue_created_at": newest, "payload": {
-        "uuid": digest_id, "title": text("digest.title", count=len(payloads), channel=channel.name),
-        "level": worst, "source": text("digest.source"), "message": "\n".join(lines),
-        "create_at": newest, "channel": channel.name, "kind": "digest", "issues": uuids}}
-
-
-def level_rank(level: str) -> tuple[int, str]:
-    """P0 is the most severe, then P1, P2, then any other level."""
-    return ({"P0": 0, "P1": 1, "P2": 2}.get(level, 3), level)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from sqlalchemy import (JSON, BigInteger, Connection, Engine, Index, Integer, String, Text,
-                        UniqueConstraint, bindparam, delete, func, select, update)
+                        UniqueConstraint, bindparam, delete, select, update)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from relay.store.base import ID, Base, dialect_insert, write_lock
@@ -275,12 +275,6 @@ def prune(engine: Engine, before: int) -> int:
         ).rowcount or 0
 
 
-def counts_by_status(engine: Engine) -> dict[str, int]:
-    with engine.connect() as conn:
-        return dict(conn.execute(select(Delivery.status, func.count()).group_by(Delivery.status))
-                    .all())
-
-
 def list_deliveries(engine: Engine, status: str | None = None, limit: int = 50,
                     channel: str | None = None) -> list[Delivery]:
     """Newest rows first; status "failed" means pending rows that have failed at least once."""
@@ -293,11 +287,3 @@ def list_deliveries(engine: Engine, status: str | None = None, limit: int = 50,
         query = query.where(Delivery.channel == channel)
     with Session(engine, expire_on_commit=False) as session:
         return list(session.scalars(query))
-
-
-def requeue(engine: Engine, now: int, ids: list[int] | None = None, dead: bool = False) -> int:
-    """Put rows back to pending, due now, with a fresh max age. Returns how many."""
-    condition = Delivery.status == DEAD if dead else Delivery.id.in_(ids or [])
-    with engine.begin() as conn:
-        return conn.execute(update(Delivery).where(condition).values(
-            status=PENDING, next_attempt_at=now, created_at=now, updated_at=now)).rowcount or 0

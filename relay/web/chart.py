@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, Integer, Select, case, func, literal_column, select
 
 from relay.i18n import UNKNOWN_LEVEL, Text
-from relay.pipeline.poll import level_rank
+from relay.pipeline.digest import level_rank
 from relay.store.outbox import Delivery
 
 HOURS = 24

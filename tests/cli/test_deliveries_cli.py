@@ -2,10 +2,10 @@
 
 import time
 
+from relay.admin.outbox import counts_by_status
 from relay.cli import main
 from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
-from relay.store import outbox as store
 
 
 def test_dead_delivery_is_listed_with_its_error_and_redelivered(
@@ -22,7 +22,7 @@ def test_dead_delivery_is_listed_with_its_error_and_redelivered(
     for _ in range(4):  # keeps failing until older than the max age: dead
         deliver(rt)
         clock.advance(1000)
-    assert store.counts_by_status(rt.engine) == {"dead": 1}
+    assert counts_by_status(rt.engine) == {"dead": 1}
 
     assert main(["deliveries", "--status", "dead"]) == 0
     out = capsys.readouterr().out

@@ -173,7 +173,7 @@ def test_budget_exhausted_leaves_the_rest_for_the_next_run(app_rt, open_api, gua
                                                            monkeypatch):
     rt = app_rt()
     send_card(rt, guance, clock)
-    monkeypatch.setattr("relay.guance.BACKGROUND_WAIT_SECONDS", 0.0)
+    monkeypatch.setattr("relay.guance.client.BACKGROUND_WAIT_SECONDS", 0.0)
     start = time.monotonic()
     with pytest.raises(LimitExceeded):  # a burst took the whole minute
         while True:

@@ -1,5 +1,4 @@
-"""A thin client for the Guance OpenAPI: channels, issues of a channel, issue replies, levels,
-status.
+"""The Guance OpenAPI client: channels, issues of a channel, issue replies, levels, status.
 
 Every call spends one unit of the per-key call budget first (Guance allows 20 calls a minute and
 answers a breach with HTTP 401 + ft.TriggerApiAkCurrentLimiting, which is "retry later", not "bad
@@ -8,195 +7,32 @@ key"). Errors are typed so callers can tell "try again later" from "fix your set
 
 from __future__ import annotations
 
-import html
 import logging
-import math
 import re
 from collections import OrderedDict
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any, Callable, Iterator
 
 import requests
 
 from relay.clock import Clock
+from relay.guance.errors import (GuanceAuthError, GuanceBudgetExhausted, GuanceError,
+                                 GuanceHTTPError, GuanceNoAnswer, GuanceNotFound, GuanceRateLimited,
+                                 GuanceTransportError)
+from relay.guance.model import (LEVEL_NAMES, Channel, Issue, IssuePage, MalformedIssue,
+                                _list_content, parse_issue)
 from relay.http import Deadline, DeadlineAdapter
 from relay.ratelimit import BACKGROUND, REPLY, LimitExceeded, RateLimiter
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("relay.guance")
 
 RATE_LIMIT_CODES = {"ft.TriggerApiAkCurrentLimiting", "ft.TriggerApiWorkspaceCurrentLimiting"}
-LEVEL_NAMES = {"system_level_0": "P0", "system_level_1": "P1", "system_level_2": "P2",
-               "system_level_3": "Unknown"}
 PAGE_SIZE = 100
 MAX_PAGES = 50
 CHANNEL_CACHE_SECONDS = 600
 REPLY_WAIT_SECONDS = 10.0
 BACKGROUND_WAIT_SECONDS = 20.0
-MAX_UNIX_SECONDS = 32_503_680_000  # 3000-01-01: a createAt past this is not Unix seconds
-MAX_UUID = 64  # the outbox's issue_uuid column
 REPORTED_MALFORMED = 10_000  # malformed issues remembered, so a re-read does not warn again
-
-
-class GuanceError(Exception):
-    """Guance could not do what was asked. `retryable` says whether a later try may succeed."""
-
-    retryable = True
-
-
-class GuanceTransportError(GuanceError):
-    """No usable answer: connection refused, timeout, or a body that is not the JSON envelope."""
-
-
-class GuanceNoAnswer(GuanceTransportError):
-    """A comment was sent but no answer came in time: Guance may have posted it, so it is not
-    tried again by itself (it would land twice)."""
-
-    retryable = False
-
-
-class GuanceHTTPError(GuanceError):
-    """Guance answered with an error status or an envelope with success: false."""
-
-    def __init__(self, status: int, error_code: str, message: str) -> None:
-        super().__init__(f"HTTP {status} {error_code or ''} {message or ''}".strip())
-        self.status, self.error_code, self.message = status, error_code, message
-
-
-class GuanceRateLimited(GuanceHTTPError):
-    """The API key's (or workspace's) call limit was hit; try again in a minute."""
-
-
-class GuanceBudgetExhausted(GuanceError):
-    """relay's own budget for this key is used up; `wait` seconds until the next call."""
-
-    def __init__(self, wait: float) -> None:
-        super().__init__(f"Guance call budget used up; next call in {wait:.0f} s")
-        self.wait = wait
-
-
-class GuanceAuthError(GuanceHTTPError):
-    """The API key was refused: fix RELAY_GUANCE_API_KEY."""
-
-    retryable = False
-
-
-class GuanceNotFound(GuanceHTTPError):
-    """The issue (or other object) does not exist."""
-
-    retryable = False
-
-
-class MalformedIssue(ValueError):
-    """An issue object relay cannot read (a createAt that is not Unix seconds, no usable uuid):
-    it is skipped, the rest of its page is not."""
-
-    def __init__(self, uuid: str, reason: str) -> None:
-        super().__init__(reason)
-        self.uuid, self.reason = uuid, reason
-
-
-@dataclass(frozen=True)
-class Channel:
-    uuid: str
-    name: str
-
-
-@dataclass(frozen=True)
-class Issue:
-    uuid: str
-    title: str
-    level: str
-    source: str
-    message: str
-    create_at: int
-    deleted: bool = False
-    managers: tuple[str, ...] = ()  # account UUIDs of the people responsible (extend.manager)
-
-    def as_dict(self) -> dict[str, Any]:
-        values = {"uuid": self.uuid, "title": self.title, "level": self.level,
-                  "source": self.source, "message": self.message, "create_at": self.create_at}
-        if self.managers:  # cards @-mention them (relay/platforms/mentions.py)
-            values["managers"] = list(self.managers)
-        return values
-
-
-@dataclass
-class IssuePage:
-    """One page of an issue list read: its issues, the malformed ones not reported before
-    (uuid, why), how many items this read has received so far, whether it was the last, and the
-    list's total count."""
-
-    number: int
-    issues: list[Issue]
-    received: int
-    last: bool
-    malformed: list[tuple[str, str]] = field(default_factory=list)
-    total: int | None = None  # the list's totalCount, when Guance gives one
-
-
-def unix_seconds(value: Any, uuid: str) -> int:
-    """createAt as Unix seconds (int, integral float or digit string); 0 when absent."""
-    if value is None or value == "":
-        return 0
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_UNIX_SECONDS:
-        raise MalformedIssue(uuid, f"createAt {str(value)[:40]!r} is not Unix seconds")
-    return value
-
-
-def parse_issue(obj: dict[str, Any]) -> Issue:
-    """One issue object from /issue/list, tolerant of the shapes seen across doc revisions;
-    MalformedIssue when it cannot be read at all."""
-    uuid = obj.get("uuid")
-    if not isinstance(uuid, str) or not uuid.strip() or len(uuid) > MAX_UUID:
-        raise MalformedIssue(str(uuid)[:MAX_UUID], "uuid is not a string of at most "
-                             f"{MAX_UUID} characters")
-    raw_level = obj.get("level")
-    if isinstance(raw_level, int) or (isinstance(raw_level, str) and raw_level.isdigit()):
-        raw_level = f"system_level_{int(raw_level)}"
-    raw_level = str(raw_level or "")
-    extend = obj.get("extend") if isinstance(obj.get("extend"), dict) else {}
-    text = extend.get("text")
-    if not isinstance(text, str) or not text.strip():
-        text = html_to_text(str(obj.get("description") or ""))
-    delete_at = obj.get("deleteAt", -1)
-    return Issue(
-        uuid=uuid,
-        title=str(obj.get("name") or obj.get("title") or "(untitled)"),
-        level=LEVEL_NAMES.get(raw_level, raw_level or "Unknown"),
-        source=str(obj.get("resource") or obj.get("resourceType") or ""),
-        message=text.strip(),
-        create_at=unix_seconds(obj.get("createAt"), uuid),
-        deleted=delete_at not in (-1, None, 0, "-1"),
-        managers=tuple(managers_of(obj)),
-    )
-
-
-def managers_of(obj: dict[str, Any]) -> list[str]:
-    """The people responsible: extend.manager (account UUIDs), tolerant of odd shapes."""
-    extend = obj.get("extend") if isinstance(obj.get("extend"), dict) else {}
-    raw = extend.get("manager")
-    raw = [raw] if isinstance(raw, str) else raw if isinstance(raw, list) else []
-    return [str(m.get("uuid") if isinstance(m, dict) else m) for m in raw
-            if (m.get("uuid") if isinstance(m, dict) else m)]
-
-
-def html_to_text(markup: str) -> str:
-    text = re.sub(r"<br\s*/?>|</p>|</div>", "\n", markup, flags=re.I)
-    return html.unescape(re.sub(r"<[^>]+>", "", text))
-
-
-def _list_content(body: dict[str, Any]) -> tuple[list[Any], Any]:
-    """(items, pageInfo) of an issue-list answer: `content` is {data, pageInfo} or a bare list."""
-    content = body.get("content")
-    if isinstance(content, dict):
-        return content.get("data") or [], content.get("pageInfo")
-    if isinstance(content, list):
-        return content, body.get("pageInfo")
-    raise GuanceTransportError("/api/v1/issue/list: content is neither list nor object")
 
 
 class GuanceClient:
