@@ -12,7 +12,6 @@ action is reported, so a stale action can never land later.
 from __future__ import annotations
 
 import logging
-import math
 import re
 import secrets
 from dataclasses import dataclass
@@ -21,8 +20,7 @@ from typing import TYPE_CHECKING
 from relay.guance import (GuanceAuthError, GuanceBudgetExhausted, GuanceError, GuanceHTTPError,
                           GuanceNoAnswer, GuanceNotFound, GuanceRateLimited)
 from relay.pipeline.mute import mute
-from relay.replies import log as replylog
-from relay.replies.comments import Outcome, post_comment, post_reply
+from relay.replies.comments import Outcome, in_reply_slot, note_outcome, post_comment, post_reply
 from relay.replies.parse import ReplyParseError, parse_reply
 from relay.store import actions as action_store
 
@@ -203,20 +201,7 @@ def handle_reply(rt: Runtime, message: str, via: str, actor: str, route: str,
     command = parse_command(parsed.text) if parsed is not None else None
     if parsed is None or command is None:
         return post_reply(rt, message, sender)
-    if rt.reply_slots.acquire(blocking=False):
-        try:
-            outcome = apply_action(rt, parsed.issue_uuid, command,
-                                   origin_in_chat(rt.text, via, actor), route)
-        finally:
-            rt.reply_slots.release()
-    else:
-        wait = math.ceil(rt.settings.guance_timeout)
-        outcome = Outcome(503, {"error": rt.text("comment.replies_full",
-                                                 count=rt.settings.replies_in_flight),
-                                "issueUUID": parsed.issue_uuid, "retryAfter": wait},
-                          retryable=True)
-    error = outcome.body.get("error")
-    replylog.note(rt, outcome.status, parsed.issue_uuid, parsed.text,
-                  f"{error}: {outcome.body['detail']}" if outcome.body.get("detail") else error,
-                  sender)
+    outcome = in_reply_slot(rt, parsed.issue_uuid, lambda: apply_action(
+        rt, parsed.issue_uuid, command, origin_in_chat(rt.text, via, actor), route))
+    note_outcome(rt, outcome, parsed.issue_uuid, parsed.text, sender)
     return outcome

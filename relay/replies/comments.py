@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from relay.guance import (GuanceBudgetExhausted, GuanceError, GuanceNoAnswer, GuanceNotFound,
                           GuanceRateLimited)
@@ -49,21 +49,33 @@ def post_reply(rt: Runtime, message: str, sender: str = "") -> Outcome:
                                 None, message)
     else:
         issue, text = parsed.issue_uuid, parsed.text
-        if rt.reply_slots.acquire(blocking=False):  # a web thread waits on Guance: bounded
-            try:
-                outcome = post_comment(rt, issue, text)
-            finally:
-                rt.reply_slots.release()
-        else:
-            wait = math.ceil(rt.settings.guance_timeout)
-            outcome = Outcome(503, {"error": rt.text("comment.replies_full",
-                                                     count=rt.settings.replies_in_flight),
-                                    "issueUUID": issue, "retryAfter": wait}, retryable=True)
+        outcome = in_reply_slot(rt, issue, lambda: post_comment(rt, issue, text))
+    note_outcome(rt, outcome, issue, text, sender)
+    return outcome
+
+
+def in_reply_slot(rt: Runtime, issue_uuid: str, act: Callable[[], Outcome]) -> Outcome:
+    """`act()` (a call to Guance) in one of the RELAY_REPLIES_IN_FLIGHT slots, or 503 at once
+    when all are taken: a web thread waiting on Guance is bounded, so replies cannot take the
+    threads health and events need."""
+    if not rt.reply_slots.acquire(blocking=False):
+        return Outcome(503, {"error": rt.text("comment.replies_full",
+                                              count=rt.settings.replies_in_flight),
+                             "issueUUID": issue_uuid,
+                             "retryAfter": math.ceil(rt.settings.guance_timeout)}, retryable=True)
+    try:
+        return act()
+    finally:
+        rt.reply_slots.release()
+
+
+def note_outcome(rt: Runtime, outcome: Outcome, issue_uuid: str | None, text: str,
+                 sender: str) -> None:
+    """The reply log's row for an outcome (its error with Guance's detail, where it has one)."""
     error = outcome.body.get("error")
     if error and outcome.body.get("detail"):
         error = f"{error}: {outcome.body['detail']}"
-    replylog.note(rt, outcome.status, issue, text, error, sender)
-    return outcome
+    replylog.note(rt, outcome.status, issue_uuid, text, error, sender)
 
 
 def post_comment(rt: Runtime, issue_uuid: str, text: str) -> Outcome:
