@@ -156,7 +156,7 @@ def run(seconds: float, clients: int = CLIENTS) -> dict:
           f"{r['p50_ms']} ms, p99 {r['p99_ms']} ms; server CPU {r['server_cpu_ms_per_request']} "
           f"ms/request")
     # no target: Guance takes 20 calls a minute per key, so no team needs hundreds of comments a
-    # second, and an absolute rate flips with the machine's load (issue 15)
+    # second, and an absolute rate flips with the machine's load
     return r
 
 

@@ -1,4 +1,4 @@
-"""DingTalk replays and forgeries (issue 12, item 5): DingTalk's `sign` covers only the
+"""DingTalk replays and forgeries: DingTalk's `sign` covers only the
 timestamp, so a captured header pair would pass again with another body for an hour. relay takes
 each pair once, on every replica (the database remembers it for that hour, then forgets it), and
 checks the callback's `robotCode` against RELAY_DINGTALK_ROBOT_CODE."""

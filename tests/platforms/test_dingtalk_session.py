@@ -1,4 +1,4 @@
-"""DingTalk answers through the callback's `sessionWebhook` (issue 12, item 15), DingTalk's
+"""DingTalk answers through the callback's `sessionWebhook`, DingTalk's
 documented way to reply: while `sessionWebhookExpiredTime` has not passed, and only to DingTalk
 (https, a host under dingtalk.com), never to a URL the (unsigned) body chose. The answer stays in
 the HTTP response body as well."""

@@ -1,4 +1,4 @@
-"""Feishu redeliveries (issue 12, item 16): Feishu pushes an unanswered event again after 15 s,
+"""Feishu redeliveries: Feishu pushes an unanswered event again after 15 s,
 5 min, 1 h and 6 h. A signed event is accepted within that horizon (8 hours back), acted on once
 however often it comes, and refused after it; a plain `url_verification` is answered while an
 Encrypt Key is set. Feishu's own SDK (lark-oapi) is the independent party for both."""

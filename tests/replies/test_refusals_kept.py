@@ -1,4 +1,4 @@
-"""A flood of malformed replies from a token holder (issue 12, item 14): every one is counted in
+"""A flood of malformed replies from a token holder: every one is counted in
 the metrics, but the reply log keeps at most 3 refusals per sender in 10 minutes (a refusal that
 cost no Guance call: malformed, too long, no budget). Posted comments are always kept."""
 
