@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from relay.guance import (GuanceAuthError, GuanceBudgetExhausted, GuanceError, GuanceHTTPError,
                           GuanceNoAnswer, GuanceNotFound, GuanceRateLimited)
 from relay.pipeline.mute import mute
+from relay.platforms.mentions import PLATFORM_KEYS
 from relay.replies.comments import Outcome, in_reply_slot, note_outcome, post_comment, post_reply
 from relay.replies.parse import ReplyParseError, parse_reply
 from relay.store import actions as action_store
@@ -69,10 +70,21 @@ def parse_command(text: str) -> Command | None:
     return Command(MUTE if name == "mute" else ACTIONS[name], match.group(3).strip())
 
 
-def guance_account(rt: Runtime, operator_ids: tuple[str, ...]) -> str | None:
-    """The operator's Guance account UUID, for `extend.manager`. relay has no person mapping
-    yet, so a claim sets the status only; this is where one plugs in."""
+def mapped_person(rt: Runtime, operator_ids: tuple[str, ...]) -> str | None:
+    """The RELAY_MENTIONS key (a Guance email or acnt_ UUID) whose chat identity on some
+    platform is one of the operator's ids (a Feishu open_id / user_id, a DingTalk staff id)."""
+    ids = {i for i in operator_ids if i}
+    for person, chat_ids in rt.settings.mentions.items():
+        if any(v in ids for k, v in chat_ids.items() if k in PLATFORM_KEYS):
+            return person.strip()
     return None
+
+
+def guance_account(rt: Runtime, operator_ids: tuple[str, ...]) -> str | None:
+    """The operator's Guance account UUID, for `extend.manager`: only an acnt_ key of
+    RELAY_MENTIONS names one (Guance takes no email there)."""
+    person = mapped_person(rt, operator_ids)
+    return person if person is not None and person.startswith("acnt_") else None
 
 
 def origin_in_chat(text: Text, via: str, actor: str) -> str:
@@ -99,6 +111,8 @@ def apply_action(rt: Runtime, issue: str, command: Command, origin: str, route: 
         outcome = _failure(rt, issue, exc)
         rt.metrics.actions.labels(action.name, route, _label(outcome.status)).inc()
         return outcome
+    if action.name == "claim" and manager is None and (known := mapped_person(rt, operator_ids)):
+        said += " " + text("action.manager_needs_uuid", person=known)  # an email key
     comment = text("action.comment", done=text(f"action.done_{action.name}"), origin=origin)
     if command.note:
         comment += f"\n\n{command.note}"
@@ -190,7 +204,7 @@ def _label(status: int) -> str:
 
 
 def handle_reply(rt: Runtime, message: str, via: str, actor: str, route: str,
-                 sender: str = "") -> Outcome:
+                 sender: str = "", operator_ids: tuple[str, ...] = ()) -> Outcome:
     """A reply route's text: `#<uuid>#/resolve note` acts on the issue; any other text is a
     plain comment (comments.post_reply), exactly as without actions. An action waits on Guance
     in a web thread like a reply, so it takes one of RELAY_REPLIES_IN_FLIGHT's slots."""
@@ -202,6 +216,7 @@ def handle_reply(rt: Runtime, message: str, via: str, actor: str, route: str,
     if parsed is None or command is None:
         return post_reply(rt, message, sender)
     outcome = in_reply_slot(rt, parsed.issue_uuid, lambda: apply_action(
-        rt, parsed.issue_uuid, command, origin_in_chat(rt.text, via, actor), route))
+        rt, parsed.issue_uuid, command, origin_in_chat(rt.text, via, actor), route,
+        operator_ids))
     note_outcome(rt, outcome, parsed.issue_uuid, parsed.text, sender)
     return outcome
