@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from relay.guance import (GuanceAuthError, GuanceBudgetExhausted, GuanceError, GuanceHTTPError,
                           GuanceNoAnswer, GuanceNotFound, GuanceRateLimited)
+from relay.pipeline.follow import record_action
 from relay.pipeline.mute import mute
 from relay.platforms.mentions import PLATFORM_KEYS
 from relay.replies.comments import Outcome, in_reply_slot, note_outcome, post_comment, post_reply
@@ -98,12 +99,15 @@ def origin_of_link(text: Text, via: str, actor: str = "") -> str:
 
 
 def apply_action(rt: Runtime, issue: str, command: Command, origin: str, route: str,
-                 operator_ids: tuple[str, ...] = ()) -> Outcome:
-    """Change the issue, then comment who did it ("Resolved from Feishu by …" and the note).
-    The outcome's body carries `said`, the sentence for the person who acted."""
+                 operator_ids: tuple[str, ...] = (), actor: str = "") -> Outcome:
+    """Change the issue, then comment who did it ("Resolved from Feishu by …" and the note),
+    and let its cards follow (relay/pipeline/follow.py record_action: the app-bot cards show
+    the new state, and the tracker does not announce it again). The outcome's body carries
+    `said`, the sentence for the person who acted."""
     action, text = command.action, rt.text
     if action is MUTE:
         return _apply_mute(rt, issue, command, origin, route)
+    known = mapped_person(rt, operator_ids)  # the operator's RELAY_MENTIONS key, if any
     manager = guance_account(rt, operator_ids) if action.name == "claim" else None
     try:
         applied, said = _modify(rt, issue, action, manager)
@@ -111,7 +115,7 @@ def apply_action(rt: Runtime, issue: str, command: Command, origin: str, route: 
         outcome = _failure(rt, issue, exc)
         rt.metrics.actions.labels(action.name, route, _label(outcome.status)).inc()
         return outcome
-    if action.name == "claim" and manager is None and (known := mapped_person(rt, operator_ids)):
+    if action.name == "claim" and manager is None and known:
         said += " " + text("action.manager_needs_uuid", person=known)  # an email key
     comment = text("action.comment", done=text(f"action.done_{action.name}"), origin=origin)
     if command.note:
@@ -120,6 +124,8 @@ def apply_action(rt: Runtime, issue: str, command: Command, origin: str, route: 
     if posted.status != 200:
         said += text("action.comment_failed", reason=posted.body.get("error", ""))
     rt.metrics.actions.labels(action.name, route, "ok").inc()
+    by = rt.mentions.person(known).name if known else actor
+    record_action(rt, issue, applied, [manager] if manager else None, by)
     now = int(rt.clock.now())  # remembered: an issue acted on needs no reminder
     action_store.take(rt.engine, f"applied:{issue}:{action.name}:{now}:{secrets.token_hex(4)}",
                       issue, action.name, route, now)
@@ -217,6 +223,6 @@ def handle_reply(rt: Runtime, message: str, via: str, actor: str, route: str,
         return post_reply(rt, message, sender)
     outcome = in_reply_slot(rt, parsed.issue_uuid, lambda: apply_action(
         rt, parsed.issue_uuid, command, origin_in_chat(rt.text, via, actor), route,
-        operator_ids))
+        operator_ids, actor))
     note_outcome(rt, outcome, parsed.issue_uuid, parsed.text, sender)
     return outcome
