@@ -183,6 +183,9 @@ MESSAGES: dict[str, str] = {
     "action.claimed_manager": "Claimed {issue}: you are its manager now. Guance does not take "
                               "the status Working through its API, so the status stays as it "
                               "was.",
+    "action.manager_needs_uuid": "RELAY_MENTIONS knows you as {person}, but Guance takes only "
+                                 "an account UUID (acnt_…) as manager: map yours to make a "
+                                 "claim set you as manager.",
     "action.claimed_comment_only": "Claimed {issue}: Guance does not take the status Working "
                                    "through its API and relay does not know your Guance "
                                    "account, so the claim is recorded as a comment only.",

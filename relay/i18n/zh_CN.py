@@ -175,6 +175,8 @@ MESSAGES: dict[str, str] = {
                                   "所以该 Issue 的负责人没有变化。",
     "action.claimed_manager": "已认领 {issue}：你现在是它的负责人。观测云的 API 不接受“处理中”"
                               "状态，所以状态保持不变。",
+    "action.manager_needs_uuid": "RELAY_MENTIONS 中你的条目是 {person}，但观测云只接受账号 UUID"
+                                 "（acnt_…）作为负责人：用你的账号 UUID 配置后，认领才会把你设为负责人。",
     "action.claimed_comment_only": "已认领 {issue}：观测云的 API 不接受“处理中”状态，relay "
                                    "也不知道你的观测云账号，所以认领只记录为一条评论。",
     "action.fallback": "{done} {issue}：观测云的 API 不接受“{wanted}”状态，所以现在是{status}。",

@@ -22,13 +22,15 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from relay.guance import PAGE_SIZE, GuanceBudgetExhausted, GuanceError, managers_of
 from relay.platforms.follow import FINAL, status_name, transition
-from relay.runtime import Runtime
 from relay.store import follow as store
 from relay.store.outbox import DIGESTED
+
+if TYPE_CHECKING:  # the actions (relay/replies/actions.py) record their changes here too
+    from relay.runtime import Runtime
 
 log = logging.getLogger("relay.follow")
 
@@ -164,10 +166,33 @@ def _detailed(rt: Runtime, report: FollowReport, obj: dict[str, Any],
     return dict(obj, managerInfos=detail.get("managerInfos") or [])
 
 
+def record_action(rt: Runtime, issue: str, status: int | None, managers: list[str] | None,
+                  by: str) -> int | None:
+    """A change relay itself made (a chat action): recorded as the tracker would record it, so
+    the app-bot cards show it at once (a PATCH through the outbox, no thread line: the person
+    was answered there) and the other chats learn it once; the tracker then finds nothing new.
+    The rows queued, or None when the issue is not followed or nothing changed."""
+    now = int(rt.clock.now())
+    cards = store.cards(rt.engine, [issue])
+    if not cards:
+        return None
+    store.start_tracking(rt.engine, {issue: min(c.issue_created_at for c in cards)}, now)
+    old = store.states(rt.engine, [issue]).get(issue)
+    if old is None:
+        return None
+    status = old.status_type if status is None else status
+    managers = list(old.managers or []) if managers is None else managers
+    name = transition(old.status_type, status, set(managers) != set(old.managers or []))
+    if name is None:
+        return None
+    obj = {"uuid": issue, "updator": by, "updateAt": now}
+    return _record(rt, old, obj, status, managers, name, now, acted=True)
+
+
 def _record(rt: Runtime, old: store.IssueState, obj: dict[str, Any], status: int,
-            managers: list[str], name: str, now: int) -> int | None:
+            managers: list[str], name: str, now: int, acted: bool = False) -> int | None:
     """Record one change with its outbox rows; the rows queued, or None if another run
-    recorded it first."""
+    recorded it first. `acted`: relay made it, and its app-bot cards are only updated."""
     info = obj.get("updatorInfo") if isinstance(obj.get("updatorInfo"), dict) else {}
     by = str(info.get("name") or info.get("username") or info.get("email")
              or obj.get("updator") or "")
@@ -184,7 +209,7 @@ def _record(rt: Runtime, old: store.IssueState, obj: dict[str, Any], status: int
         payload = dict(card.payload, kind="status", event="status",
                        status=status_name(status, rt.text),
                        status_type=status, previous_type=old.status_type, transition=name,
-                       announce=announce, by=by, changed_at=update_at,
+                       announce=announce and not (acted and app), by=by, changed_at=update_at,
                        open_seconds=max(update_at - created, 0), managers=people,
                        message_id=card.message_id)
         rows.append({"issue_uuid": change_key(old.issue_uuid, status, update_at),

@@ -4,8 +4,11 @@ issue is still Open with no manager and nobody acted on it through relay; the k-
 due after k times those minutes, at most RELAY_REMINDER_MAX of them.
 
 A reminder is an ordinary outbox row (`issue_uuid` `r<k>_<issue uuid>`, unique per destination),
-so it is sent once, with the same retries as a card. Checking an issue costs one Guance call
-(`issue/{uuid}/get`), so a run checks at most `max_issues`, within the shared budget.
+so it is sent once, with the same retries as a card. Each sink @-mentions its people as on a
+card (relay/platforms/mentions.py): the channel's people for the issue's level
+(RELAY_LEVEL_MENTIONS); managers it has none, or it would not be reminded. Checking an issue
+costs one Guance call (`issue/{uuid}/get`), so a run checks at most `max_issues`, within the
+shared budget.
 """
 
 from __future__ import annotations
@@ -91,7 +94,8 @@ def remind(rt: Runtime, max_issues: int = 5) -> RemindReport:
             continue
         rows = [{"issue_uuid": reminder_id(k, issue), "destination": c.destination,
                  "channel": c.channel, "issue_created_at": c.issue_created_at,
-                 "payload": dict(c.payload, reminder=k, title=rt.text(
+                 # @-mentions as a card's (level people; managers: none, as Guance says now)
+                 "payload": dict(c.payload, reminder=k, managers=[], title=rt.text(
                      "action.reminder_title", minutes=k * minutes, title=c.payload.get("title", ""))),
                  "status": PENDING, "attempts": 0, "next_attempt_at": now, "created_at": now,
                  "updated_at": now} for c in cards]

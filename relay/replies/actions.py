@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING
 
 from relay.guance import (GuanceAuthError, GuanceBudgetExhausted, GuanceError, GuanceHTTPError,
                           GuanceNoAnswer, GuanceNotFound, GuanceRateLimited)
+from relay.pipeline.follow import record_action
 from relay.pipeline.mute import mute
+from relay.platforms.mentions import PLATFORM_KEYS
 from relay.replies.comments import Outcome, in_reply_slot, note_outcome, post_comment, post_reply
 from relay.replies.parse import ReplyParseError, parse_reply
 from relay.store import actions as action_store
@@ -69,10 +71,21 @@ def parse_command(text: str) -> Command | None:
     return Command(MUTE if name == "mute" else ACTIONS[name], match.group(3).strip())
 
 
-def guance_account(rt: Runtime, operator_ids: tuple[str, ...]) -> str | None:
-    """The operator's Guance account UUID, for `extend.manager`. relay has no person mapping
-    yet, so a claim sets the status only; this is where one plugs in."""
+def mapped_person(rt: Runtime, operator_ids: tuple[str, ...]) -> str | None:
+    """The RELAY_MENTIONS key (a Guance email or acnt_ UUID) whose chat identity on some
+    platform is one of the operator's ids (a Feishu open_id / user_id, a DingTalk staff id)."""
+    ids = {i for i in operator_ids if i}
+    for person, chat_ids in rt.settings.mentions.items():
+        if any(v in ids for k, v in chat_ids.items() if k in PLATFORM_KEYS):
+            return person.strip()
     return None
+
+
+def guance_account(rt: Runtime, operator_ids: tuple[str, ...]) -> str | None:
+    """The operator's Guance account UUID, for `extend.manager`: only an acnt_ key of
+    RELAY_MENTIONS names one (Guance takes no email there)."""
+    person = mapped_person(rt, operator_ids)
+    return person if person is not None and person.startswith("acnt_") else None
 
 
 def origin_in_chat(text: Text, via: str, actor: str) -> str:
@@ -86,12 +99,15 @@ def origin_of_link(text: Text, via: str, actor: str = "") -> str:
 
 
 def apply_action(rt: Runtime, issue: str, command: Command, origin: str, route: str,
-                 operator_ids: tuple[str, ...] = ()) -> Outcome:
-    """Change the issue, then comment who did it ("Resolved from Feishu by …" and the note).
-    The outcome's body carries `said`, the sentence for the person who acted."""
+                 operator_ids: tuple[str, ...] = (), actor: str = "") -> Outcome:
+    """Change the issue, then comment who did it ("Resolved from Feishu by …" and the note),
+    and let its cards follow (relay/pipeline/follow.py record_action: the app-bot cards show
+    the new state, and the tracker does not announce it again). The outcome's body carries
+    `said`, the sentence for the person who acted."""
     action, text = command.action, rt.text
     if action is MUTE:
         return _apply_mute(rt, issue, command, origin, route)
+    known = mapped_person(rt, operator_ids)  # the operator's RELAY_MENTIONS key, if any
     manager = guance_account(rt, operator_ids) if action.name == "claim" else None
     try:
         applied, said = _modify(rt, issue, action, manager)
@@ -99,6 +115,8 @@ def apply_action(rt: Runtime, issue: str, command: Command, origin: str, route: 
         outcome = _failure(rt, issue, exc)
         rt.metrics.actions.labels(action.name, route, _label(outcome.status)).inc()
         return outcome
+    if action.name == "claim" and manager is None and known:
+        said += " " + text("action.manager_needs_uuid", person=known)  # an email key
     comment = text("action.comment", done=text(f"action.done_{action.name}"), origin=origin)
     if command.note:
         comment += f"\n\n{command.note}"
@@ -106,6 +124,8 @@ def apply_action(rt: Runtime, issue: str, command: Command, origin: str, route: 
     if posted.status != 200:
         said += text("action.comment_failed", reason=posted.body.get("error", ""))
     rt.metrics.actions.labels(action.name, route, "ok").inc()
+    by = rt.mentions.person(known).name if known else actor
+    record_action(rt, issue, applied, [manager] if manager else None, by)
     now = int(rt.clock.now())  # remembered: an issue acted on needs no reminder
     action_store.take(rt.engine, f"applied:{issue}:{action.name}:{now}:{secrets.token_hex(4)}",
                       issue, action.name, route, now)
@@ -190,7 +210,7 @@ def _label(status: int) -> str:
 
 
 def handle_reply(rt: Runtime, message: str, via: str, actor: str, route: str,
-                 sender: str = "") -> Outcome:
+                 sender: str = "", operator_ids: tuple[str, ...] = ()) -> Outcome:
     """A reply route's text: `#<uuid>#/resolve note` acts on the issue; any other text is a
     plain comment (comments.post_reply), exactly as without actions. An action waits on Guance
     in a web thread like a reply, so it takes one of RELAY_REPLIES_IN_FLIGHT's slots."""
@@ -202,6 +222,7 @@ def handle_reply(rt: Runtime, message: str, via: str, actor: str, route: str,
     if parsed is None or command is None:
         return post_reply(rt, message, sender)
     outcome = in_reply_slot(rt, parsed.issue_uuid, lambda: apply_action(
-        rt, parsed.issue_uuid, command, origin_in_chat(rt.text, via, actor), route))
+        rt, parsed.issue_uuid, command, origin_in_chat(rt.text, via, actor), route,
+        operator_ids, actor))
     note_outcome(rt, outcome, parsed.issue_uuid, parsed.text, sender)
     return outcome

@@ -84,7 +84,7 @@ def action_links_blueprint(rt: Runtime) -> Blueprint:
             return used_page(now)  # another click won the race a moment ago
         name = " ".join(str(request.form.get("name", "")).split())[:80]
         outcome = apply_action(rt, issue, Command(ACTIONS[action], ""),
-                               origin_of_link(text, via, name), "link")
+                               origin_of_link(text, via, name), "link", actor=name)
         said = outcome.body["said"]
         error = outcome.body.get("detail") or outcome.body.get("error")
         replylog.note(rt, outcome.status, issue, f"/{action} by {via} link {name}".strip(),

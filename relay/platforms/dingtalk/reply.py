@@ -156,8 +156,9 @@ def dingtalk_reply_blueprint(rt: Runtime) -> Blueprint:
         if not isinstance(content, str):
             replylog.note(rt, 400, None, "", "not a text message", sender)
             return answer(body, rt.text("dingtalk.not_text", how_to=how_to(rt.text)))
+        staff = tuple(str(body[k]) for k in ("senderStaffId",) if body.get(k))
         outcome = handle_reply(rt, content, "DingTalk", str(body.get("senderNick") or ""),
-                               "dingtalk", sender)
+                               "dingtalk", sender, staff)
         log.info("DingTalk reply from %s: %d", body.get("senderNick") or "?", outcome.status)
         return answer(body, sentence(outcome, rt.text))
 

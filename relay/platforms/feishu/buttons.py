@@ -142,7 +142,7 @@ def act_on_command(rt: Runtime, issue: str, command: Command, author: str,
         return FAILED, f"{command.action.name} {issue}: interrupted, not acted on again", rt.text(
             "action.interrupted", issue=issue), answer_to
     outcome = apply_action(rt, issue, command, origin_in_chat(rt.text, "Feishu", author), route,
-                           sender_ids)
+                           sender_ids, author)
     error = outcome.body.get("detail") or outcome.body.get("error")
     replylog.note(rt, outcome.status, issue, f"/{command.action.name} {command.note}".strip(),
                   None if outcome.status == 200 else error, author)
