@@ -107,6 +107,9 @@ class WebServer:
         # listener and kept-alive connections from inside the server's own loop: closed under a
         # running select() they would fail it with EBADF.
         self.server.task_dispatcher.shutdown()
-        self.server.trigger.pull_trigger(lambda: wasyncore.close_all(self.server._map))
+        try:
+            self.server.trigger.pull_trigger(lambda: wasyncore.close_all(self.server._map))
+        except OSError:  # its trigger is closed already: the loop is ending; close what is left
+            wasyncore.close_all(self.server._map, ignore_all=True)
         if self.thread.is_alive():
             self.thread.join(timeout=5)
