@@ -8,6 +8,7 @@ from relay.pipeline.deliver import deliver
 from relay.pipeline.follow import track_issues
 from relay.pipeline.poll import poll
 from tests.appbot import CHAT
+from tests.helpers import carded_issue
 from tests.robots import DING_TOKEN, WECOM_KEY, ding_url, wecom_url
 
 FLOW, BOT = "hook-default", "bot-token-0123456789"
@@ -23,13 +24,7 @@ def everywhere(app_rt, feishu, dingtalk, wecom, **overrides):
 
 def relay_issue(rt, guance, clock, title="Payment API error rate above 5%", **kw) -> str:
     """An issue carded to every destination; returns its uuid."""
-    poll(rt)
-    clock.advance(30)
-    uuid = guance.add_issue(title, **kw)
-    clock.advance(30)
-    poll(rt)
-    deliver(rt)
-    return uuid
+    return carded_issue(rt, guance, clock, title, **kw)
 
 
 def cycle(rt, clock=None, seconds: int = 60) -> None:

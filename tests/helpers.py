@@ -118,3 +118,17 @@ class SlowPeer:
     def close(self) -> None:
         self.release()
         self.listener.close()
+
+
+def carded_issue(rt, guance, clock, title: str, **kw) -> str:
+    """Start watching, add one issue, poll it into the outbox and deliver; returns its uuid."""
+    from relay.pipeline.deliver import deliver
+    from relay.pipeline.poll import poll
+
+    poll(rt)
+    clock.advance(30)
+    uuid = guance.add_issue(title, **kw)
+    clock.advance(30)
+    poll(rt)
+    deliver(rt)
+    return uuid

@@ -67,7 +67,9 @@ class FakeFeishuApp:
             expiry = self._tokens.get(token)
         return scheme == "Bearer" and expiry is not None and self.clock.now() < expiry
 
-    def _record(self, chat_id: str, body: dict[str, Any], reply_to: str | None):
+    def _refusal(self):
+        """What Feishu answers before it looks at a send or a PATCH: a bad token, or an injected
+        fault (rate limit, 500); None when the call goes on."""
         if not self._authorised():
             return jsonify({"code": 99991663, "msg": "Invalid access token for authorization"}), 400
         fault = self.faults.popleft() if self.faults else None
@@ -76,6 +78,12 @@ class FakeFeishuApp:
                 "x-ogw-ratelimit-limit": "5", "x-ogw-ratelimit-reset": "2"}
         if fault == "500":
             return jsonify({"code": 500, "msg": "internal error"}), 500
+        return None
+
+    def _record(self, chat_id: str, body: dict[str, Any], reply_to: str | None):
+        refused = self._refusal()
+        if refused is not None:
+            return refused
         content = body.get("content")
         if not isinstance(content, str) or body.get("msg_type") not in ("text", "interactive",
                                                                          "post"):
@@ -104,14 +112,9 @@ class FakeFeishuApp:
         """PATCH of a card, with Feishu's documented checks: only the bot's own interactive
         messages, sent within 14 days, declared `"update_multi": true` before and after. The
         refusal codes are this fake's (relay treats any business code as a refusal)."""
-        if not self._authorised():
-            return jsonify({"code": 99991663, "msg": "Invalid access token for authorization"}), 400
-        fault = self.faults.popleft() if self.faults else None
-        if fault == "ratelimit":
-            return jsonify({"code": 99991400, "msg": "request trigger frequency limit"}), 429, {
-                "x-ogw-ratelimit-limit": "5", "x-ogw-ratelimit-reset": "2"}
-        if fault == "500":
-            return jsonify({"code": 500, "msg": "internal error"}), 500
+        refused = self._refusal()
+        if refused is not None:
+            return refused
         try:
             card = json.loads(body.get("content"))
         except (TypeError, ValueError):

@@ -12,12 +12,11 @@ import requests
 from sqlalchemy import select
 
 from relay.pipeline.deliver import deliver
-from relay.pipeline.poll import poll
 from relay.platforms.feishu.card import load_card_template
 from relay.platforms.feishu.webhook import BotWebhookSink, bot_sign
 from relay.settings import ConfigError, Settings
 from relay.store import outbox as store
-from tests.helpers import EN, payload
+from tests.helpers import EN, carded_issue, payload
 
 TOKEN = "bot-token-0123456789"
 SECRET = "bot-signing-secret-abc"
@@ -29,13 +28,7 @@ def bot_url(feishu, token: str = TOKEN) -> str:
 
 def new_issue(rt, guance, clock, title="Disk full on db-1", **kw) -> str:
     """Start watching, add one issue, poll it into the outbox and deliver."""
-    poll(rt)
-    clock.advance(30)
-    uuid = guance.add_issue(title, **kw)
-    clock.advance(30)
-    poll(rt)
-    deliver(rt)
-    return uuid
+    return carded_issue(rt, guance, clock, title, **kw)
 
 
 def rows(rt):
