@@ -1,17 +1,19 @@
 """The HTTP sessions relay makes: keep-alive pools with the proxy look-up done once, calls with a
 deadline for the whole call (requests' own timeout is per read), and the webhook sinks' POST.
 
-`post` sends a card on a requests Session's kept-alive connections without requests' per-call
-work: requests spends about half a millisecond of CPU on each call (merging the session's
-settings, hooks, cookies, redirect handling) before urllib3 sends it, as much as the rest of a
-card's handling (measured with bench/burst.py). A session that reads the environment (proxies,
-netrc: `requests.Session()` as is), has proxies, auth, a client certificate or response hooks
-goes through requests as before.
+`post` sends a card with libcurl (pycurl), one handle a thread, so its connections stay alive
+between cards. requests spends about half a millisecond of CPU on each call (merging the
+session's settings, hooks, cookies, redirects, then urllib3 and http.client parsing the answer),
+as much as the rest of a card's handling; libcurl does the same POST in about a quarter of that
+(measured on loopback; bench/burst.py shows a whole card's cost). A session that reads the
+environment (proxies, netrc: `requests.Session()` as is), has proxies, auth, a client
+certificate, response hooks or an adapter of its own goes through requests as before.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import socket
@@ -19,9 +21,10 @@ import threading
 import urllib.request
 from typing import Any
 
+import pycurl
 import requests
-import urllib3
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
 from requests.utils import DEFAULT_CA_BUNDLE_PATH
 from urllib3 import HTTPConnectionPool, HTTPSConnectionPool, poolmanager
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -100,12 +103,26 @@ class DeadlineAdapter(HTTPAdapter):
 
 
 class Answer:
-    """The parts of a response the sinks read, named as requests names them."""
+    """The parts of a response the sinks read, named as requests names them. The headers are
+    parsed only when read (a refusal's Retry-After): a card's answer rarely needs them."""
 
-    __slots__ = ("status_code", "headers", "content")
+    __slots__ = ("status_code", "_header_lines", "content")
 
-    def __init__(self, status_code: int, headers: Any, content: bytes) -> None:
-        self.status_code, self.headers, self.content = status_code, headers, content
+    def __init__(self, status_code: int, header_lines: list[bytes], content: bytes) -> None:
+        self.status_code, self._header_lines, self.content = status_code, header_lines, content
+
+    @property
+    def headers(self) -> CaseInsensitiveDict:
+        """The last answer's headers (a 100 Continue comes with a block of its own)."""
+        found: CaseInsensitiveDict = CaseInsensitiveDict()
+        for raw in self._header_lines:
+            line = raw.decode("latin-1")
+            if line.startswith("HTTP/"):
+                found.clear()
+            elif ":" in line:
+                name, _, value = line.partition(":")
+                found[name.strip()] = value.strip()
+        return found
 
     @property
     def text(self) -> str:
@@ -115,33 +132,60 @@ class Answer:
         return json.loads(self.content)
 
 
+MAX_ANSWER_BYTES = 1 << 20  # a webhook's answer is a few hundred bytes; more is not read
+_handles = threading.local()  # .curl: this thread's libcurl handle (its kept-alive connections)
+
+
 def post(session: requests.Session, url: str, body: bytes, headers: dict[str, str],
          timeout: float) -> Answer | requests.Response:
-    """POST `body`; raises requests.RequestException subclasses, as requests would."""
-    adapter = session.get_adapter(url)
+    """POST `body` within `timeout` seconds for the whole call; raises requests'
+    RequestException subclasses, as requests would."""
     if (session.trust_env or session.proxies or session.auth or session.cert
-            or session.hooks.get("response") or type(adapter) is not HTTPAdapter):
+            or session.hooks.get("response") or type(session.get_adapter(url)) is not HTTPAdapter):
         return session.post(url, data=body, headers=headers, timeout=timeout)
-    verify = session.verify
-    pool_kwargs: dict[str, Any] = {"cert_reqs": "CERT_NONE" if verify is False else
-                                   "CERT_REQUIRED"}
-    if isinstance(verify, str):
-        pool_kwargs["ca_cert_dir" if os.path.isdir(verify) else "ca_certs"] = verify
-    elif verify is not False:  # requests' CA bundle (certifi), as requests would use
-        pool_kwargs["ca_certs"] = DEFAULT_CA_BUNDLE_PATH
-    parts = urllib3.util.parse_url(url)
+    curl = getattr(_handles, "curl", None)
+    if curl is None:
+        curl = _handles.curl = pycurl.Curl()
+        curl.setopt(pycurl.NOSIGNAL, 1)  # timeouts without signals: deliver runs in threads
+        curl.setopt(pycurl.MAXFILESIZE, MAX_ANSWER_BYTES)
+    answer, lines = io.BytesIO(), []
+    curl.setopt(pycurl.URL, url)
+    curl.setopt(pycurl.POSTFIELDS, body)
+    curl.setopt(pycurl.HTTPHEADER, _header_lines(session.headers, headers))
+    curl.setopt(pycurl.WRITEDATA, answer)
+    curl.setopt(pycurl.HEADERFUNCTION, lines.append)
+    curl.setopt(pycurl.CONNECTTIMEOUT_MS, int(timeout * 1000))
+    curl.setopt(pycurl.TIMEOUT_MS, int(timeout * 1000))
+    _verify(curl, session.verify)
     try:
-        pool = adapter.poolmanager.connection_from_host(
-            parts.host, parts.port, (parts.scheme or "http").lower(), pool_kwargs=pool_kwargs)
-        resp = pool.urlopen("POST", parts.request_uri, body=body,
-                            headers=dict(session.headers, **headers), redirect=False,
-                            assert_same_host=False, retries=adapter.max_retries,
-                            timeout=urllib3.Timeout(connect=timeout, read=timeout))
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
-        reason = getattr(exc, "reason", None) or exc  # MaxRetryError wraps the cause
-        if isinstance(reason, urllib3.exceptions.ConnectTimeoutError):
-            raise requests.ConnectTimeout("no connection in time") from None
-        if isinstance(reason, urllib3.exceptions.TimeoutError):
+        curl.perform()
+    except pycurl.error as exc:
+        code = exc.args[0]
+        if code == pycurl.E_OPERATION_TIMEDOUT:
+            if curl.getinfo(pycurl.CONNECT_TIME) == 0:
+                raise requests.ConnectTimeout("no connection in time") from None
             raise requests.ReadTimeout("no answer in time") from None
-        raise requests.ConnectionError(type(reason).__name__) from None
-    return Answer(resp.status, resp.headers, resp.data)
+        raise requests.ConnectionError(f"curl error {code}") from None
+    return Answer(curl.getinfo(pycurl.RESPONSE_CODE), lines, answer.getvalue())
+
+
+def _header_lines(session_headers: Any, headers: dict[str, str]) -> list[str]:
+    """The request's header lines: the session's, then the call's over them, as requests merges
+    them (names compared without case). Compression is not asked for (answers are tiny); curl
+    keeps the connection alive by itself."""
+    merged = {name.lower(): f"{name}: {value}" for name, value in session_headers.items()}
+    merged.update((name.lower(), f"{name}: {value}") for name, value in headers.items())
+    for name in ("accept-encoding", "connection"):
+        merged.pop(name, None)
+    return list(merged.values())
+
+
+def _verify(curl: pycurl.Curl, verify: bool | str) -> None:
+    """TLS as requests would check it: its CA bundle (certifi), the session's, or none."""
+    curl.setopt(pycurl.SSL_VERIFYPEER, verify is not False)
+    curl.setopt(pycurl.SSL_VERIFYHOST, 0 if verify is False else 2)
+    if isinstance(verify, str) and os.path.isdir(verify):
+        curl.setopt(pycurl.CAPATH, verify)
+    elif verify is not False:
+        curl.setopt(pycurl.CAINFO, verify if isinstance(verify, str) else DEFAULT_CA_BUNDLE_PATH)
+

@@ -7,8 +7,10 @@ destinations carry on. A row still failing after RELAY_DELIVERY_MAX_AGE_SECONDS 
 
 from __future__ import annotations
 
+import heapq
 import logging
 import random
+from collections import deque
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
@@ -73,12 +75,13 @@ def _deliver(rt: Runtime, max_seconds: float, report: DeliverReport) -> None:
     held = store.backed_off_destinations(engine, int(clock.now()))
     owned: dict[str, float] = {}  # destination → when our lease on it runs out
     waiting: dict[str, float] = {}  # destination → when its send limit allows the next card
-    left: dict[str, list[store.Delivery]] = {}  # rows read but not sent yet (their limit waited)
+    queues: dict[str, deque[store.Delivery]] = {}  # rows read, not sent yet, oldest first
     # destinations whose due rows were all read and sent: not read again until a look at the
     # store finds due rows for them (each look costs a query over the pending rows, and a pass
     # comes every few cards while the send limits pace the run)
     drained: set[str] = set()
-    look_at = 0.0  # when to look for destinations with due rows again
+    look_at = 0.0  # when to look for destinations with due rows (and mutes) again
+    muted: dict[str, int] = {}  # /mute from chat: resource → until, read at each look
     marks = engine.connect()  # one connection for the run's mark_sent commits
     try:
         while clock.now() - started < max_seconds and not rt.stopping.is_set():
@@ -89,6 +92,7 @@ def _deliver(rt: Runtime, max_seconds: float, report: DeliverReport) -> None:
             unclaimed = []
             if now >= look_at:
                 due = store.due_destinations(engine, int(now))
+                muted = active_resources(rt)
                 drained -= due
                 unclaimed = list(due - held - owned.keys())
                 look_at = now + (0.0 if len(unclaimed) > CLAIM_AT_ONCE else LOOK_EVERY)
@@ -105,39 +109,38 @@ def _deliver(rt: Runtime, max_seconds: float, report: DeliverReport) -> None:
             ready = [d for d in owned if d not in held and d not in waiting]
             if not ready and not waiting:
                 return
-            # rows left from an earlier pass are still ours (we hold the lease): read only for
+            # rows read in an earlier pass are still ours (we hold the lease): read only for
             # destinations that have none
-            rows = [row for d in ready for row in left.pop(d, [])]
-            with_rows = {row.destination for row in rows}
-            fresh = [d for d in ready if d not in with_rows and d not in drained]
+            fresh = [d for d in ready if not queues.get(d) and d not in drained]
             if fresh:
                 read = store.due_deliveries(engine, int(clock.now()), BATCH, destinations=fresh)
                 if len(read) < BATCH:  # all their due rows: once sent, nothing left to read
                     drained.update(fresh)
-                rows += read
-            rows.sort(key=lambda row: (row.issue_created_at, row.id))
+                for row in read:
+                    queues.setdefault(row.destination, deque()).append(row)
+            # the oldest card of the ready destinations next, each destination's in its order;
+            # one that must wait (send limit), failed or lost its lease drops out of the pass
+            heads = [_head(queues[d], d) for d in ready if queues.get(d)]
+            heapq.heapify(heads)
             progressed = False
-            muted = active_resources(rt)  # /mute from chat
-            for row in rows:
+            while heads:
+                destination = heapq.heappop(heads)[2]
+                queue = queues[destination]
                 if rt.stopping.is_set():  # a signal: the send before this one is marked; stop
                     return
-                if row.destination in held:
-                    continue
-                if hold_back(rt, row, muted):
-                    progressed = True
-                    continue
-                if row.destination in waiting:
-                    left.setdefault(row.destination, []).append(row)
-                    continue
-                limiter = rt.send_limits.get(row.destination)
-                wait = limiter.try_acquire() if limiter else 0.0
-                if wait > 0:  # not yet: this destination's later rows wait with it
-                    waiting[row.destination] = clock.now() + wait
-                    left.setdefault(row.destination, []).append(row)
-                elif _send(rt, row, report, owned, marks):
-                    progressed = True
-                else:  # failed, or the lease was lost to another replica
-                    held.add(row.destination)
+                if not hold_back(rt, queue[0], muted):
+                    limiter = rt.send_limits.get(destination)
+                    wait = limiter.try_acquire() if limiter else 0.0
+                    if wait > 0:  # not yet: this destination's later rows wait with it
+                        waiting[destination] = clock.now() + wait
+                        continue
+                    if not _send(rt, queue[0], report, owned, marks):
+                        held.add(destination)  # failed, or the lease was lost to a replica
+                        continue
+                progressed = True
+                queue.popleft()
+                if queue:
+                    heapq.heappush(heads, _head(queue, destination))
             if progressed or claimed:
                 continue
             if not waiting:
@@ -150,6 +153,11 @@ def _deliver(rt: Runtime, max_seconds: float, report: DeliverReport) -> None:
         marks.close()
         for destination in owned:
             rt.leases.release(f"deliver:{destination}")
+
+
+def _head(queue: deque[store.Delivery], destination: str) -> tuple[int, int, str]:
+    """A destination's place in the pass: its oldest unsent card's."""
+    return queue[0].issue_created_at, queue[0].id, destination
 
 
 def _keep_lease(rt: Runtime, owned: dict[str, float], destination: str) -> bool:

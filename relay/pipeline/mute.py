@@ -59,17 +59,26 @@ def mute(rt: Runtime, issue: str, note: str, who: str) -> tuple[bool, str]:
                       until=format_time(now + seconds, rt.settings.tz))
 
 
-def active_resources(rt: Runtime) -> set[str]:
-    return {m.resource for m in mute_store.active(rt.engine, int(rt.clock.now()))}
+def active_resources(rt: Runtime) -> dict[str, int]:
+    """Muted resource → when its last mute ends. deliver reads it once per look at the store
+    (every few seconds), not once per card: a mute set meanwhile holds cards from the next look."""
+    until: dict[str, int] = {}
+    for m in mute_store.active(rt.engine, int(rt.clock.now())):
+        until[m.resource] = max(m.until, until.get(m.resource, 0))
+    return until
 
 
-def hold_back(rt: Runtime, row: Delivery, muted: set[str]) -> bool:
-    """True when the row is a card of a muted resource: then it is recorded `muted`, not sent."""
-    if not muted or row.payload.get("kind") or str(row.payload.get("source") or "") not in muted:
+def hold_back(rt: Runtime, row: Delivery, muted: dict[str, int]) -> bool:
+    """True when the row is a card of a muted resource: then it is recorded `muted`, not sent.
+    A mute that ended since `muted` was read holds nothing (its summary may be sent already)."""
+    if not muted or row.payload.get("kind"):
+        return False
+    now = int(rt.clock.now())
+    if muted.get(str(row.payload.get("source") or ""), 0) <= now:
         return False
     with rt.engine.begin() as conn:
         conn.execute(update(Delivery).where(Delivery.id == row.id, Delivery.status == PENDING)
-                     .values(status=MUTED, updated_at=int(rt.clock.now())))
+                     .values(status=MUTED, updated_at=now))
     log.info("held back %s for %s (muted)", row.issue_uuid, row.destination,
              extra={"issue": row.issue_uuid, "destination": row.destination})
     return True

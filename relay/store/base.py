@@ -10,6 +10,7 @@ from typing import Any, ContextManager
 
 from sqlalchemy import BigInteger, Engine, Integer, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase
 
 ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements only INTEGER keys
@@ -54,8 +55,15 @@ def is_busy(exc: BaseException) -> bool:
     return "database is locked" in text or "lock timeout" in text or "statement timeout" in text
 
 
+HEAD = "0009"  # the newest migration's revision (tests/store/test_schema.py checks it)
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Apply the Alembic migrations up to `revision` (the only way the schema is made)."""
+    """Apply the Alembic migrations up to `revision` (the only way the schema is made). A
+    database already at HEAD is left alone without loading Alembic: its templates (and Pygments,
+    where installed) would stay in a long-running process's memory for nothing, ~10 MB."""
+    if revision == "head" and at_head(engine):
+        return
     from alembic import command
     from alembic.config import Config
 
@@ -68,6 +76,16 @@ def migrate(engine: Engine, revision: str = "head") -> None:
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7312049)")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+
+
+def at_head(engine: Engine) -> bool:
+    """Is the database's schema the newest one? False when it has none yet."""
+    try:
+        with engine.connect() as conn:
+            return conn.exec_driver_sql("SELECT version_num FROM alembic_version").all() == [
+                (HEAD,)]
+    except DBAPIError:
+        return False
 
 
 def dialect_insert(engine: Engine):

@@ -7,11 +7,13 @@ card but never lose one. The schema is created only by the Alembic migrations in
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from sqlalchemy import (JSON, BigInteger, Connection, Engine, Index, Integer, String, Text,
                         UniqueConstraint, bindparam, delete, select, update)
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from relay.store.base import ID, Base, dialect_insert, write_lock
@@ -19,8 +21,7 @@ from relay.store.base import ID, Base, dialect_insert, write_lock
 PENDING, SENT, DEAD = "pending", "sent", "dead"
 DIGESTED = "digested"  # recorded, but covered by one storm digest row; never sent itself
 MUTED = "muted"  # held back by a /mute from chat; summed up in one card when the mute ends
-# what `relay deliveries --status` and the delivery log page filter by ("failed": pending rows
-# tried at least once)
+# the filters of `relay deliveries --status` and the log page ("failed": pending, tried before)
 LISTED_STATUSES = (PENDING, "failed", DEAD, SENT, DIGESTED, MUTED)
 
 
@@ -206,13 +207,15 @@ def record_poll_error(engine: Engine, channel_uuid: str, error: str, now: int) -
 
 def due_deliveries(engine: Engine, now: int, limit: int,
                    destinations: Iterable[str] | None = None) -> list[Delivery]:
-    """Pending rows whose time has come, oldest issue first (only for `destinations` if given)."""
-    query = select(Delivery).where(Delivery.status == PENDING, Delivery.next_attempt_at <= now)
+    """Pending rows whose time has come, oldest issue first (only for `destinations` if given):
+    plain rows with Delivery's columns, not ORM objects, which cost a third more to read."""
+    query = select(*Delivery.__table__.columns).where(Delivery.status == PENDING,
+                                                      Delivery.next_attempt_at <= now)
     if destinations is not None:
         query = query.where(Delivery.destination.in_(list(destinations)))
-    with Session(engine, expire_on_commit=False) as session:
-        return list(session.scalars(
-            query.order_by(Delivery.issue_created_at, Delivery.id).limit(limit)))
+    with engine.connect() as conn:
+        return list(conn.execute(query.order_by(Delivery.issue_created_at, Delivery.id)
+                                 .limit(limit)))
 
 
 def due_destinations(engine: Engine, now: int) -> set[str]:
@@ -230,25 +233,33 @@ def backed_off_destinations(engine: Engine, now: int) -> set[str]:
             Delivery.status == PENDING, Delivery.next_attempt_at > now).distinct()))
 
 
-# built once: mark_sent runs once per card, and building the statement cost more than running it
 MARK_SENT = update(Delivery).where(Delivery.id == bindparam("delivery_id")).values(
     status=SENT, attempts=Delivery.attempts + 1, last_error=None, sent_at=bindparam("now"),
     updated_at=bindparam("now"), message_id=bindparam("message_id"))
+
+
+@functools.lru_cache(maxsize=16)  # a dialect an engine: one in a process, more in tests
+def _mark_sent_sql(dialect: Dialect) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+    """MARK_SENT in the dialect's own SQL, built once (it runs once a card), with its parameter
+    order (for `?` styles) and constants: run with exec_driver_sql it skips SQLAlchemy's
+    per-statement work, half the mark's cost."""
+    compiled = MARK_SENT.compile(dialect=dialect)
+    constants = compiled.construct_params({"delivery_id": 0, "now": 0, "message_id": None})
+    return str(compiled), compiled.positiontup, constants
 
 
 def mark_sent(engine: Engine | Connection, delivery_id: int, now: int,
               message_id: str | None = None) -> None:
     """Mark one row sent, committed at once. Given a connection (deliver holds one for its run:
     a pool checkout per card cost a third of the mark), it commits on that."""
-    if isinstance(engine, Connection):
-        with write_lock(engine.engine):
-            engine.execute(MARK_SENT, {"delivery_id": delivery_id, "now": now,
-                                       "message_id": message_id})
-            engine.commit()
-        return
-    with write_lock(engine), engine.begin() as conn:
-        conn.execute(MARK_SENT, {"delivery_id": delivery_id, "now": now,
-                                 "message_id": message_id})
+    if not isinstance(engine, Connection):
+        with engine.connect() as conn:
+            return mark_sent(conn, delivery_id, now, message_id)
+    sql, order, constants = _mark_sent_sql(engine.dialect)
+    params = dict(constants, delivery_id=delivery_id, now=now, message_id=message_id)
+    with write_lock(engine.engine):
+        engine.exec_driver_sql(sql, tuple(params[name] for name in order) if order else params)
+        engine.commit()
 
 
 def mark_failed(engine: Engine, row: Delivery, error: str, retry_at: int, now: int,

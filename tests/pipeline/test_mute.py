@@ -8,6 +8,7 @@ import pytest
 
 from jobs.deliver import deliver as deliver_job
 from relay.pipeline.deliver import deliver
+from relay.pipeline.mute import active_resources, hold_back
 from relay.pipeline.poll import poll
 from relay.web.app import create_app
 from tests.helpers import REPLY_TOKEN, card_uuids, cards, outbox
@@ -29,10 +30,7 @@ def flow(client, text: str):
 
 
 def new(rt, guance, clock, *specs: tuple[str, str]) -> list[str]:
-    clock.advance(30)
-    made = [guance.add_issue(title, resource=resource) for title, resource in specs]
-    clock.advance(30)
-    poll(rt)
+    made = new_queued(rt, guance, clock, *specs)
     deliver(rt)
     return made
 
@@ -71,3 +69,27 @@ def test_mute_needs_a_duration_and_a_relayed_issue(rt, client, guance, clock):
     resp = flow(client, f"#{stranger}#/mute 1h")
     assert resp.status_code == 400 and "has not sent a card" in resp.get_json()["said"]
     assert guance.comments(issue) == [] and guance.comments(stranger) == []
+
+
+def test_deliver_reads_the_mutes_once_a_look_and_an_ended_one_holds_nothing(rt, client, guance,
+                                                                             feishu, clock):
+    """deliver reads the mutes at each look at the store, not for every card; a card met after
+    its mute ended (the run's view of the mutes older than that) is sent, never held unsummed."""
+    poll(rt)
+    [first] = new(rt, guance, clock, ("disk full on db-1", "disk-mon"))
+    assert flow(client, f"#{first}#/mute 30m").status_code == 200
+    muted = active_resources(rt)
+    assert list(muted) == ["disk-mon"]
+    clock.advance(30 * 60 + 1)  # the mute is over; `muted` is what a running deliver still holds
+    [later] = new_queued(rt, guance, clock, ("disk full on db-2", "disk-mon"))
+    row = next(r for r in outbox(rt) if r.issue_uuid == later)
+    assert hold_back(rt, row, muted) is False
+    assert {r.issue_uuid: r.status for r in outbox(rt)}[later] == "pending"
+
+
+def new_queued(rt, guance, clock, *specs: tuple[str, str]) -> list[str]:
+    clock.advance(30)
+    made = [guance.add_issue(title, resource=resource) for title, resource in specs]
+    clock.advance(30)
+    poll(rt)
+    return made
