@@ -16,6 +16,7 @@ import heapq
 import random
 import statistics
 import tempfile
+import threading
 
 from bench.common import hand_back, markdown_table, quiet_logs, verdict
 from jobs import JOBS
@@ -47,7 +48,7 @@ class SimClock(FakeClock):
     def at(self, when: float, action) -> None:
         heapq.heappush(self.events, (when, len(self.events) + id(action) % 1000, action))
 
-    def sleep(self, seconds: float) -> None:
+    def sleep(self, seconds: float, stop: threading.Event | None = None) -> None:
         target = self.now() + max(seconds, 0.0)
         while not self._busy and self.events and self.events[0][0] <= target:
             when, _, action = heapq.heappop(self.events)

@@ -181,11 +181,13 @@ def _header_lines(session_headers: Any, headers: dict[str, str]) -> list[str]:
 
 
 def _verify(curl: pycurl.Curl, verify: bool | str) -> None:
-    """TLS as requests would check it: its CA bundle (certifi), the session's, or none."""
+    """TLS as requests would check it: against its CA bundle (certifi) or the session's file or
+    folder of CAs, or not at all. The handle serves every session of its thread, so the one CA
+    option in use is set and the other cleared."""
     curl.setopt(pycurl.SSL_VERIFYPEER, verify is not False)
     curl.setopt(pycurl.SSL_VERIFYHOST, 0 if verify is False else 2)
-    if isinstance(verify, str) and os.path.isdir(verify):
-        curl.setopt(pycurl.CAPATH, verify)
-    elif verify is not False:
-        curl.setopt(pycurl.CAINFO, verify if isinstance(verify, str) else DEFAULT_CA_BUNDLE_PATH)
-
+    bundle = verify if isinstance(verify, str) else DEFAULT_CA_BUNDLE_PATH
+    used, cleared = ((pycurl.CAPATH, pycurl.CAINFO) if os.path.isdir(bundle)
+                     else (pycurl.CAINFO, pycurl.CAPATH))
+    curl.setopt(used, bundle)
+    curl.unsetopt(cleared)

@@ -101,7 +101,8 @@ def test_a_closed_port_is_a_connection_error(session):
 
 def test_https_is_checked_against_the_ca_bundle(session, https_hook):
     """A certificate from a CA the bundle lacks is refused; with that CA as the session's bundle
-    (REQUESTS_CA_BUNDLE) the same server is accepted; verify=False accepts it too."""
+    (REQUESTS_CA_BUNDLE) the same server is accepted; verify=False accepts it too; back on the
+    default bundle it is refused again."""
     ca_file, url = https_hook
     with pytest.raises(requests.ConnectionError):
         http.post(session, url, b"{}", JSON, timeout=5)  # certifi's bundle: not our CA
@@ -109,6 +110,9 @@ def test_https_is_checked_against_the_ca_bundle(session, https_hook):
     assert http.post(session, url, b"{}", JSON, timeout=5).json() == {"code": 0}
     session.verify = False
     assert http.post(session, url, b"{}", JSON, timeout=5).status_code == 200
+    session.verify = True  # the thread's libcurl handle keeps no CA of an earlier call
+    with pytest.raises(requests.ConnectionError):
+        http.post(session, url, b"{}", JSON, timeout=5)
 
 
 @pytest.fixture

@@ -33,6 +33,11 @@ class Text:
     def __call__(self, key: str, **values: Any) -> str:
         return self.messages[key].format(**values)
 
+    def platform(self, name: str) -> str:
+        """A chat platform's name as its users say it in this language (飞书, 钉钉, 企业微信);
+        a name the catalogue does not know stays as it is."""
+        return self.messages.get(f"platform.{name.lower()}", name)
+
     def level(self, level: str) -> str:
         """A level as Guance shows it in this language: P0, P1, P2, a custom level's own name,
         and 未知 / Unknown for the default level with no rank."""

@@ -172,6 +172,9 @@ MESSAGES: dict[str, str] = {
     "action.done_mute": "Muted",
     # the comment relay writes on the issue (the change itself is made as relay's API key)
     "action.comment": "{done} from {origin}",
+    "platform.feishu": "Feishu",
+    "platform.dingtalk": "DingTalk",
+    "platform.wecom": "WeCom",
     "action.origin_chat": "{via} by {actor}",
     "action.origin_link": "{via} link",
     "action.origin_link_by": "{via} link by {actor}",

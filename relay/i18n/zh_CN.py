@@ -164,10 +164,13 @@ MESSAGES: dict[str, str] = {
     "action.done_reopen": "已重开",
     "action.done_mute": "已静音",
     # relay 写在 Issue 上的评论（变更本身以 relay 的 API Key 执行）
-    "action.comment": "{done}，来自 {origin}",
+    "action.comment": "{done}，来自{origin}",
+    "platform.feishu": "飞书",
+    "platform.dingtalk": "钉钉",
+    "platform.wecom": "企业微信",
     "action.origin_chat": "{via}，操作人 {actor}",
-    "action.origin_link": "{via} 链接",
-    "action.origin_link_by": "{via} 链接，操作人 {actor}",
+    "action.origin_link": "{via}链接",
+    "action.origin_link_by": "{via}链接，操作人 {actor}",
     "action.someone": "某人",
     # 聊天中的回答
     "action.applied": "{done} {issue}：状态现在是{status}。",

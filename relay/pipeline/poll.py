@@ -81,11 +81,11 @@ def poll(rt: Runtime, since: int | None = None) -> PollReport:
         rt.metrics.polls.labels("failed").inc()
         report.failed.append("*")
         return report
-    before = store.cursors(rt.engine)  # (cursor, last successful poll) by channel UUID
-    # by the last successful poll (the cursor alone ties for the first overlap after the first
-    # run: a storm's unread channels then waited behind re-reads of the ones listed first)
-    targets.sort(key=lambda t: (before.get(t[0].uuid, (0, None))[1] or 0,
-                                before.get(t[0].uuid, (0, None))[0]))
+    before = store.cursors(rt.engine)  # (cursor, last successful poll, part-way?) by UUID
+    # a read left part-way first (its backlog's unread pages; each page read counts as a
+    # success), then by the last successful poll (the cursor alone ties for the first overlap
+    # after the first run: a storm's unread channels then waited behind re-reads)
+    targets.sort(key=lambda t: _order(before.get(t[0].uuid)))
     for index, (channel, destinations) in enumerate(targets):
         if rt.stopping.is_set():  # a signal: what was read is recorded; the rest waits
             report.waiting = [c.name for c, _ in targets[index:]]
@@ -98,7 +98,7 @@ def poll(rt: Runtime, since: int | None = None) -> PollReport:
             continue
         try:
             cursor, last_success, window = store.cursor_state(rt.engine, channel.uuid)
-            if since is None and last_success != before.get(channel.uuid, (None, None))[1]:
+            if since is None and last_success != before.get(channel.uuid, (None, None, False))[1]:
                 report.busy.append(channel.name)
                 continue
             seen, new, stopped = poll_channel(rt, channel, destinations, cursor, since, window)
@@ -124,6 +124,11 @@ def poll(rt: Runtime, since: int | None = None) -> PollReport:
         rt.metrics.polls.labels("ok").inc()
         report.polled.append(channel.name)
     return report
+
+
+def _order(state: tuple[int, int | None, bool] | None) -> tuple[bool, int, int]:
+    cursor, last_success, part_way = state or (0, None, False)
+    return not part_way, last_success or 0, cursor
 
 
 def next_window(rt: Runtime, channel: Channel, cursor: int | None, since: int | None,

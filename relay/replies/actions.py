@@ -89,13 +89,15 @@ def guance_account(rt: Runtime, operator_ids: tuple[str, ...]) -> str | None:
 
 
 def origin_in_chat(text: Text, via: str, actor: str) -> str:
-    return text("action.origin_chat", via=via, actor=actor or text("action.someone"))
+    """Who acted, for the issue's comment: "飞书，操作人 王芳" / "Feishu by Alice"."""
+    return text("action.origin_chat", via=text.platform(via),
+                actor=actor or text("action.someone"))
 
 
 def origin_of_link(text: Text, via: str, actor: str = "") -> str:
     if actor:
-        return text("action.origin_link_by", via=via, actor=actor)
-    return text("action.origin_link", via=via)
+        return text("action.origin_link_by", via=text.platform(via), actor=actor)
+    return text("action.origin_link", via=text.platform(via))
 
 
 def apply_action(rt: Runtime, issue: str, command: Command, origin: str, route: str,

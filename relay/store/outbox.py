@@ -87,11 +87,12 @@ class Delivery(Base):
     message_id: Mapped[str | None] = mapped_column(String(128))
 
 
-def cursors(engine: Engine) -> dict[str, tuple[int, int | None]]:
-    """Every channel's (cursor, last successful poll time), by channel UUID."""
+def cursors(engine: Engine) -> dict[str, tuple[int, int | None, bool]]:
+    """Every channel's (cursor, last successful poll time, a read left part-way?), by UUID."""
     with engine.connect() as conn:
-        return {uuid: (cursor, last) for uuid, cursor, last in conn.execute(select(
-            ChannelCursor.channel_uuid, ChannelCursor.cursor, ChannelCursor.last_success_at))}
+        return {uuid: (cursor, last, start is not None) for uuid, cursor, last, start in
+                conn.execute(select(ChannelCursor.channel_uuid, ChannelCursor.cursor,
+                                    ChannelCursor.last_success_at, ChannelCursor.window_start))}
 
 
 def cursor_state(engine: Engine, channel_uuid: str
@@ -240,9 +241,8 @@ MARK_SENT = update(Delivery).where(Delivery.id == bindparam("delivery_id")).valu
 
 @functools.lru_cache(maxsize=16)  # a dialect an engine: one in a process, more in tests
 def _mark_sent_sql(dialect: Dialect) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
-    """MARK_SENT in the dialect's own SQL, built once (it runs once a card), with its parameter
-    order (for `?` styles) and constants: run with exec_driver_sql it skips SQLAlchemy's
-    per-statement work, half the mark's cost."""
+    """MARK_SENT in the dialect's SQL, built once, its parameter order (`?` styles) and constants:
+    run once a card with exec_driver_sql, it skips SQLAlchemy's work, half the mark's cost."""
     compiled = MARK_SENT.compile(dialect=dialect)
     constants = compiled.construct_params({"delivery_id": 0, "now": 0, "message_id": None})
     return str(compiled), compiled.positiontup, constants

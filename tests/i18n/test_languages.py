@@ -73,7 +73,8 @@ def test_every_key_the_code_names_is_in_the_catalogues():
     assert len(used) > 60  # the scan sees the code
     dynamic = {f"status.{s}" for s in LISTED_STATUSES} | {
         f"page.{k}_{part}" for k in ("off", "token", "bad_status", "long_channel")
-        for part in ("title", "text")}
+        for part in ("title", "text")} | {
+        f"platform.{name}" for name in ("feishu", "dingtalk", "wecom")}  # Text.platform
     assert sorted((used | dynamic) - set(CATALOGUES["en"])) == []
 
 

@@ -95,3 +95,24 @@ def test_a_storm_s_unread_channel_goes_before_re_reads_of_the_ones_read(make_run
     assert Counter(card_uuids(feishu, "hook-db")) == Counter(storm["db"])
     assert Counter(card_uuids(feishu, "hook-ops")) == Counter(storm["ops"])
 
+
+
+def test_a_read_left_part_way_goes_on_before_re_reads(make_runtime, two_teams, guance, feishu,
+                                                      clock):
+    """A storm bigger than a run's calls is read a few pages a run. Each page read counts as a
+    success, so by that time alone the channel would wait behind every channel read earlier
+    (re-reads, then its next page a run later); a read left part-way goes first."""
+    rt = make_runtime(guance_calls_per_minute=6, guance_reply_reserve=4, guance_poll_reserve=0,
+                      storm_threshold=1000, **two_teams)
+    rt.send_limits.clear()
+    poll(rt)
+    clock.advance(62)
+    storm = [guance.add_issue(f"ops {i}", ["ops"], created_at=clock.now() - 30 + i // 10)
+             for i in range(250)]  # three pages
+    first = poll(rt)
+    assert first.polled == [] and first.waiting == ["ops", "db"]  # ops stopped after page 2
+    clock.advance(62)
+    second = poll(rt)
+    assert second.polled[0] == "ops"
+    deliver(rt)
+    assert Counter(card_uuids(feishu, "hook-ops")) == Counter(storm)

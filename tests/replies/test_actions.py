@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from relay.replies.actions import parse_command
+from relay.i18n import text_for
+from relay.replies.actions import origin_in_chat, origin_of_link, parse_command
 from relay.web.app import create_app
-from tests.helpers import REPLY_TOKEN
+from tests.helpers import EN, REPLY_TOKEN
 from tests.platforms.test_dingtalk_reply import APP_SECRET, headers, mention, said
 
 
@@ -152,9 +153,16 @@ def test_an_action_speaks_relay_language(make_runtime, guance):
     resp = flow(client, f"#{uuid}#/resolve 已回滚", sender="王芳")
     assert resp.status_code == 200
     assert resp.get_json()["said"] == f"已解决 {uuid}：状态现在是已解决。"
-    assert guance.comments(uuid) == ["已解决，来自 Feishu，操作人 王芳\n\n已回滚"]
+    assert guance.comments(uuid) == ["已解决，来自飞书，操作人 王芳\n\n已回滚"]
     refused = flow(client, f"#{uuid}#/mute forever")
     assert refused.status_code == 400 and refused.get_json()["said"].startswith("未静音")
+
+
+def test_the_comment_names_the_platform_as_its_users_do():
+    zh = text_for("zh-CN")
+    assert origin_of_link(zh, "DingTalk", "王芳") == "钉钉链接，操作人 王芳"
+    assert origin_in_chat(zh, "WeCom", "") == "企业微信，操作人 某人"
+    assert origin_of_link(EN, "WeCom") == "WeCom link"
 
 
 def test_an_action_waits_in_one_of_the_reply_slots(make_runtime, guance):
