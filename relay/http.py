@@ -113,7 +113,8 @@ class Answer:
 
     @property
     def headers(self) -> CaseInsensitiveDict:
-        """The last answer's headers (a 100 Continue comes with a block of its own)."""
+        """The last answer's headers (a 100 Continue comes with a block of its own); of a
+        header sent twice the last one counts (requests would join them with ", ")."""
         found: CaseInsensitiveDict = CaseInsensitiveDict()
         for raw in self._header_lines:
             line = raw.decode("latin-1")
@@ -148,14 +149,16 @@ def post(session: requests.Session, url: str, body: bytes, headers: dict[str, st
         curl = _handles.curl = pycurl.Curl()
         curl.setopt(pycurl.NOSIGNAL, 1)  # timeouts without signals: deliver runs in threads
         curl.setopt(pycurl.MAXFILESIZE, MAX_ANSWER_BYTES)
+        curl.setopt(pycurl.PROXY, "")  # libcurl would read the proxy variables itself
+    milliseconds = max(1, round(timeout * 1000))  # 0 would mean no timeout at all
     answer, lines = io.BytesIO(), []
     curl.setopt(pycurl.URL, url)
     curl.setopt(pycurl.POSTFIELDS, body)
     curl.setopt(pycurl.HTTPHEADER, _header_lines(session.headers, headers))
     curl.setopt(pycurl.WRITEDATA, answer)
     curl.setopt(pycurl.HEADERFUNCTION, lines.append)
-    curl.setopt(pycurl.CONNECTTIMEOUT_MS, int(timeout * 1000))
-    curl.setopt(pycurl.TIMEOUT_MS, int(timeout * 1000))
+    curl.setopt(pycurl.CONNECTTIMEOUT_MS, milliseconds)
+    curl.setopt(pycurl.TIMEOUT_MS, milliseconds)
     _verify(curl, session.verify)
     try:
         curl.perform()

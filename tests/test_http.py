@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import ssl
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -99,10 +100,11 @@ def test_a_closed_port_is_a_connection_error(session):
         http.post(session, "http://127.0.0.1:9/hook", b"{}", JSON, timeout=2)
 
 
-def test_https_is_checked_against_the_ca_bundle(session, https_hook):
+def test_https_is_checked_against_the_ca_bundle(session, https_hook, tmp_path):
     """A certificate from a CA the bundle lacks is refused; with that CA as the session's bundle
-    (REQUESTS_CA_BUNDLE) the same server is accepted; verify=False accepts it too; back on the
-    default bundle it is refused again."""
+    (REQUESTS_CA_BUNDLE: a file, or a folder of hashed CAs) the same server is accepted, and with
+    verify off; back on the default bundle it is refused again: the thread's libcurl handle
+    keeps no CA option of an earlier call."""
     ca_file, url = https_hook
     with pytest.raises(requests.ConnectionError):
         http.post(session, url, b"{}", JSON, timeout=5)  # certifi's bundle: not our CA
@@ -110,7 +112,14 @@ def test_https_is_checked_against_the_ca_bundle(session, https_hook):
     assert http.post(session, url, b"{}", JSON, timeout=5).json() == {"code": 0}
     session.verify = False
     assert http.post(session, url, b"{}", JSON, timeout=5).status_code == 200
-    session.verify = True  # the thread's libcurl handle keeps no CA of an earlier call
+    folder = tmp_path / "cas"
+    folder.mkdir()
+    name = subprocess.run(["openssl", "x509", "-subject_hash", "-noout", "-in", str(ca_file)],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    (folder / f"{name}.0").write_bytes(ca_file.read_bytes())
+    session.verify = str(folder)
+    assert http.post(session, url, b"{}", JSON, timeout=5).status_code == 200
+    session.verify = True  # certifi's again: the folder is no longer trusted
     with pytest.raises(requests.ConnectionError):
         http.post(session, url, b"{}", JSON, timeout=5)
 

@@ -82,9 +82,6 @@ def poll(rt: Runtime, since: int | None = None) -> PollReport:
         report.failed.append("*")
         return report
     before = store.cursors(rt.engine)  # (cursor, last successful poll, part-way?) by UUID
-    # a read left part-way first (its backlog's unread pages; each page read counts as a
-    # success), then by the last successful poll (the cursor alone ties for the first overlap
-    # after the first run: a storm's unread channels then waited behind re-reads)
     targets.sort(key=lambda t: _order(before.get(t[0].uuid)))
     for index, (channel, destinations) in enumerate(targets):
         if rt.stopping.is_set():  # a signal: what was read is recorded; the rest waits
@@ -126,9 +123,14 @@ def poll(rt: Runtime, since: int | None = None) -> PollReport:
     return report
 
 
-def _order(state: tuple[int, int | None, bool] | None) -> tuple[bool, int, int]:
+def _order(state: tuple[int, int | None, bool] | None) -> tuple[int, bool, int]:
+    """Least recently polled first: a storm's unread channels before re-reads of the ones read
+    (the cursor alone ties for the first overlap after the first run). A read left part-way
+    (a backlog bigger than a run's calls; each page read counts as a poll) takes its turn like
+    any channel, so one storm never holds the others back; of channels polled at the same
+    moment, it goes first."""
     cursor, last_success, part_way = state or (0, None, False)
-    return not part_way, last_success or 0, cursor
+    return last_success or 0, not part_way, cursor
 
 
 def next_window(rt: Runtime, channel: Channel, cursor: int | None, since: int | None,
