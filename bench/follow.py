@@ -90,10 +90,12 @@ def measure(followed: int, window_on: str = "createAt", changes: int = CHANGES,
             "rate_limited": guance.rate_limited, "naive_calls": followed}
 
 
-def seed_relayed(rt: Runtime, guance: FakeGuance, clock: FakeClock, count: int) -> list[str]:
-    """`count` open issues whose cards went out, seeded straight into the outbox as sent."""
+def seed_relayed(rt: Runtime, guance: FakeGuance, clock: FakeClock, count: int,
+                 age: int = 86_400) -> list[str]:
+    """`count` open issues created from `age` seconds ago whose cards went out, seeded straight
+    into the outbox as sent (tests/pipeline/test_follow_budget.py seeds its issues so too)."""
     now = int(clock.now())
-    uuids = [guance.add_issue(f"issue {n}", created_at=now - 86_400 + n) for n in range(count)]
+    uuids = [guance.add_issue(f"issue {n}", created_at=now - age + n) for n in range(count)]
     rows = [{"issue_uuid": i["uuid"], "destination": "default",
              "issue_created_at": i["createAt"], "payload": dict(
                  uuid=i["uuid"], title=i["name"], level="P2", source="m", message="",

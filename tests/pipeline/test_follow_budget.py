@@ -3,37 +3,20 @@ polling, against the fake Guance enforcing 20 calls a minute (FakeClock)."""
 
 from __future__ import annotations
 
-from sqlalchemy import update
-
+from bench.follow import seed_relayed
 from relay.pipeline.deliver import deliver
 from relay.pipeline.follow import track_issues
 from relay.pipeline.poll import poll
-from relay.store import outbox as store
-from relay.store.outbox import Delivery
 from tests.helpers import HOOK
 
 FOLLOWED = 500
-
-
-def relayed(rt, guance, clock, count: int) -> list[str]:
-    """`count` open issues whose cards went out (seeded straight into the outbox as sent)."""
-    now = int(clock.now())
-    uuids = [guance.add_issue(f"issue {n}", created_at=now - 3600 + n) for n in range(count)]
-    rows = [{"issue_uuid": i["uuid"], "destination": "default",
-             "issue_created_at": i["createAt"], "payload": dict(
-                 uuid=i["uuid"], title=i["name"], level="P2", source="m", message="",
-                 create_at=i["createAt"], channel="default")} for i in guance.issues]
-    store.record_poll(rt.engine, "chan_seed", "seed", now, now, rows)
-    with rt.engine.begin() as conn:
-        conn.execute(update(Delivery).values(status=store.SENT, sent_at=now))
-    return uuids
 
 
 def test_following_500_issues_costs_a_few_calls_and_never_delays_polling(make_runtime, guance,
                                                                          feishu, clock):
     guance.calls_per_minute = 20
     rt = make_runtime()
-    followed = relayed(rt, guance, clock, FOLLOWED)
+    followed = seed_relayed(rt, guance, clock, FOLLOWED, age=3600)
     poll(rt)  # relay starts watching
     calls_per_cycle, fresh = [], []
     for minute in range(12):
@@ -62,7 +45,7 @@ def test_following_500_issues_costs_a_few_calls_and_never_delays_polling(make_ru
 
 def test_the_walk_covers_every_followed_issue_within_two_cycles(make_runtime, guance, clock):
     rt = make_runtime()
-    followed = relayed(rt, guance, clock, FOLLOWED)
+    followed = seed_relayed(rt, guance, clock, FOLLOWED, age=3600)
     guance.set_status(followed[0], 20)
     guance.set_status(followed[-1], 25)
     changes = [track_issues(rt).changes for _ in range(2)]  # 5 pages, 3 calls a cycle
@@ -73,7 +56,7 @@ def test_a_window_on_updateat_is_noticed_and_then_one_call_a_run_finds_each_chan
         make_runtime, guance, clock):
     guance.window_on = "updateAt"  # if Guance's list window filters on updateAt …
     rt = make_runtime()
-    followed = relayed(rt, guance, clock, FOLLOWED)
+    followed = seed_relayed(rt, guance, clock, FOLLOWED, age=3600)
     while not track_issues(rt).walked:  # a first walk (two runs)
         clock.advance(60)
     clock.advance(60)
@@ -89,7 +72,7 @@ def test_a_window_on_updateat_is_noticed_and_then_one_call_a_run_finds_each_chan
 
 def test_a_window_on_createat_costs_the_probe_once_a_walk(make_runtime, guance, clock):
     rt = make_runtime()
-    relayed(rt, guance, clock, FOLLOWED)
+    seed_relayed(rt, guance, clock, FOLLOWED, age=3600)
     calls = []
     for _ in range(6):
         calls.append(track_issues(rt).calls)
