@@ -22,7 +22,7 @@ from relay.guance import GuanceBudgetExhausted, GuanceError
 from relay.runtime import Runtime
 from relay.store import actions as action_store
 from relay.store.base import dialect_insert
-from relay.store.outbox import PENDING, SENT, Delivery
+from relay.store.outbox import ISSUE_CARD, PENDING, SENT, Delivery
 
 log = logging.getLogger("relay.remind")
 OPEN = 10
@@ -45,7 +45,7 @@ def due(rt: Runtime, now: int) -> list[tuple[str, int, int, list[Delivery]]]:
     since = now - max(levels.values()) * 60 * most - 3600
     with rt.engine.connect() as conn:
         cards = [row for row in conn.execute(select(Delivery).where(
-            Delivery.status == SENT, Delivery.issue_uuid.like("issue_%"),
+            Delivery.status == SENT, ISSUE_CARD,
             Delivery.issue_created_at >= since).order_by(Delivery.issue_created_at))]
         by_issue: dict[str, list] = {}
         for card in cards:

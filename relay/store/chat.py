@@ -18,7 +18,7 @@ from sqlalchemy import (JSON, BigInteger, Engine, Index, Integer, String, Text, 
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from relay.store.base import Base, dialect_insert
-from relay.store.outbox import SENT, Delivery
+from relay.store.outbox import ISSUE_CARD, SENT, Delivery
 
 PENDING, WORKING, DONE, FAILED, IGNORED = "pending", "working", "done", "failed", "ignored"
 POSTED_BY_RELAY, SEEN = "relay", "seen"
@@ -129,7 +129,7 @@ def issues_to_check(engine: Engine, destinations: list[str], since: int,
             select(Delivery.issue_uuid, ReplyCheck.checked_at)
             .outerjoin(ReplyCheck, ReplyCheck.issue_uuid == Delivery.issue_uuid)
             .where(Delivery.status == SENT, Delivery.destination.in_(destinations),
-                   Delivery.sent_at >= since, Delivery.issue_uuid.like("issue_%"))
+                   Delivery.sent_at >= since, ISSUE_CARD)
             .group_by(Delivery.issue_uuid, ReplyCheck.checked_at)
             .order_by(ReplyCheck.checked_at.is_not(None), ReplyCheck.checked_at,
                       Delivery.issue_uuid)

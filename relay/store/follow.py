@@ -17,7 +17,7 @@ from sqlalchemy import (JSON, BigInteger, Boolean, Engine, Index, Integer, Strin
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from relay.store.base import Base, dialect_insert
-from relay.store.outbox import DIGESTED, PENDING, SENT, Delivery
+from relay.store.outbox import DIGESTED, ISSUE_CARD, PENDING, SENT, Delivery
 
 OPEN = 10  # Guance statusType of a new issue: a card is sent for an open issue
 
@@ -50,14 +50,11 @@ class FollowSweep(Base):
 
 
 def carded_issues(engine: Engine, since: int) -> dict[str, int]:
-    """Issues whose card was sent (or covered by a digest) since `since`: uuid → createAt.
-    Status rows (issue~state~time) and digest rows are not issues."""
+    """Issues whose card was sent (or covered by a digest) since `since`: uuid → createAt."""
     with engine.connect() as conn:
         rows = conn.execute(select(Delivery.issue_uuid, func.min(Delivery.issue_created_at))
                             .where(Delivery.status.in_([SENT, DIGESTED]),
-                                   Delivery.created_at >= since,
-                                   ~Delivery.issue_uuid.contains("~"),
-                                   ~Delivery.issue_uuid.startswith("digest_"))
+                                   Delivery.created_at >= since, ISSUE_CARD)
                             .group_by(Delivery.issue_uuid)).all()
     return {uuid: int(created) for uuid, created in rows}
 

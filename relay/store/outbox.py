@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from sqlalchemy import (JSON, BigInteger, Connection, Engine, Index, Integer, String, Text,
-                        UniqueConstraint, bindparam, delete, select, update)
+                        UniqueConstraint, and_, bindparam, delete, select, update)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -85,6 +85,10 @@ class Delivery(Base):
     # the platform's id of the sent card (Feishu IM API: om_…), so a reply in its thread
     # finds the issue
     message_id: Mapped[str | None] = mapped_column(String(128))
+
+
+# an issue's own card, not a digest, reminder (r1_…), mute summary or status change (…~20~…)
+ISSUE_CARD = and_(Delivery.issue_uuid.like("issue_%"), ~Delivery.issue_uuid.contains("~"))
 
 
 def cursors(engine: Engine) -> dict[str, tuple[int, int | None, bool]]:
@@ -248,18 +252,14 @@ def _mark_sent_sql(dialect: Dialect) -> tuple[str, tuple[str, ...] | None, dict[
     return str(compiled), compiled.positiontup, constants
 
 
-def mark_sent(engine: Engine | Connection, delivery_id: int, now: int,
+def mark_sent(conn: Connection, delivery_id: int, now: int,
               message_id: str | None = None) -> None:
-    """Mark one row sent, committed at once. Given a connection (deliver holds one for its run:
-    a pool checkout per card cost a third of the mark), it commits on that."""
-    if not isinstance(engine, Connection):
-        with engine.connect() as conn:
-            return mark_sent(conn, delivery_id, now, message_id)
-    sql, order, constants = _mark_sent_sql(engine.dialect)
+    """Mark one row sent, committed at once on `conn` (deliver's one connection a run)."""
+    sql, order, constants = _mark_sent_sql(conn.dialect)
     params = dict(constants, delivery_id=delivery_id, now=now, message_id=message_id)
-    with write_lock(engine.engine):
-        engine.exec_driver_sql(sql, tuple(params[name] for name in order) if order else params)
-        engine.commit()
+    with write_lock(conn.engine):
+        conn.exec_driver_sql(sql, tuple(params[name] for name in order) if order else params)
+        conn.commit()
 
 
 def mark_failed(engine: Engine, row: Delivery, error: str, retry_at: int, now: int,
