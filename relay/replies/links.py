@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from relay.replies.parse import ISSUE_UUID
+from relay.web.untrusted import whole_number
 
 if TYPE_CHECKING:
     from relay.i18n import Text
@@ -52,12 +53,13 @@ class LinkSigner:
     def check(self, issue: str, action: str, via: str, expires: str, given: str,
               now: float) -> str:
         """"" when the link is good; else "bad" or "expired" (a bad one is never "expired")."""
-        if not expires.isdigit() or len(given) != 64:
+        until = whole_number(expires)
+        if until is None or len(given) != 64:
             return "bad"
-        expected = self.signature(issue, action, via, int(expires))
+        expected = self.signature(issue, action, via, until)
         if not hmac.compare_digest(expected.encode(), given.lower().encode()):
             return "bad"
-        return "expired" if now > int(expires) else ""
+        return "expired" if now > until else ""
 
 
 def link_signer(settings: Settings) -> LinkSigner | None:
