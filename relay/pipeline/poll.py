@@ -174,10 +174,11 @@ def poll_channel(rt: Runtime, channel: Channel, destinations: list[str], cursor:
             return 0, 0, stopped  # nothing read: nothing to record
     recorded = rt.recent_issues.get(channel.uuid, {})  # re-reads: their rows exist already
     rows = [{"issue_uuid": issue.uuid, "destination": destination,
-             "issue_created_at": issue.create_at or now,
-             "payload": stored_payload(issue, channel, rt.text)}
+             "issue_created_at": issue.create_at or now, "payload": payload}
             for issue in issues if not issue.deleted and (issue.create_at or now) >= window.start
-            and issue.uuid not in recorded for destination in destinations]
+            and issue.uuid not in recorded
+            for payload in (stored_payload(issue, channel, rt.text),)  # once an issue
+            for destination in destinations]
     # The next read starts at cursor − overlap. On the first run ever that must not reach back
     # before now (issues created before relay started watching are not sent), so the cursor is
     # put `overlap` ahead and moves again only once now passes it. A read left part-way keeps

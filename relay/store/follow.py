@@ -62,9 +62,11 @@ def carded_issues(engine: Engine, since: int) -> dict[str, int]:
 def start_tracking(engine: Engine, issues: dict[str, int], now: int) -> int:
     """Add the issues not tracked yet, as open (a card goes out for a new, open issue) with the
     managers its card named."""
+    uuids = list(issues)
     with engine.connect() as conn:
-        known = set(conn.scalars(select(IssueState.issue_uuid)))
-        new = [uuid for uuid in issues if uuid not in known]
+        known = {uuid for i in range(0, len(uuids), 500) for uuid in conn.scalars(
+            select(IssueState.issue_uuid).where(IssueState.issue_uuid.in_(uuids[i:i + 500])))}
+        new = [uuid for uuid in uuids if uuid not in known]
         managers: dict[str, list[Any]] = {}
         for i in range(0, len(new), 500):
             for uuid, payload in conn.execute(select(Delivery.issue_uuid, Delivery.payload).where(

@@ -26,7 +26,7 @@ from relay.platforms.feishu.buttons import with_links
 from relay.platforms.feishu.card import CardTemplate
 from relay.platforms.feishu.follow import with_mentions
 from relay.platforms.follow import OPEN, is_follow_up, status_line, status_name, who
-from relay.platforms.mentions import NOBODY, Mentions
+from relay.platforms.mentions import NOBODY, Mentions, Person
 from relay.platforms.render import card_values, format_time
 from relay.replies.links import LinkSigner
 
@@ -150,26 +150,34 @@ class BotWebhookSink:
                                "content": {"text": status_line(payload, self.text)},
                                **extra}, ensure_ascii=False).encode("utf-8")
         message = str(payload["message"])
-        whole = self._encode(payload, message, extra)
+        # who to @-mention and the signed links do not change with the cut: found once
+        people = self.mentions.people(payload)
+        links = self.links.links(payload, "Feishu", self.text) if self.links is not None else None
+
+        def encode(kept: str) -> bytes:
+            return self._encode(payload, kept, extra, people, links)
+
+        whole = encode(message)
         if len(whole) <= MAX_BOT_BODY:
             return whole
         lo, hi = 0, len(message)  # the longest kept prefix that fits (binary search)
-        best = self._encode(payload, cut(message, 0, self.text), extra)
+        best = encode(cut(message, 0, self.text))
         while lo < hi:
             mid = (lo + hi + 1) // 2
-            candidate = self._encode(payload, cut(message, mid, self.text), extra)
+            candidate = encode(cut(message, mid, self.text))
             if len(candidate) <= MAX_BOT_BODY:
                 lo, best = mid, candidate
             else:
                 hi = mid - 1
         return best
 
-    def _encode(self, payload: dict[str, Any], message: str, extra: dict[str, str]) -> bytes:
+    def _encode(self, payload: dict[str, Any], message: str, extra: dict[str, str],
+                people: list[Person], links: list[tuple[str, str, str]] | None) -> bytes:
         values = card_values(dict(payload, message=message), self.tz, self.console_url,
                              self.text)
-        card = with_mentions(self.card.render(values), self.mentions.people(payload), self.text)
-        if self.links is not None:  # a custom bot cannot call back: signed link buttons
-            card = with_links(card, self.links.links(payload, "Feishu", self.text))
+        card = with_mentions(self.card.render(values), people, self.text)
+        if links is not None:  # a custom bot cannot call back: signed link buttons
+            card = with_links(card, links)
         body = {"msg_type": "interactive", "card": card, **extra}
         return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
