@@ -17,12 +17,10 @@ from relay.clock import Clock
 class ScaledClock(Clock):
     def __init__(self, origin: float, speed: float) -> None:
         self.origin, self.speed = origin, speed
-        self.slept = 0.0  # simulated seconds spent in sleep(), to show where a run waited
 
     def now(self) -> float:
         return self.origin + (time.time() - self.origin) * self.speed
 
     def sleep(self, seconds: float, stop: threading.Event | None = None) -> None:
         if seconds > 0:
-            self.slept += seconds
             (stop.wait if stop is not None else time.sleep)(seconds / self.speed)

@@ -22,6 +22,7 @@ from bench.common import hand_back, markdown_table, quiet_logs, verdict
 from jobs import JOBS
 from relay.clock import FakeClock
 from relay.guance import GuanceError
+from relay.pipeline.schedule import job_kwargs
 from relay.runtime import Runtime
 from relay.sandbox.feishu import FakeFeishu
 from relay.sandbox.guance import FakeGuance
@@ -33,7 +34,7 @@ REPLIES_PER_MINUTE = 2
 FOLLOW_UP_CALLS_PER_MINUTE = 3
 WARM_UP_MINUTES = 2  # not counted: the first run only starts the cursor
 TARGET_P50, TARGET_P99 = 10.0, 20.0
-MODES = {"every=15": {"every": "15"}, "once a minute": {}}
+MODES = {"every=15": ["every=15"], "once a minute": []}  # poll_issues' crontab arguments
 
 
 class SimClock(FakeClock):
@@ -93,7 +94,7 @@ def run_mode(mode: str, minutes: int, seed: int) -> dict:
                 other.schedule(start + minute * 60)
                 clock.sleep(start + minute * 60 - clock.now())
                 JOBS["deliver"](rt, max_seconds=5)
-                JOBS["poll_issues"](rt, **{k: _arg(k, v) for k, v in MODES[mode].items()})
+                JOBS["poll_issues"](rt, **job_kwargs("poll_issues", MODES[mode], JOBS))
             rt.close()
     finally:
         for server in servers:
@@ -107,11 +108,6 @@ def run_mode(mode: str, minutes: int, seed: int) -> dict:
             guance.calls_in_any_minute(), "guance_rate_limited": guance.rate_limited,
             "replies_posted": other.replies, "replies_refused": other.refused,
             "follow_up_calls": other.follow_ups}
-
-
-def _arg(name: str, text: str):
-    from relay.pipeline.spread import Every
-    return Every.parse(text) if name == "every" else text
 
 
 class OtherWork:
