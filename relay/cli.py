@@ -147,7 +147,7 @@ def cmd_run_job(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"relay run-job: {exc}", file=sys.stderr)
         return 2
-    rt = _runtime(load_settings())
+    rt = _one_shot(load_settings())
     try:
         JOBS[args.name](rt, **kwargs)
     except ConfigError:
@@ -159,6 +159,13 @@ def cmd_run_job(args: argparse.Namespace) -> int:
         rt.close()
     print(f"relay run-job: {args.name} done")
     return 0
+
+
+def _one_shot(settings):
+    """The runtime of a command that runs once (poll, deliver, run-job), stopping on signals."""
+    rt = _runtime(settings)
+    _stop_on_signals(rt)
+    return rt
 
 
 def _stop_on_signals(rt) -> None:
@@ -181,13 +188,12 @@ def cmd_poll(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     settings.require("guance_api_key")
-    rt = _runtime(settings)
+    rt = _one_shot(settings)
     progress = None
     if args.since is not None:  # a backfill can be long: show how it goes
         from relay.admin.progress import BackfillProgress
 
         rt.guance.progress = progress = BackfillProgress()
-    _stop_on_signals(rt)
     report = poll(rt, since=args.since)
     if progress is not None:
         progress.done()
@@ -203,8 +209,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
 def cmd_deliver(args: argparse.Namespace) -> int:
     from relay.pipeline.deliver import deliver
 
-    rt = _runtime(load_settings())
-    _stop_on_signals(rt)
+    rt = _one_shot(load_settings())
     report = deliver(rt)
     print(f"deliver: {report.sent} sent, {report.failed} failed, {report.dead} dead")
     rt.close()

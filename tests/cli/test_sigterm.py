@@ -18,7 +18,7 @@ from relay.store import outbox as store
 from tests.helpers import card_uuids, outbox
 
 
-@pytest.mark.parametrize("command", [["deliver"], ["poll"]])
+@pytest.mark.parametrize("command", [["deliver"], ["poll"], ["run-job", "deliver"]])
 def test_sigterm_mid_send_finishes_and_marks_the_card(make_runtime, guance, feishu, clock,
                                                      tmp_path, command):
     rt = make_runtime()
