@@ -2,7 +2,7 @@
 and why a watched channel could not be looked up (shown on /healthz).
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0005
 Create Date: 2026-12-01
 """
 import sqlalchemy as sa

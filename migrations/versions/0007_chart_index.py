@@ -2,7 +2,7 @@
 as a range of it instead of scanning the outbox.
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0006
 Create Date: 2026-12-01
 """
 from alembic import op

@@ -119,7 +119,7 @@ def build(engine: Engine, now: float, tz: ZoneInfo, text: Text) -> Chart:
         latency[hour][bucket] += n
     chart = Chart(total=sum(sum(levels.values()) for levels in cards.values()))
     levels = sorted({lvl for by in cards.values() for lvl in by}, key=level_rank)
-    colours = {lvl: LEVEL_COLOURS.get(lvl) or PALETTE[i % len(PALETTE)]
+    colours = {lvl: PALETTE[i % len(PALETTE)]
                for i, lvl in enumerate(lvl for lvl in levels if lvl not in LEVEL_COLOURS)}
     colours.update({lvl: LEVEL_COLOURS[lvl] for lvl in levels if lvl in LEVEL_COLOURS})
     slot = (WIDTH - LEFT - RIGHT) / HOURS

@@ -20,7 +20,7 @@ import requests
 from relay.clock import Clock
 from relay.errors import ConfigError
 from relay.i18n import Text
-from relay.platforms.base import SendResult, cut
+from relay.platforms.base import SendResult, bounded
 from relay.platforms.feishu.buttons import with_buttons
 from relay.platforms.feishu.card import CardTemplate
 from relay.platforms.feishu.follow import updatable, with_mentions, with_status
@@ -177,9 +177,7 @@ class AppChatSink:
 
     def render(self, payload: dict[str, Any]) -> dict[str, Any]:
         """The alert card, updatable later (its issue's state changes are PATCHed into it)."""
-        message = str(payload.get("message") or "")
-        if len(message) > MAX_CARD_MESSAGE:
-            message = cut(message, MAX_CARD_MESSAGE, self.text)
+        message = bounded(str(payload.get("message") or ""), MAX_CARD_MESSAGE, self.text)
         card = self.card.render(card_values(dict(payload, message=message), self.tz,
                                             self.console_url, self.text))
         card = with_buttons(card, str(payload["uuid"]), self.text)
