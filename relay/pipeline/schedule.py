@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import re
+import stat
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -31,6 +34,11 @@ DAY_NAMES = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
 MACROS = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
           "@weekly": "0 0 * * 0", "@monthly": "0 0 1 * *", "@yearly": "0 0 1 1 *",
           "@annually": "0 0 1 1 *"}
+MAX_CRONTAB_BYTES = 256 * 1024
+# an edit is applied once the file has stayed the same this long: a file caught mid-write (an
+# editor saving in parts, `cat > crontab` from a slow pipe) would lose the jobs after the cut
+SETTLE_SECONDS = 0.5
+SETTLE_AT_MOST_SECONDS = 30.0  # a file still changing after this: try again at the next look
 
 
 class CrontabError(Exception):
@@ -97,13 +105,41 @@ def _convert(value: str, annotation: Any) -> Any:
 
 def parse_crontab(path: Path, jobs: dict[str, Callable[..., Any]], tz: ZoneInfo) -> list[CronEntry]:
     """Read and check the whole file; raise CrontabError listing every bad line."""
+    return parse_crontab_text(path, decode_crontab(path, read_crontab(path)), jobs, tz)
+
+
+def read_crontab(path: Path) -> bytes:
+    """The file's bytes, from a regular file of at most MAX_CRONTAB_BYTES only: a FIFO would
+    block the reader for ever and a link to /dev/zero would fill memory. Opened without
+    blocking, so a FIFO is refused instead of waited on."""
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")  # -sig: a BOM from Notepad is fine
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise CrontabError([f"{path}: cannot read crontab ({exc.strerror})"]) from None
+    with os.fdopen(fd, "rb") as file:
+        mode = os.fstat(file.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode)
+                    or stat.S_ISBLK(mode) else "a directory" if stat.S_ISDIR(mode) else "a socket")
+            raise CrontabError([f"{path}: cannot read crontab (it is {kind}, not a regular "
+                                "file)"])
+        data = file.read(MAX_CRONTAB_BYTES + 1)
+    if len(data) > MAX_CRONTAB_BYTES:
+        raise CrontabError([f"{path}: cannot read crontab (larger than "
+                            f"{MAX_CRONTAB_BYTES // 1024} KiB; a crontab is a few lines)"])
+    return data
+
+
+def decode_crontab(path: Path, data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")  # -sig: a BOM from Notepad is fine
     except UnicodeDecodeError as exc:
         raise CrontabError([f"{path}: cannot read crontab (not UTF-8 text: byte "
                             f"{exc.object[exc.start]:#04x} at offset {exc.start})"]) from None
+
+
+def parse_crontab_text(path: Path, text: str, jobs: dict[str, Callable[..., Any]],
+                       tz: ZoneInfo) -> list[CronEntry]:
     entries, problems = [], []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
@@ -212,25 +248,50 @@ class CrontabWatcher:
         self.interval = interval
         self.applied = {f"{e.job}@{e.line}": _signature(e) for e in entries}
         self.error: str | None = None
-        self._seen = self._read()
-        self._wake = threading.Event()
+        self._waiting_logged = False
         self._stop = threading.Event()
+        self._seen = self._look()
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="relay-crontab", daemon=True)
 
-    def _read(self) -> bytes | None:
+    def _look(self) -> bytes | str:
+        """The file's bytes, or why it cannot be read (a change either way is noticed)."""
         try:
-            return Path(self.path).read_bytes()
-        except OSError:
-            return None
+            return read_crontab(self.path)
+        except CrontabError as exc:
+            return str(exc)
+
+    def _settled(self, seen: bytes | str) -> bytes | str | None:
+        """The file once it has stayed the same for SETTLE_SECONDS; None if it is still
+        changing after SETTLE_AT_MOST_SECONDS (or the watcher is stopping)."""
+        deadline = time.monotonic() + SETTLE_AT_MOST_SECONDS
+        while not self._stop.wait(SETTLE_SECONDS):
+            again = self._look()
+            if again == seen:
+                return seen
+            if time.monotonic() > deadline:
+                return None
+            seen = again
+        return None
 
     def check(self, force: bool = False) -> bool:
         """Re-read the file if it changed (or `force`); True when a new schedule was applied."""
-        text = self._read()
-        if text == self._seen and not force:
+        seen = self._look()
+        if seen == self._seen and not force:
             return False
-        self._seen = text
+        settled = self._settled(seen)
+        if settled is None:
+            if not self._waiting_logged:
+                log.warning("crontab %s is still being written; the running schedule stays "
+                            "until it has stopped changing", self.path)
+            self._waiting_logged = True
+            return False  # _seen is left as it was: the next look tries again
+        self._seen, self._waiting_logged = settled, False
         try:
-            entries = parse_crontab(self.path, self.jobs, self.tz)
+            if isinstance(settled, str):
+                raise CrontabError(settled.split("\n"))
+            entries = parse_crontab_text(self.path, decode_crontab(self.path, settled),
+                                         self.jobs, self.tz)
         except CrontabError as exc:
             if str(exc) != self.error:
                 log.error("crontab not reloaded, the running schedule stays:\n%s", exc)

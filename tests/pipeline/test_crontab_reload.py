@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from jobs import JOBS
+from relay.pipeline import schedule
 from relay.pipeline.schedule import CrontabWatcher, build_scheduler, parse_crontab
 from relay.web.app import create_app
 from tests.helpers import free_port
@@ -201,3 +202,60 @@ def test_healthz_follows_a_retimed_poll_job(running, make_runtime):
     path.write_text("*/5 * * * * poll_issues\n")
     assert watcher.check() is True
     assert client.get("/healthz").get_json()["poll_interval_seconds"] == 300
+
+
+# --- only a stable, regular, size-capped file is applied ------------------------------------
+
+def test_a_crontab_caught_mid_write_is_applied_only_once_whole(running, monkeypatch):
+    monkeypatch.setattr(schedule, "SETTLE_SECONDS", 2.0, raising=False)  # far longer than the writer's pause
+    path, scheduler, watcher = running("* * * * * poll_issues\n")
+    whole = "* * * * * poll_issues\n*/5 * * * * deliver\n17 3 * * * prune days=7\n"
+    path.write_text(whole[:30])  # cut inside the deliver line: a valid, shorter crontab
+    applied: list[bool] = []
+    checking = threading.Thread(target=lambda: applied.append(watcher.check()))
+    checking.start()
+    time.sleep(0.1)
+    with path.open("a") as rest:
+        rest.write(whole[30:])
+    checking.join(30)
+    assert applied == [True]
+    assert set(jobs_of(scheduler)) == {"poll_issues@1", "deliver@2", "prune@3"}
+
+
+def test_a_fifo_in_place_of_the_crontab_is_refused_without_blocking(running, tmp_path):
+    path, scheduler, watcher = running("* * * * * deliver\n")
+    path.unlink()
+    os.mkfifo(path)
+    checking = threading.Thread(target=watcher.check, daemon=True)
+    checking.start()
+    checking.join(30)
+    assert not checking.is_alive(), "the watcher blocked on a FIFO"
+    assert watcher.error == f"{path}: cannot read crontab (it is a FIFO, not a regular file)"
+    assert set(jobs_of(scheduler)) == {"deliver@1"}
+
+
+def test_a_link_to_a_device_is_refused_and_the_schedule_runs_on(running):
+    path, scheduler, watcher = running("* * * * * deliver\n")
+    path.unlink()
+    path.symlink_to("/dev/zero")
+    assert watcher.check() is False
+    assert watcher.error == f"{path}: cannot read crontab (it is a device, not a regular file)"
+    assert set(jobs_of(scheduler)) == {"deliver@1"}
+
+
+def test_a_huge_crontab_is_refused_and_the_schedule_runs_on(running):
+    path, scheduler, watcher = running("* * * * * deliver\n")
+    path.write_text("# padding\n" * 40_000 + "* * * * * poll_issues\n")  # ~400 KB
+    assert watcher.check() is False
+    assert watcher.error == (f"{path}: cannot read crontab (larger than 256 KiB; a crontab is a "
+                             "few lines)")
+    assert set(jobs_of(scheduler)) == {"deliver@1"}
+
+
+def test_relay_check_crontab_names_a_fifo(tmp_path):
+    fifo = tmp_path / "crontab"
+    os.mkfifo(fifo)
+    done = subprocess.run([sys.executable, "-m", "relay.cli", "check-crontab", str(fifo)],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "it is a FIFO, not a regular file" in done.stderr
