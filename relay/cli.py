@@ -6,7 +6,6 @@ import argparse
 import logging
 import signal
 import sys
-import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from relay.admin.outbox import cmd_deliveries, cmd_migrate, cmd_redeliver
 from relay.settings import ConfigError, Settings, load_settings
+from relay.stopping import stop_on_signals
 from relay.store.outbox import LISTED_STATUSES
 
 log = logging.getLogger("relay")
@@ -164,22 +164,8 @@ def cmd_run_job(args: argparse.Namespace) -> int:
 def _one_shot(settings):
     """The runtime of a command that runs once (poll, deliver, run-job), stopping on signals."""
     rt = _runtime(settings)
-    _stop_on_signals(rt)
+    stop_on_signals(rt)
     return rt
-
-
-def _stop_on_signals(rt) -> None:
-    """SIGTERM/SIGINT to a one-shot command: finish the send (or page) in progress, mark it and
-    exit cleanly, as `relay run` does; killed mid-send, a card Feishu took would go out again."""
-
-    def on_signal(signum, _frame):
-        if not rt.stopping.is_set():
-            log.warning("%s: finishing what is in progress, then stopping (the rest waits for "
-                        "the next run)", signal.Signals(signum).name)
-        rt.stopping.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
 
 
 def cmd_poll(args: argparse.Namespace) -> int:
@@ -223,13 +209,7 @@ def _serve_forever(rt, scheduler=None) -> int:
     settings = rt.settings
     web = WebServer(create_app(rt), settings.host, settings.port)
 
-    def on_signal(signum, _frame):
-        rt.stopping.set()  # a running job finishes its send in progress, then ends
-        # stop from another thread: the handler runs inside the server loop it is ending
-        threading.Thread(target=web.stop, name="relay-stop", daemon=True).start()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop_on_signals(rt, then=web.stop)
     log.info("listening on %s", web.url)
     try:
         web.run()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import tempfile
+import threading
 from pathlib import Path
 
 import requests
@@ -20,6 +21,7 @@ from relay.sandbox.guance import FakeGuance
 from relay.sandbox.robots import FakeDingTalk, FakeWeCom, robot_url
 from relay.sandbox.server import ServerThread
 from relay.settings import Settings
+from relay.stopping import stop_on_signals
 from relay.web.app import create_app
 from relay.web.server import WebServer
 
@@ -173,15 +175,10 @@ def keep_running(rt: Runtime, url: str, fakes: list[str], issue: str, crontab: P
                  ok: bool) -> None:
     """`relay sandbox --keep`: the fakes and relay stay up (scheduled from the crontab, so the
     health stays green) until Ctrl-C or SIGTERM, with what to open and a curl to try."""
-    import signal
-    import time
-
     from relay.pipeline.schedule import build_scheduler
 
-    def stop(_signum, _frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
+    stopped = threading.Event()
+    stop_on_signals(rt, then=stopped.set)  # a job running then ends at once, as in `relay run`
     scheduler = None
     if crontab is not None:
         scheduler = build_scheduler(parse_crontab(crontab, JOBS, rt.settings.tz), JOBS, rt,
@@ -199,10 +196,8 @@ def keep_running(rt: Runtime, url: str, fakes: list[str], issue: str, crontab: P
     print(f"try:\n  curl -s -H 'Authorization: Bearer {token}' -H 'Content-Type: "
           f"application/json' -d '{body}' {url}/feishu/reply", flush=True)
     try:
-        while True:
-            time.sleep(1)
-    except KeyboardInterrupt:
-        print("\nstopping")
+        stopped.wait()
+        print("\nstopping", flush=True)
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=True)

@@ -49,3 +49,29 @@ def test_sandbox_keep_serves_until_ctrl_c():
         seen.append(lines.get())
     assert proc.returncode == 0, "".join(seen)
     assert "sandbox OK" in "".join(seen) + (rest or "")
+
+
+def test_sandbox_keep_stops_on_the_first_sigterm_and_running_jobs_end_with_it(make_runtime):
+    """SIGTERM sets the stop every job watches (as `relay run` does), so a job in its run (a
+    poll_issues every=15 between its polls) ends at once instead of holding the exit."""
+    import os
+
+    from relay.sandbox.demo import keep_running
+
+    rt = make_runtime(ui_token="ui-token-for-the-keep-test")
+    job_ended = threading.Event()
+
+    def a_running_job():
+        rt.stopping.wait(120)  # what every job's waits do
+        job_ended.set()
+
+    threading.Thread(target=a_running_job, daemon=True).start()
+    threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM)).start()
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    try:
+        keep_running(rt, "http://127.0.0.1:1", ["g", "f"], "issue_x", None, True)
+    finally:
+        signal.signal(signal.SIGTERM, before[0])
+        signal.signal(signal.SIGINT, before[1])
+    assert rt.stopping.is_set()
+    assert job_ended.wait(10)
