@@ -13,7 +13,6 @@ from sqlalchemy.exc import OperationalError
 
 from relay.admin.outbox import cmd_deliveries, cmd_migrate, cmd_redeliver
 from relay.settings import ConfigError, Settings, load_settings
-from relay.stopping import stop_on_signals
 from relay.store.outbox import LISTED_STATUSES
 
 log = logging.getLogger("relay")
@@ -163,6 +162,8 @@ def cmd_run_job(args: argparse.Namespace) -> int:
 
 def _one_shot(settings):
     """The runtime of a command that runs once (poll, deliver, run-job), stopping on signals."""
+    from relay.runtime import stop_on_signals
+
     rt = _runtime(settings)
     stop_on_signals(rt)
     return rt
@@ -204,6 +205,7 @@ def cmd_deliver(args: argparse.Namespace) -> int:
 
 def _serve_forever(rt, scheduler=None) -> int:
     from relay.web.app import create_app
+    from relay.runtime import stop_on_signals
     from relay.web.server import WebServer
 
     settings = rt.settings

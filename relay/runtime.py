@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import signal
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 from relay.clock import Clock
 from relay.errors import ConfigError
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from relay.platforms.feishu.card import CardTemplate
     from relay.platforms.feishu.worker import EventWorker
 
+log = logging.getLogger("relay")
 GUANCE_WINDOW_SECONDS = 61.0  # a second of margin over Guance's one-minute window
 
 
@@ -93,3 +96,21 @@ class Runtime:
         if self.event_worker is not None:
             self.event_worker.stop()
         self.engine.dispose()
+
+
+def stop_on_signals(rt: Runtime, then: Callable[[], None] | None = None) -> None:
+    """How every command stops: on SIGTERM or SIGINT set `rt.stopping` (a running job finishes
+    the send or page in progress, records it and ends; killed mid-send, a card the platform
+    took would go out again), then call `then` (from another thread: a handler
+    runs inside whatever loop the main thread is in, e.g. the server loop `then` ends)."""
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if not rt.stopping.is_set():
+            log.warning("%s: finishing what is in progress, then stopping",
+                        signal.Signals(signum).name)
+        rt.stopping.set()
+        if then is not None:
+            threading.Thread(target=then, name="relay-stop", daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)

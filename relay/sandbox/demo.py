@@ -12,7 +12,7 @@ import requests
 
 from jobs import JOBS
 from relay.pipeline.schedule import parse_crontab
-from relay.runtime import Runtime
+from relay.runtime import Runtime, stop_on_signals
 from relay.sandbox.demo_actions import run_actions_step
 from relay.sandbox.demo_app_bot import run_app_bot_step
 from relay.sandbox.demo_follow import run_follow_step
@@ -21,7 +21,6 @@ from relay.sandbox.guance import FakeGuance
 from relay.sandbox.robots import FakeDingTalk, FakeWeCom, robot_url
 from relay.sandbox.server import ServerThread
 from relay.settings import Settings
-from relay.stopping import stop_on_signals
 from relay.web.app import create_app
 from relay.web.server import WebServer
 
