@@ -1,7 +1,8 @@
 """What every chat platform implements and declares: a sink (take an outbox payload, send it,
 say how it went), the kinds of destination it offers and its reply routes (see registry.py).
 
-A payload is the dict the poller stored (uuid, title, level, source, message, create_at, channel).
+A payload is a model of relay/payloads.py (an issue's card, a reminder, a status change, a storm
+digest...), told apart by class: `isinstance(payload, FollowUp)` is a change to tell after a card.
 A sink renders it for its platform, sends it, and reads the platform's answer: "sent" only when
 the platform said yes; a limit answer carries how long to wait.
 """
@@ -17,6 +18,7 @@ from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from relay.i18n import Text
+from relay.payloads import Card
 
 if TYPE_CHECKING:
     from relay.runtime import Runtime
@@ -35,7 +37,7 @@ class Sink(Protocol):
     # relay.ratelimit.RateLimiter takes them; relay keeps under them
     limits: ClassVar[list[tuple[int, float]]]
 
-    def send(self, payload: dict[str, Any], now: float) -> SendResult: ...
+    def send(self, payload: Card, now: float) -> SendResult: ...
 
 
 class Destination(BaseModel):
@@ -150,10 +152,10 @@ class RobotSink:
     def url_for(self, now: float) -> str:
         return self.url
 
-    def message(self, payload: dict[str, Any]) -> dict[str, Any]:
+    def message(self, payload: Card) -> dict[str, Any]:
         raise NotImplementedError
 
-    def send(self, payload: dict[str, Any], now: float) -> SendResult:
+    def send(self, payload: Card, now: float) -> SendResult:
         try:
             resp = self.session.post(self.url_for(now), timeout=self.timeout,
                                      json=self.message(payload))

@@ -20,12 +20,13 @@ import requests
 from relay.clock import Clock
 from relay.errors import ConfigError
 from relay.i18n import Text
+from relay.payloads import Card, FollowUp, Reminder, StatusChange
 from relay.platforms.base import SendResult, bounded
 from relay.platforms.feishu.buttons import with_buttons
 from relay.platforms.feishu.card import CardTemplate
 from relay.platforms.feishu.follow import updatable, with_mentions, with_status
 from relay.platforms.feishu.webhook import FEISHU_LIMITS, judge
-from relay.platforms.follow import is_follow_up, status_line
+from relay.platforms.follow import status_line
 from relay.platforms.mentions import NOBODY, Mentions
 from relay.platforms.render import card_values
 
@@ -175,40 +176,42 @@ class AppChatSink:
         self.app, self.chat_id, self.tz, self.card = app, chat_id, tz, card
         self.console_url, self.text, self.mentions = console_url, text, mentions
 
-    def render(self, payload: dict[str, Any]) -> dict[str, Any]:
+    def render(self, payload: Card) -> dict[str, Any]:
         """The alert card, updatable later (its issue's state changes are PATCHed into it)."""
-        message = bounded(str(payload.get("message") or ""), MAX_CARD_MESSAGE, self.text)
-        card = self.card.render(card_values(dict(payload, message=message), self.tz,
-                                            self.console_url, self.text))
-        card = with_buttons(card, str(payload["uuid"]), self.text)
+        message = bounded(payload.message, MAX_CARD_MESSAGE, self.text)
+        card = self.card.render(card_values(payload, self.tz, self.console_url, self.text,
+                                            message))
+        card = with_buttons(card, payload.uuid, self.text)
         return updatable(with_mentions(card, self.mentions.people(payload), self.text))
 
-    def send(self, payload: dict[str, Any], now: float) -> SendResult:
-        if is_follow_up(payload):
+    def send(self, payload: Card, now: float) -> SendResult:
+        if isinstance(payload, FollowUp):
             return self.follow_up(payload)
         # the same issue to the same chat is one message, even when a crash makes us send twice
-        key = f"{payload['uuid']}\n{self.chat_id}"
-        if payload.get("reminder"):  # a reminder is a message of its own
-            key += f"\nreminder {payload['reminder']}"
+        key = f"{payload.uuid}\n{self.chat_id}"
+        if isinstance(payload, Reminder):  # a reminder is a message of its own
+            key += f"\nreminder {payload.reminder}"
         key = hashlib.sha1(key.encode()).hexdigest()
         return self.app.send(self.chat_id, "interactive", self.render(payload),
                              idempotency_key=key)
 
-    def follow_up(self, payload: dict[str, Any]) -> SendResult:
+    def follow_up(self, payload: FollowUp) -> SendResult:
         """A state change: the card PATCHed with it (keeping its content), and one line in the
         card's thread when the change is announced. A PATCH Feishu refuses (too old, not
         updatable) falls back to the thread line. The result carries no message_id: a reply to
         the line belongs to the card's thread, whose root finds the issue."""
         line = status_line(payload, self.text)
-        message_id = payload.get("message_id")
-        key = hashlib.sha1(f"{payload['uuid']}\n{self.chat_id}\n{payload.get('status_type')}"
-                           f"\n{payload.get('changed_at')}\n{payload.get('kind')}"
-                           .encode()).hexdigest()
+        message_id = payload.message_id
+        change = isinstance(payload, StatusChange)
+        status_type, changed_at = (payload.status_type, payload.changed_at) if change else (
+            None, None)
+        key = hashlib.sha1(f"{payload.uuid}\n{self.chat_id}\n{status_type}\n{changed_at}"
+                           f"\n{payload.kind}".encode()).hexdigest()
         if not message_id:
             result = self.app.send(self.chat_id, "text", {"text": line}, idempotency_key=key)
             return SendResult(result.ok, result.error, result.retry_after)
-        announce = payload.get("announce", True)
-        if payload.get("kind") == "status":
+        announce = payload.announce if change else True
+        if change:
             card = with_status(self.render(payload), payload,
                                self.mentions.managers(payload), self.tz, self.text)
             result, refused = self.app.update_card(str(message_id), card)
