@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from relay.admin.configfile import config_path
 from relay.guance import GuanceAuthError, GuanceBudgetExhausted, GuanceError
-from relay.platforms.feishu.card import json_2_warning
+from relay.platforms.registry import PLATFORMS
 from relay.runtime import Runtime
 from relay.settings import load_settings
 from relay.store.budget import GuanceBudget
@@ -90,7 +90,7 @@ def run_check() -> int:
         problems = guance_problems(rt, out)
         out.append(budget_line(rt))
         out += destination_lines(rt)
-        warnings = [w for w in [rt.card and json_2_warning(rt.card)] if w]
+        warnings = [w for p in PLATFORMS if p.warnings for w in p.warnings(rt)]
     finally:
         rt.close()
     for line in out:

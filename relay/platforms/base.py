@@ -81,6 +81,8 @@ class Platform:
     # run once as the runtime starts: checks the platform's own settings and returns the
     # destinations it makes from them (the Feishu app bot's chats)
     setup: Callable[[Runtime, requests.Session], dict[str, Sink]] | None = None
+    # run by `relay check` after setup: settings that work, but not as one would expect
+    warnings: Callable[[Runtime], list[str]] | None = None
 
 
 def judge_errcode(platform: str, resp: requests.Response,
