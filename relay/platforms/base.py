@@ -83,6 +83,8 @@ class Platform:
     # run once as the runtime starts: checks the platform's own settings and returns the
     # destinations it makes from them (the Feishu app bot's chats)
     setup: Callable[[Runtime, requests.Session], dict[str, Sink]] | None = None
+    # run by `relay check` after setup: settings that work, but not as one would expect
+    warnings: Callable[[Runtime], list[str]] | None = None
 
 
 def judge_errcode(platform: str, resp: requests.Response,
@@ -105,16 +107,27 @@ def judge_errcode(platform: str, resp: requests.Response,
     return SendResult(False, error, waits.get(code))
 
 
+def fit(size: Callable[[str], int], message: str, max_bytes: int, text: Text) -> str:
+    """`message`, or its longest prefix with the marker of `cut`, so that `size` (what the
+    platform counts: a request body, a markdown text's UTF-8) stays within `max_bytes`."""
+    if size(message) <= max_bytes:
+        return message
+    lo, hi = 0, len(message)
+    best = cut(message, 0, text)
+    while lo < hi:  # binary search: the size grows with the kept prefix
+        mid = (lo + hi + 1) // 2
+        candidate = cut(message, mid, text)
+        if size(candidate) <= max_bytes:
+            lo, best = mid, candidate
+        else:
+            hi = mid - 1
+    return best
+
+
 def fit_utf8(render: Callable[[str], str], message: str, max_bytes: int, text: Text) -> str:
     """`render(message)`, the message cut (with a visible marker) so the whole stays within
     `max_bytes` of UTF-8."""
-    whole = render(message)
-    if len(whole.encode("utf-8")) <= max_bytes:
-        return whole
-    marker_room = 64  # the card.truncated marker (≤ 45 bytes in any language) with room for N
-    room = max_bytes - len(render("").encode("utf-8")) - marker_room
-    kept = message.encode("utf-8")[:max(room, 0)].decode("utf-8", "ignore")
-    return render(cut(message, len(kept), text))
+    return render(fit(lambda kept: len(render(kept).encode("utf-8")), message, max_bytes, text))
 
 
 def cut(message: str, keep: int, text: Text) -> str:

@@ -21,7 +21,7 @@ from relay.clock import Clock
 from relay.errors import ConfigError
 from relay.i18n import Text
 from relay.payloads import Card, FollowUp, Reminder, StatusChange
-from relay.platforms.base import SendResult, bounded
+from relay.platforms.base import SendResult, fit
 from relay.platforms.feishu.buttons import with_buttons
 from relay.platforms.feishu.card import CardTemplate
 from relay.platforms.feishu.follow import updatable, with_mentions, with_status
@@ -34,7 +34,10 @@ TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token/internal"
 REFRESH_MARGIN_SECONDS = 600  # refresh when less than this is left (Feishu's SDK: 10 min)
 INVALID_TOKEN_CODES = {99991661, 99991663, 99991668}  # missing / invalid / expired token
 RATE_LIMIT_CODE = 99991400
-MAX_CARD_MESSAGE = 8000  # characters of the issue text in an IM card (Feishu takes ≤ 30 KB)
+CARD_UPDATE_TOO_FREQUENT = 230020  # more than 5 updates a second of one message
+# Feishu takes a card's request body up to 30 KB; a card is cut to this many bytes of its
+# `content` (as it lies in the body), leaving room for the status line a PATCH adds
+MAX_CARD_BYTES = 28_000
 
 
 class FeishuAppError(Exception):
@@ -121,6 +124,9 @@ class FeishuApp:
             reset = resp.headers.get("x-ogw-ratelimit-reset", "")
             wait = float(reset) if reset.isdigit() else 10.0
             return SendResult(False, f"Feishu code {RATE_LIMIT_CODE}: too many requests", wait)
+        if answer.get("code") == CARD_UPDATE_TOO_FREQUENT:  # a second later it goes through
+            return SendResult(False, f"Feishu code {CARD_UPDATE_TOO_FREQUENT}: the card was "
+                              "updated more than 5 times a second", 1.0)
         result = judge(resp, now)
         if not result.ok:
             return result
@@ -148,7 +154,8 @@ class FeishuApp:
     def update_card(self, message_id: str, card: dict[str, Any]) -> tuple[SendResult, bool]:
         """PATCH a card the bot sent: (how it went, whether Feishu refused it for good, e.g. a
         message over 14 days old or one sent without "update_multi": true). Any business code
-        that is not a rate limit counts as a refusal; network errors and 5xx are worth a retry."""
+        that is not a limit (the API's, or the card's 5 updates a second) counts as a refusal;
+        limits, network errors and 5xx are worth a retry."""
         result, answer = self.call("PATCH", f"/open-apis/im/v1/messages/{message_id}",
                                    {"content": json.dumps(card, ensure_ascii=False)})
         code = answer.get("code")
@@ -166,6 +173,11 @@ class FeishuApp:
         return self._bot_open_id
 
 
+def content_bytes(card: dict[str, Any]) -> int:
+    """The size of a card in an IM API request: its JSON as a string, JSON-escaped in the body."""
+    return len(json.dumps(json.dumps(card, ensure_ascii=False), ensure_ascii=False).encode())
+
+
 class AppChatSink:
     """A destination that is a group chat of the app bot: the alert card through the IM API."""
 
@@ -177,12 +189,19 @@ class AppChatSink:
         self.console_url, self.text, self.mentions = console_url, text, mentions
 
     def render(self, payload: Card) -> dict[str, Any]:
-        """The alert card, updatable later (its issue's state changes are PATCHed into it)."""
-        message = bounded(payload.message, MAX_CARD_MESSAGE, self.text)
-        card = self.card.render(card_values(payload, self.tz, self.console_url, self.text,
-                                            message))
-        card = with_buttons(card, payload.uuid, self.text)
-        return updatable(with_mentions(card, self.mentions.people(payload), self.text))
+        """The alert card, updatable later (its issue's state changes are PATCHed into it), the
+        message cut so the card stays within Feishu's 30 KB."""
+        people = self.mentions.people(payload)
+
+        def card(message: str) -> dict[str, Any]:
+            rendered = self.card.render(card_values(payload, self.tz, self.console_url,
+                                                    self.text, message))
+            rendered = with_buttons(rendered, payload.uuid, self.text)
+            return updatable(with_mentions(rendered, people, self.text))
+
+        message = fit(lambda kept: content_bytes(card(kept)), payload.message, MAX_CARD_BYTES,
+                      self.text)
+        return card(message)
 
     def send(self, payload: Card, now: float) -> SendResult:
         if isinstance(payload, FollowUp):

@@ -20,7 +20,7 @@ import requests
 
 from relay import http
 from relay.i18n import Text
-from relay.platforms.base import SendResult, cut
+from relay.platforms.base import SendResult, fit
 from relay.platforms.feishu.buttons import with_links
 from relay.platforms.feishu.card import CardTemplate
 from relay.platforms.feishu.follow import with_mentions
@@ -158,19 +158,7 @@ class BotWebhookSink:
         def encode(kept: str) -> bytes:
             return self._encode(payload, kept, extra, people, links)
 
-        whole = encode(message)
-        if len(whole) <= MAX_BOT_BODY:
-            return whole
-        lo, hi = 0, len(message)  # the longest kept prefix that fits (binary search)
-        best = encode(cut(message, 0, self.text))
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            candidate = encode(cut(message, mid, self.text))
-            if len(candidate) <= MAX_BOT_BODY:
-                lo, best = mid, candidate
-            else:
-                hi = mid - 1
-        return best
+        return encode(fit(lambda kept: len(encode(kept)), message, MAX_BOT_BODY, self.text))
 
     def _encode(self, payload: Card, message: str, extra: dict[str, str],
                 people: list[Person], links: list[tuple[str, str, str]] | None) -> bytes:
