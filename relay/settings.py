@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     # DingTalk replies, hardened: the robot named in callbacks, where answers may be posted
     dingtalk_robot_code: str | None = None  # the robot's robotCode: callbacks for another refused
     dingtalk_session_origins: str = ""  # origins besides https://*.dingtalk.com (a local fake)
+    # the DingTalk app robot (enterprise internal app): cards and @-messages over Stream mode;
+    # its AppSecret is RELAY_DINGTALK_APP_SECRET, its robotCode RELAY_DINGTALK_ROBOT_CODE
+    dingtalk_app_key: str | None = None  # the app's AppKey (Client ID)
+    dingtalk_app_groups: dict[str, str] = {}  # destination name → openConversationId (cid…)
+    dingtalk_card_template: str = ""  # the interactive card's template id (card builder)
+    dingtalk_open_base_url: str = "https://api.dingtalk.com"  # OpenAPI and Stream gateway
     # the Feishu app bot: IM API cards, /feishu/events, reply notifications
     feishu_app_id: str | None = None
     feishu_app_secret: SecretStr | None = None
@@ -180,6 +186,20 @@ class Settings(BaseSettings):
                 raise ValueError(f"destination {name!r} must map to a Feishu chat_id (oc_…)")
         return value
 
+    @field_validator("dingtalk_app_groups")
+    @classmethod
+    def _app_groups(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, conversation in value.items():
+            if not conversation.strip() or any(c.isspace() for c in conversation):
+                raise ValueError(f"destination {name!r} must map to a DingTalk group's "
+                                 "openConversationId (cid…)")
+        return value
+
+    def app_chats(self) -> dict[str, str]:
+        """The destinations that are an app bot's own chats (Feishu app chats, DingTalk app
+        groups): their cards are updated in place when the issue changes."""
+        return {**self.feishu_app_chats, **self.dingtalk_app_groups}
+
     @field_validator("follow_announce")
     @classmethod
     def _announce(cls, value: str) -> str:
@@ -242,7 +262,7 @@ class Settings(BaseSettings):
 
     def routing(self) -> dict[str, list[str]]:
         """Channel (name or UUID) → destination names. Raises ConfigError for unknown names."""
-        known = {**self.destination_table(), **self.feishu_app_chats}  # app chats are destinations too
+        known = {**self.destination_table(), **self.app_chats()}  # app chats are destinations too
         table = {channel: list(self.routes.get(channel, [DEFAULT_DESTINATION]))
                  for channel in self.channel_list}
         table.update({channel: list(names) for channel, names in self.routes.items()})
@@ -256,7 +276,8 @@ class Settings(BaseSettings):
                         "in RELAY_ROUTES, so it goes to the default Feishu webhook)")
                 raise ConfigError(
                     f"RELAY_ROUTES: channel {channel!r} names destination {name!r}, "
-                    "which is not in RELAY_DESTINATIONS or RELAY_FEISHU_APP_CHATS")
+                    "which is not in RELAY_DESTINATIONS, RELAY_FEISHU_APP_CHATS or "
+                    "RELAY_DINGTALK_APP_GROUPS")
         return table
 
     def require(self, *names: str) -> None:

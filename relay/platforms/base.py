@@ -81,6 +81,9 @@ class Platform:
     # run once as the runtime starts: checks the platform's own settings and returns the
     # destinations it makes from them (the Feishu app bot's chats)
     setup: Callable[[Runtime, requests.Session], dict[str, Sink]] | None = None
+    # run once in the serving process (relay run / serve): opens the connections the platform
+    # keeps to its chat service (DingTalk's Stream)
+    listen: Callable[[Runtime], None] | None = None
 
 
 def judge_errcode(platform: str, resp: requests.Response,
