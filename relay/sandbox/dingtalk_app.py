@@ -31,7 +31,7 @@ from relay.platforms.dingtalk_app.openapi import TOKEN_HEADER, open_space
 from relay.platforms.dingtalk_app.stream import CALLBACK, SYSTEM
 
 
-def wait_until(predicate, timeout: float) -> bool:
+def wait_until(predicate, timeout: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

@@ -6,7 +6,6 @@ connection coming back by itself."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -14,21 +13,12 @@ from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
 from relay.platforms.dingtalk_app.openapi import RENEW_MARGIN_SECONDS
 from relay.platforms.dingtalk_app.stream import BOT_MESSAGE_TOPIC, CARD_CALLBACK_TOPIC
-from relay.sandbox.dingtalk_app import FakeDingTalkApp, bot_message, card_click
+from relay.sandbox.dingtalk_app import FakeDingTalkApp, bot_message, card_click, wait_until
 from relay.sandbox.server import ServerThread
 from relay.web.app import create_app
 
 GROUP = "cidOpsGroup0000000001=="
 TEMPLATE = "relay-alert.schema"
-
-
-def wait_for(predicate, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return bool(predicate())
 
 
 @pytest.fixture
@@ -95,7 +85,7 @@ def test_an_at_message_over_stream_becomes_one_comment_and_an_answer(rt, dingtal
         GROUP, f"#{issue}#restarted the writer", dingtalk.app_key))
     assert dingtalk.wait_acked(message_id)
     assert dingtalk.acks[message_id][0]["code"] == 200
-    assert wait_for(lambda: dingtalk.texts_in(GROUP))
+    assert wait_until(lambda: dingtalk.texts_in(GROUP))
     (comment,) = guance.comments(issue)
     assert comment.startswith("restarted the writer")
     assert dingtalk.texts_in(GROUP) == [f"Posted as a comment on {issue} "
@@ -107,7 +97,7 @@ def test_a_command_in_chinese_acts_through_the_reply_handlers(rt, dingtalk, guan
     serving(rt, dingtalk)
     dingtalk.push(BOT_MESSAGE_TOPIC, bot_message(GROUP, f"#{issue}#/解决 扩容完成",
                                                  dingtalk.app_key))
-    assert wait_for(lambda: dingtalk.texts_in(GROUP))
+    assert wait_until(lambda: dingtalk.texts_in(GROUP))
     assert [body.get("statusType") for uuid, body in guance.modifications
             if uuid == issue] == [20]
 
@@ -118,7 +108,7 @@ def test_a_redelivered_message_acts_once_also_after_a_restart(make_dt, dingtalk,
     serving(first, dingtalk)
     message_id = dingtalk.push(BOT_MESSAGE_TOPIC, bot_message(GROUP, f"#{issue}#once",
                                                               dingtalk.app_key))
-    assert wait_for(lambda: dingtalk.texts_in(GROUP))
+    assert wait_until(lambda: dingtalk.texts_in(GROUP))
     dingtalk.push_again(message_id)  # as if the ack had been lost
     assert dingtalk.wait_acked(message_id, 2)
     first.close()
@@ -135,7 +125,7 @@ def test_a_card_button_over_stream_acts_once_and_the_card_follows(rt, dingtalk, 
     serving(rt, dingtalk)
     message_id = dingtalk.push(CARD_CALLBACK_TOPIC, card_click(track, "resolve"))
     assert dingtalk.wait_acked(message_id)
-    assert wait_for(lambda: dingtalk.texts_in(GROUP))
+    assert wait_until(lambda: dingtalk.texts_in(GROUP))
     dingtalk.push_again(message_id)
     assert dingtalk.wait_acked(message_id, 2)
     rt.dingtalk_stream.worker.run_due()
@@ -220,7 +210,7 @@ def test_a_dropped_connection_comes_back_and_frames_flow_again(rt, dingtalk, gua
     assert dingtalk.wait_connected(2, timeout=60)
     dingtalk.push(BOT_MESSAGE_TOPIC, bot_message(GROUP, f"#{issue}#after the drop",
                                                  dingtalk.app_key))
-    assert wait_for(lambda: guance.comments(issue))
+    assert wait_until(lambda: guance.comments(issue))
     assert rt.dingtalk_stream.reconnects >= 1
 
 
@@ -232,7 +222,7 @@ def test_an_unreadable_frame_is_skipped_and_the_connection_stays(rt, dingtalk, g
     assert dingtalk.wait_acked(odd) and dingtalk.acks[odd][0]["code"] == 404
     dingtalk.push(BOT_MESSAGE_TOPIC, bot_message(GROUP, f"#{issue}#still here",
                                                  dingtalk.app_key))
-    assert wait_for(lambda: guance.comments(issue))
+    assert wait_until(lambda: guance.comments(issue))
     assert len(dingtalk.connections) == 1
 
 

@@ -13,13 +13,12 @@ lists what of this is confirmed and where.
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
 import requests
 
 from relay.clock import Clock
-from relay.platforms.base import SendResult
+from relay.platforms.base import CachedToken, SendResult
 
 TOKEN_PATH = "/v1.0/oauth2/accessToken"
 GROUP_MESSAGE_PATH = "/v1.0/robot/groupMessages/send"
@@ -66,18 +65,13 @@ class DingTalkApp:
         self.clock = clock or Clock()
         self.session = session or requests.Session()
         self.timeout = timeout
-        self._token: str | None = None
-        self._expires_at = 0.0
-        self._lock = threading.Lock()
+        self._token = CachedToken(self._renew, self.clock, RENEW_MARGIN_SECONDS)
 
     # -- the token ---------------------------------------------------------------------------
     def token(self) -> str:
-        with self._lock:
-            if self._token is None or self.clock.now() >= self._expires_at - RENEW_MARGIN_SECONDS:
-                self._renew()
-            return self._token  # type: ignore[return-value]
+        return self._token.get()
 
-    def _renew(self) -> None:
+    def _renew(self) -> tuple[str, float]:
         try:
             resp = self.session.post(self.base_url + TOKEN_PATH, timeout=self.timeout,
                                      json={"appKey": self.app_key, "appSecret": self._secret})
@@ -91,13 +85,7 @@ class DingTalkApp:
         if resp.status_code != 200 or not answer.get("accessToken"):
             raise DingTalkAppError(f"accessToken: {_problem(answer, resp)} (check "
                                    "RELAY_DINGTALK_APP_KEY / RELAY_DINGTALK_APP_SECRET)")
-        self._token = str(answer["accessToken"])
-        self._expires_at = self.clock.now() + float(answer.get("expireIn") or 7200)
-
-    def _forget(self, token: str) -> None:
-        with self._lock:
-            if self._token == token:
-                self._token = None
+        return str(answer["accessToken"]), float(answer.get("expireIn") or 7200)
 
     # -- calls -------------------------------------------------------------------------------
     def call(self, method: str, path: str, body: dict[str, Any]
@@ -123,7 +111,7 @@ class DingTalkApp:
                 answer = None
             answer = answer if isinstance(answer, dict) else {}
             if resp.status_code == 401 and attempt == 1:
-                self._forget(token)
+                self._token.forget(token)
                 continue
             if 200 <= resp.status_code < 300:
                 return SendResult(True), answer
