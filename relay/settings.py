@@ -64,12 +64,9 @@ class Settings(BaseSettings):
     port: int = Field(8080, ge=0, le=65535)
     # DingTalk (its robots are RELAY_DESTINATIONS entries)
     dingtalk_app_secret: SecretStr | None = None  # outgoing robot's AppSecret: signs /dingtalk/reply
-    # DingTalk replies, hardened: the robot named in callbacks, where answers may be posted
     dingtalk_robot_code: str | None = None  # the robot's robotCode: callbacks for another refused
     dingtalk_session_origins: str = ""  # origins besides https://*.dingtalk.com (a local fake)
-    # the DingTalk app robot (enterprise internal app): cards and @-messages over Stream mode;
-    # its AppSecret is RELAY_DINGTALK_APP_SECRET, its robotCode RELAY_DINGTALK_ROBOT_CODE
-    dingtalk_app_key: str | None = None  # the app's AppKey (Client ID)
+    dingtalk_app_key: str | None = None  # the DingTalk app robot over Stream: its Client ID
     dingtalk_app_groups: dict[str, str] = {}  # destination name → openConversationId (cid…)
     dingtalk_card_template: str = ""  # the interactive card's template id (card builder)
     dingtalk_open_base_url: str = "https://api.dingtalk.com"  # OpenAPI and Stream gateway
@@ -186,18 +183,8 @@ class Settings(BaseSettings):
                 raise ValueError(f"destination {name!r} must map to a Feishu chat_id (oc_…)")
         return value
 
-    @field_validator("dingtalk_app_groups")
-    @classmethod
-    def _app_groups(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, conversation in value.items():
-            if not conversation.strip() or any(c.isspace() for c in conversation):
-                raise ValueError(f"destination {name!r} must map to a DingTalk group's "
-                                 "openConversationId (cid…)")
-        return value
-
     def app_chats(self) -> dict[str, str]:
-        """The destinations that are an app bot's own chats (Feishu app chats, DingTalk app
-        groups): their cards are updated in place when the issue changes."""
+        """The app bots' own chats (Feishu, DingTalk): their cards follow the issue in place."""
         return {**self.feishu_app_chats, **self.dingtalk_app_groups}
 
     @field_validator("follow_announce")

@@ -37,6 +37,10 @@ def _setup(rt: Runtime, http: requests.Session) -> dict[str, Sink]:
     if clash:
         raise ConfigError(f"RELAY_DINGTALK_APP_GROUPS: {clash[0]!r} is also another "
                           "destination; use another name")
+    for name, group in s.dingtalk_app_groups.items():
+        if not group.strip() or any(c.isspace() for c in group):
+            raise ConfigError(f"RELAY_DINGTALK_APP_GROUPS: {name!r} must map to a group's "
+                              "openConversationId (cid…)")
     if s.dingtalk_app_groups and not s.dingtalk_card_template.strip():
         raise ConfigError("RELAY_DINGTALK_CARD_TEMPLATE is not set (the groups of "
                           "RELAY_DINGTALK_APP_GROUPS get interactive cards of that template)")
