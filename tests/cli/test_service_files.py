@@ -1,6 +1,7 @@
-"""The service files (Dockerfile, compose.yaml, the README's systemd unit, relay.example.toml)
-cannot be built or started here: check what can be, that every RELAY_ name they use is a real
-setting and that the image installs relay exactly as the README says."""
+"""The service files (Dockerfile, compose.yaml, the systemd unit in docs/operations.md,
+relay.example.toml) cannot be built or started here: check what can be, that every RELAY_ name
+they and the documentation use is a real setting and that the image installs relay exactly as
+docs/operations.md says."""
 
 from __future__ import annotations
 
@@ -24,12 +25,16 @@ def relay_names(source: str) -> set[str]:
     return set(re.findall(r"\bRELAY_[A-Z][A-Z0-9_]*\b", source))
 
 
+OPERATIONS = "docs/operations.md"  # the page holding the install steps and the systemd unit
+DOCS = ["README.md", *sorted(str(p.relative_to(REPO)) for p in (REPO / "docs").rglob("*.md"))]
+
+
 def systemd_unit() -> str:
-    return re.search(r"```ini\n(\[Unit\].*?)```", text("README.md"), re.S).group(1)
+    return re.search(r"```ini\n(\[Unit\].*?)```", text(OPERATIONS), re.S).group(1)
 
 
-def test_every_relay_name_in_the_service_files_and_readme_is_a_setting():
-    for name in ("Dockerfile", "compose.yaml", "README.md", "relay.example.toml"):
+def test_every_relay_name_in_the_service_files_and_docs_is_a_setting():
+    for name in ("Dockerfile", "compose.yaml", "relay.example.toml", *DOCS):
         unknown = relay_names(text(name)) - KNOWN
         assert not unknown, f"{name} names no such setting: {sorted(unknown)}"
     assert relay_names(systemd_unit()) <= KNOWN
@@ -39,11 +44,11 @@ def test_relay_names_check_can_fail():
     assert relay_names("RELAY_PORT=1 RELAY_PROT=2") - KNOWN == {"RELAY_PROT"}
 
 
-def test_the_image_installs_relay_with_the_readmes_install_steps():
+def test_the_image_installs_relay_with_the_documented_install_steps():
     runs = [line.removeprefix("RUN ").strip() for line in text("Dockerfile").splitlines()
             if line.startswith("RUN ")]
-    readme = text("README.md")
-    block = re.search(r"<!-- install steps:[^>]*-->\n```sh\n(.*?)```", readme, re.S).group(1)
+    page = text(OPERATIONS)
+    block = re.search(r"<!-- install steps:[^>]*-->\n```sh\n(.*?)```", page, re.S).group(1)
     assert runs == [line.strip() for line in block.splitlines() if line.strip()]
     assert any("pip install" in run for run in runs)
 
