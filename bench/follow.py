@@ -21,6 +21,7 @@ from sqlalchemy import update
 
 from bench.common import hand_back, quiet_logs, verdict
 from relay.clock import FakeClock
+from relay.payloads import IssueCard
 from relay.pipeline.deliver import deliver
 from relay.pipeline.follow import track_issues
 from relay.pipeline.poll import poll
@@ -96,10 +97,9 @@ def seed_relayed(rt: Runtime, guance: FakeGuance, clock: FakeClock, count: int,
     into the outbox as sent (tests/pipeline/test_follow_budget.py seeds its issues so too)."""
     now = int(clock.now())
     uuids = [guance.add_issue(f"issue {n}", created_at=now - age + n) for n in range(count)]
-    rows = [{"issue_uuid": i["uuid"], "destination": "default",
-             "issue_created_at": i["createAt"], "payload": dict(
-                 uuid=i["uuid"], title=i["name"], level="P2", source="m", message="",
-                 create_at=i["createAt"], channel="default")} for i in guance.issues]
+    rows = [store.row(IssueCard(uuid=i["uuid"], title=i["name"], level="P2", source="m",
+                                create_at=i["createAt"], channel="default"),
+                      "default", i["createAt"]) for i in guance.issues]
     store.record_poll(rt.engine, "chan_seed", "seed", now, now, rows)
     with rt.engine.begin() as conn:
         conn.execute(update(store.Delivery).values(status=store.SENT, sent_at=now))

@@ -33,9 +33,11 @@ NEW_PER_CYCLE = 3
 
 SQLITE_FILL = """
 WITH RECURSIVE seq(n) AS (SELECT :lo UNION ALL SELECT n + 1 FROM seq WHERE n < :hi)
-INSERT INTO deliveries (issue_uuid, destination, channel, issue_created_at, payload, status,
-                        attempts, last_error, next_attempt_at, created_at, updated_at, sent_at)
-SELECT printf('issue_%032x', n), 'team' || (n % 20), 'team' || (n % 20), :t0 + n * :step,
+INSERT INTO deliveries (kind, dedupe_key, issue_uuid, destination, channel, issue_created_at,
+                        payload, status, attempts, last_error, next_attempt_at, created_at,
+                        updated_at, sent_at)
+SELECT 'issue', printf('issue_%032x', n), printf('issue_%032x', n), 'team' || (n % 20),
+       'team' || (n % 20), :t0 + n * :step,
        json_object('uuid', printf('issue_%032x', n), 'title', 'disk usage high on host-' || n,
                    'level', 'P2', 'source', 'monitor', 'message', 'disk / at 91% on host-' || n,
                    'create_at', :t0 + n * :step, 'channel', 'team' || (n % 20)),
@@ -47,9 +49,11 @@ SELECT printf('issue_%032x', n), 'team' || (n % 20), 'team' || (n % 20), :t0 + n
 FROM seq
 """
 POSTGRES_FILL = """
-INSERT INTO deliveries (issue_uuid, destination, channel, issue_created_at, payload, status,
-                        attempts, last_error, next_attempt_at, created_at, updated_at, sent_at)
-SELECT 'issue_' || lpad(to_hex(n), 32, '0'), 'team' || (n % 20), 'team' || (n % 20),
+INSERT INTO deliveries (kind, dedupe_key, issue_uuid, destination, channel, issue_created_at,
+                        payload, status, attempts, last_error, next_attempt_at, created_at,
+                        updated_at, sent_at)
+SELECT 'issue', 'issue_' || lpad(to_hex(n), 32, '0'), 'issue_' || lpad(to_hex(n), 32, '0'),
+       'team' || (n % 20), 'team' || (n % 20),
        :t0 + n * :step,
        json_build_object('uuid', 'issue_' || lpad(to_hex(n), 32, '0'),
                          'title', 'disk usage high on host-' || n, 'level', 'P2',
@@ -86,10 +90,10 @@ def backing_off(engine: sa.Engine, now: int) -> None:
     """50 pending rows of a destination that failed and waits out its back-off."""
     with engine.begin() as conn:
         conn.execute(sa.text(
-            "INSERT INTO deliveries (issue_uuid, destination, channel, issue_created_at, payload,"
-            " status, attempts, last_error, next_attempt_at, created_at, updated_at) VALUES "
-            "(:u, 'team-down', 'team-down', :t, :p, 'pending', 3, 'HTTP 502', :later, :t, :t)"),
-            [{"u": f"issue_down{i:04d}", "t": now - 600, "later": now + 86_400,
+            "INSERT INTO deliveries (kind, dedupe_key, issue_uuid, destination, channel,"
+            " issue_created_at, payload, status, attempts, last_error, next_attempt_at,"
+            " created_at, updated_at) VALUES (:kind, :u, :u, 'team-down', 'team-down', :t, :p, 'pending', 3, 'HTTP 502', :later, :t, :t)"),
+            [{"kind": "issue", "u": f"issue_down{i:04d}", "t": now - 600, "later": now + 86_400,
               "p": '{"uuid": "x", "title": "t", "level": "P2", "source": "s", "message": "m", '
                    '"create_at": 0}'} for i in range(50)])
 

@@ -10,15 +10,15 @@ from collections import Counter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from relay.payloads import DIGEST
 from relay.store import outbox as store
 
 
 def digest_members(engine) -> dict[str, list[str]]:
     """Digest card id → the issues it covers, from relay's outbox."""
     with Session(engine) as session:
-        rows = session.scalars(select(store.Delivery).where(
-            store.Delivery.issue_uuid.like("digest_%")))
-        return {r.issue_uuid: list(r.payload.get("issues", [])) for r in rows}
+        rows = session.scalars(select(store.Delivery).where(store.Delivery.kind == DIGEST))
+        return {r.dedupe_key: r.card().issues for r in rows}
 
 
 def tally(expected: set[tuple[str, str]], cards: list[tuple[str, str]],

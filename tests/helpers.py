@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relay.i18n import text_for
+from relay.payloads import IssueCard
 from relay.sandbox.server import ServerThread
 from relay.store import outbox as store
 
@@ -46,11 +47,11 @@ def card_uuids(feishu, hook: str = HOOK) -> list[str]:
     return [c["issue_uuid"] for c in feishu.for_hook(hook)]
 
 
-def payload(**kw):
-    """An outbox payload as the poller stores it."""
-    return {"uuid": "issue_abc12345", "title": "Disk full on db-1", "level": "P1",
-            "source": "disk-mon", "message": "/var at 99%", "create_at": 1_767_225_600,
-            "channel": "ops", **kw}
+def payload(**kw) -> IssueCard:
+    """An issue's card as the poller queues it."""
+    return IssueCard(**{"uuid": "issue_abc12345", "title": "Disk full on db-1", "level": "P1",
+                        "source": "disk-mon", "message": "/var at 99%",
+                        "create_at": 1_767_225_600, "channel": "ops", **kw})
 
 
 def assert_json_error(resp, status) -> dict:

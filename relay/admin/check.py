@@ -4,7 +4,8 @@ It validates the settings as `relay run` does, makes one Guance call (the channe
 key accepted, is every watched channel there by name), reads the shared call budget, and
 describes each destination (its kind, host, signing and the channels routed to it) without
 calling it: `relay send-test NAME` does that. A report goes to stdout; each problem is one line
-on stderr, and any problem makes the exit code 1.
+on stderr, and any problem makes the exit code 1; a warning (a setting that works, but not as
+one would expect) is a line on stderr too, and leaves the exit code alone.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy import select
 
 from relay.admin.configfile import config_path
 from relay.guance import GuanceAuthError, GuanceBudgetExhausted, GuanceError
+from relay.platforms.registry import PLATFORMS
 from relay.runtime import Runtime
 from relay.settings import load_settings
 from relay.store.budget import GuanceBudget
@@ -91,12 +93,15 @@ def run_check() -> int:
         problems = guance_problems(rt, out)
         out.append(budget_line(rt))
         out += destination_lines(rt)
+        warnings = [w for p in PLATFORMS if p.warnings for w in p.warnings(rt)]
     finally:
         rt.close()
     for line in out:
         print(line)
     for problem in problems:
         print(f"problem: {problem}", file=sys.stderr)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"check: {len(problems)} problem(s)" if problems else
           "check: OK (relay send-test NAME sends a test card to one destination)")
     return 1 if problems else 0

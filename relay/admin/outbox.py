@@ -29,7 +29,8 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
     header = ("ID", "STATUS", "TRIES", "QUEUED", "DESTINATION", "CHANNEL", "ISSUE", "LAST ERROR")
     table = [header] + [(str(r.id), r.status, str(r.attempts),
                          datetime.fromtimestamp(r.created_at, tz).strftime("%m-%d %H:%M:%S"),
-                         r.destination, r.channel, r.issue_uuid, (r.last_error or "")[:60])
+                         r.destination, r.channel, r.issue_uuid or r.dedupe_key,
+                         (r.last_error or "")[:60])
                         for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
     for row in table:

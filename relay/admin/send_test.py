@@ -7,25 +7,26 @@ from __future__ import annotations
 
 import socket
 import sys
-from typing import Any
 
 import requests
 
 from relay.errors import ConfigError
 from relay.http import http_session
+from relay.payloads import TestCard
 from relay.platforms.base import Sink
 from relay.platforms.registry import KINDS, PLATFORMS
 from relay.runtime import Runtime
 from relay.settings import load_settings
 
 
-def test_payload(now: float) -> dict[str, Any]:
+def test_payload(now: float) -> TestCard:
     """A card that cannot be mistaken for an alert."""
-    return {"uuid": f"relay-send-test-{int(now)}", "level": "TEST",
-            "title": "[relay send-test] test card, not an alert",
-            "source": "relay send-test", "create_at": int(now), "channel": "relay-send-test",
-            "message": f"This test card was sent by `relay send-test` on {socket.gethostname()} "
-                       "to check this destination. There is no issue behind it; ignore it."}
+    return TestCard(uuid=f"relay-send-test-{int(now)}", level="TEST",
+                    title="[relay send-test] test card, not an alert",
+                    source="relay send-test", create_at=int(now), channel="relay-send-test",
+                    message=f"This test card was sent by `relay send-test` on "
+                            f"{socket.gethostname()} to check this destination. There is no "
+                            "issue behind it; ignore it.")
 
 
 def answer_text(resp: requests.Response | None) -> str:

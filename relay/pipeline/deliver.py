@@ -13,8 +13,6 @@ import random
 from collections import deque
 from dataclasses import dataclass
 
-from sqlalchemy import Connection
-
 from relay.pipeline.mute import active_resources, hold_back
 from relay.runtime import Runtime
 from relay.store import outbox as store
@@ -82,7 +80,6 @@ def _deliver(rt: Runtime, max_seconds: float, report: DeliverReport) -> None:
     drained: set[str] = set()
     look_at = 0.0  # when to look for destinations with due rows (and mutes) again
     muted: dict[str, int] = {}  # /mute from chat: resource → until, read at each look
-    marks = engine.connect()  # one connection for the run's mark_sent commits
     try:
         while clock.now() - started < max_seconds and not rt.stopping.is_set():
             now = clock.now()
@@ -134,7 +131,7 @@ def _deliver(rt: Runtime, max_seconds: float, report: DeliverReport) -> None:
                     if wait > 0:  # not yet: this destination's later rows wait with it
                         waiting[destination] = clock.now() + wait
                         continue
-                    if not _send(rt, queue[0], report, owned, marks):
+                    if not _send(rt, queue[0], report, owned):
                         held.add(destination)  # failed, or the lease was lost to a replica
                         continue
                 progressed = True
@@ -150,7 +147,6 @@ def _deliver(rt: Runtime, max_seconds: float, report: DeliverReport) -> None:
                 return  # the next scheduled run sends it
             clock.sleep(pause, rt.stopping)
     finally:
-        marks.close()
         for destination in owned:
             rt.leases.release(f"deliver:{destination}")
 
@@ -172,7 +168,7 @@ def _keep_lease(rt: Runtime, owned: dict[str, float], destination: str) -> bool:
 
 
 def _send(rt: Runtime, row: store.Delivery, report: DeliverReport,
-          owned: dict[str, float], marks: Connection) -> bool:
+          owned: dict[str, float]) -> bool:
     """Send one row (its send limit already granted); True when the platform took it, False when
     its destination must wait. The lease is checked right before the send: lost to another replica,
     that replica sends the row instead."""
@@ -186,12 +182,12 @@ def _send(rt: Runtime, row: store.Delivery, report: DeliverReport,
         return False
     if row.attempts:
         rt.metrics.retries.inc()
-    result = sink.send(row.payload, clock.now())
+    result = sink.send(row.card(), clock.now())
     if row.destination in rt.send_limits:
         rt.send_limits[row.destination].finished()
     if result.ok:
         now = clock.now()
-        store.mark_sent(marks, row.id, int(now), result.message_id)
+        store.mark_sent(rt.engine, row.id, int(now), result.message_id)
         report.sent += 1
         rt.metrics.deliveries.labels("sent").inc()
         rt.metrics.latency.observe(max(now - row.issue_created_at, 0.0))

@@ -7,15 +7,16 @@ from collections import Counter
 
 from relay.guance import Channel
 from relay.i18n import UNKNOWN_LEVEL, Text
+from relay.payloads import StormDigest
 
 
 def storm_digest(new_rows: list[dict], channel: Channel, now: int, threshold: int,
-                 titles: int, text: Text) -> dict | None:
-    """One outbox row standing for more than `threshold` new issues of one poll, or None.
+                 titles: int, text: Text) -> StormDigest | None:
+    """One card standing for more than `threshold` new issues of one poll, or None.
 
     A storm of hundreds of cards would bury the group and take Feishu's 100-a-minute limit for
-    many minutes; one card with the counts and the first titles says the same at once. Its
-    payload has an issue's keys, so every sink renders it unchanged; its texts are written in
+    many minutes; one card with the counts and the first titles says the same at once. It has
+    an issue card's fields, so every sink renders it as one; its texts are written in
     RELAY_LANGUAGE when it is queued."""
     if len(new_rows) <= threshold:
         return None
@@ -24,7 +25,7 @@ def storm_digest(new_rows: list[dict], channel: Channel, now: int, threshold: in
     levels = Counter(str(p.get("level") or UNKNOWN_LEVEL) for p in payloads)
     worst = min(levels, key=level_rank)
     uuids = [p["uuid"] for p in payloads]
-    # unique per channel, second and set of issues; within the 64 characters of issue_uuid
+    # unique per channel, second and set of issues; within the 64 characters of a dedupe key
     digest_id = "digest_{}_{}_{}".format(channel.uuid[:32], now, hashlib.sha1(
         "\n".join(uuids).encode()).hexdigest()[:8])
     counts = ", ".join(f"{text.level(lvl)} ×{levels[lvl]}" for lvl in sorted(levels, key=level_rank))
@@ -34,10 +35,10 @@ def storm_digest(new_rows: list[dict], channel: Channel, now: int, threshold: in
     if len(payloads) > titles:
         lines.append(text("digest.more", count=len(payloads) - titles))
     newest = new_rows[-1]["issue_created_at"]
-    return {"issue_uuid": digest_id, "issue_created_at": newest, "payload": {
-        "uuid": digest_id, "title": text("digest.title", count=len(payloads), channel=channel.name),
-        "level": worst, "source": text("digest.source"), "message": "\n".join(lines),
-        "create_at": newest, "channel": channel.name, "kind": "digest", "issues": uuids}}
+    return StormDigest(
+        uuid=digest_id, title=text("digest.title", count=len(payloads), channel=channel.name),
+        level=worst, source=text("digest.source"), message="\n".join(lines), create_at=newest,
+        channel=channel.name, issues=uuids)
 
 
 def level_rank(level: str) -> tuple[int, str]:

@@ -19,14 +19,15 @@ updateAt per destination, so re-runs, restarts and replicas queue it once.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from relay.guance import PAGE_SIZE, GuanceBudgetExhausted, GuanceError, managers_of
+from relay.payloads import DigestStatus, StatusChange
 from relay.platforms.follow import FINAL, status_name, transition
 from relay.store import follow as store
+from relay.store import outbox
 from relay.store.outbox import DIGESTED
 
 if TYPE_CHECKING:  # the actions (relay/replies/actions.py) record their changes here too
@@ -205,26 +206,16 @@ def _record(rt: Runtime, old: store.IssueState, obj: dict[str, Any], status: int
         app = card.destination in app_chats
         if card.status == DIGESTED or not (announce or app):
             continue  # a digest is followed up once (follow_digests); claims: app cards only
-        created = int(card.payload.get("create_at") or old.created_at)
-        payload = dict(card.payload, kind="status", event="status",
-                       status=status_name(status, rt.text),
-                       status_type=status, previous_type=old.status_type, transition=name,
-                       announce=announce and not (acted and app), by=by, changed_at=update_at,
-                       open_seconds=max(update_at - created, 0), managers=people,
-                       message_id=card.message_id)
-        rows.append({"issue_uuid": change_key(old.issue_uuid, status, update_at),
-                     "destination": card.destination, "channel": card.channel,
-                     "issue_created_at": now, "payload": payload})
+        issue = card.card()
+        change = StatusChange(**dict(
+            issue.stored(), status=status_name(status, rt.text), status_type=status,
+            previous_type=old.status_type, transition=name,
+            announce=announce and not (acted and app), by=by, changed_at=update_at,
+            open_seconds=max(update_at - (issue.create_at or old.created_at), 0),
+            managers=people, message_id=card.message_id))
+        rows.append(outbox.row(change, card.destination, now, card.channel))
     new = {"status_type": status, "managers": managers, "updator": by, "update_at": update_at}
     return len(rows) if store.record_change(rt.engine, old, new, rows, now) else None
-
-
-def change_key(issue_uuid: str, status: int, update_at: int) -> str:
-    """The outbox key of one state change (issue, state, Guance's updateAt), ≤ 64 characters."""
-    key = f"{issue_uuid}~{status}~{update_at}"
-    if len(key) <= 64:
-        return key
-    return "st~" + hashlib.sha1(key.encode()).hexdigest()
 
 
 def follow_digests(rt: Runtime, since: int, now: int) -> int:
@@ -232,27 +223,25 @@ def follow_digests(rt: Runtime, since: int, now: int) -> int:
     closed, or an hour after the digest when some are. Never one message per issue."""
     if not rt.settings.announced & {"resolved", "closed"}:
         return 0
-    digests = store.digests_since(rt.engine, since)
-    done = store.keys_present(rt.engine, [f"{d.issue_uuid}~done" for d in digests])
+    digests = [(row, row.card()) for row in store.digests_since(rt.engine, since)]
+    done = store.keys_present(rt.engine, [DigestStatus.key_for(d.uuid) for _, d in digests])
     queued = 0
-    for digest in digests:
-        key = f"{digest.issue_uuid}~done"
-        uuids = [str(u) for u in digest.payload.get("issues") or []]
-        if key in done or not uuids:
+    for row, digest in digests:
+        if DigestStatus.key_for(digest.uuid) in done or not digest.issues:
             continue
-        known = store.states(rt.engine, uuids)
+        known = store.states(rt.engine, digest.issues)
         resolved = sum(1 for s in known.values() if s.status_type == FINAL[0])
         closed = sum(1 for s in known.values() if s.status_type == FINAL[1])
-        sent_at = digest.sent_at or digest.created_at
-        if not resolved + closed or (resolved + closed < len(uuids)
+        sent_at = row.sent_at or row.created_at
+        total = len(digest.issues)
+        if not resolved + closed or (resolved + closed < total
                                      and now - sent_at < DIGEST_FOLLOW_AFTER):
             continue
-        payload = dict(digest.payload, kind="digest_status", event="status", total=len(uuids),
-                       resolved=resolved, closed=closed, message_id=digest.message_id,
-                       status=f"{resolved + closed}/{len(uuids)}")
-        queued += store.queue_once(rt.engine, {
-            "issue_uuid": key, "destination": digest.destination, "channel": digest.channel,
-            "issue_created_at": now, "payload": payload}, now)
+        follow_up = DigestStatus(**dict(
+            digest.stored(), total=total, resolved=resolved, closed=closed,
+            message_id=row.message_id, status=f"{resolved + closed}/{total}"))
+        queued += store.queue_once(rt.engine, outbox.row(follow_up, row.destination, now,
+                                                         row.channel), now)
     return queued
 
 

@@ -11,10 +11,12 @@ import re
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
+from relay.payloads import ISSUE, REMINDER, MuteSummary
 from relay.platforms.render import format_time
 from relay.store import mutes as mute_store
-from relay.store.base import dialect_insert
+from relay.store import outbox
 from relay.store.outbox import MUTED, PENDING, Delivery
 
 if TYPE_CHECKING:
@@ -25,6 +27,7 @@ DURATION = re.compile(r"(\d{1,4})\s*(m|min|h|d|分钟|小时|天)(?![A-Za-z])", 
 UNITS = {"m": 60, "min": 60, "分钟": 60, "h": 3600, "小时": 3600, "d": 86400, "天": 86400}
 MAX_SECONDS = 7 * 86400
 TITLES = 10  # held-back issues a summary lists
+HELD_KINDS = (ISSUE, REMINDER)  # what a mute holds back: an issue's card and its reminders
 
 
 def duration(text: str) -> int | None:
@@ -37,11 +40,10 @@ def duration(text: str) -> int | None:
 
 def resource_of(rt: Runtime, issue: str) -> str | None:
     """The muted resource: the `source` of the issue's card (relay mutes what it relayed)."""
-    with rt.engine.connect() as conn:
-        payload = conn.scalar(select(Delivery.payload).where(Delivery.issue_uuid == issue)
-                              .limit(1))
-    source = payload.get("source") if isinstance(payload, dict) else None
-    return str(source) if source else None
+    with Session(rt.engine) as session:
+        card = session.scalars(select(Delivery).where(
+            Delivery.kind == ISSUE, Delivery.issue_uuid == issue).limit(1)).first()
+        return card.card().source or None if card else None
 
 
 def mute(rt: Runtime, issue: str, note: str, who: str) -> tuple[bool, str]:
@@ -69,12 +71,13 @@ def active_resources(rt: Runtime) -> dict[str, int]:
 
 
 def hold_back(rt: Runtime, row: Delivery, muted: dict[str, int]) -> bool:
-    """True when the row is a card of a muted resource: then it is recorded `muted`, not sent.
-    A mute that ended since `muted` was read holds nothing (its summary may be sent already)."""
-    if not muted or row.payload.get("kind"):
+    """True when the row is a card (or a reminder) of a muted resource: then it is recorded
+    `muted`, not sent. A mute that ended since `muted` was read holds nothing (its summary may be
+    sent already)."""
+    if not muted or row.kind not in HELD_KINDS:
         return False
     now = int(rt.clock.now())
-    if muted.get(str(row.payload.get("source") or ""), 0) <= now:
+    if muted.get(row.card().source, 0) <= now:
         return False
     with rt.engine.begin() as conn:
         conn.execute(update(Delivery).where(Delivery.id == row.id, Delivery.status == PENDING)
@@ -90,31 +93,25 @@ def summarize_ended(rt: Runtime) -> int:
     for ended in mute_store.ended(rt.engine, now):
         if not mute_store.mark_summarized(rt.engine, ended.id, now):
             continue
-        with rt.engine.connect() as conn:
-            held = [row for row in conn.execute(select(Delivery).where(
-                Delivery.status == MUTED, Delivery.updated_at >= ended.created_at,
+        with Session(rt.engine, expire_on_commit=False) as session:
+            held = [(row, card) for row in session.scalars(select(Delivery).where(
+                Delivery.status == MUTED, Delivery.kind.in_(HELD_KINDS),
+                Delivery.updated_at >= ended.created_at,
                 Delivery.updated_at <= ended.until).order_by(Delivery.issue_created_at))
-                if row.payload.get("source") == ended.resource]
+                for card in (row.card(),) if card.source == ended.resource]
         by_destination: dict[str, list] = {}
-        for row in held:
-            by_destination.setdefault(row.destination, []).append(row)
+        for row, card in held:
+            by_destination.setdefault(row.destination, []).append((row, card))
         for destination, rows in by_destination.items():
-            lines = [f"- [{r.payload.get('level')}] {r.payload.get('title')} ({r.issue_uuid})"
-                     for r in rows[:TITLES]]
+            lines = [f"- [{card.level}] {card.title} ({card.uuid})" for _, card in rows[:TITLES]]
             if len(rows) > TITLES:
                 lines.append(text("action.mute_more", count=len(rows) - TITLES))
-            summary_id = f"mute_{ended.id}"
-            stmt = dialect_insert(rt.engine)(Delivery).values(
-                issue_uuid=summary_id, destination=destination, channel=rows[0].channel,
-                issue_created_at=now, status=PENDING, attempts=0, next_attempt_at=now,
-                created_at=now, updated_at=now, payload={
-                    "uuid": summary_id, "kind": "mute_summary", "level": "Unknown",
-                    "title": text("action.mute_summary", resource=ended.resource,
-                                  count=len(rows)),
-                    "source": "relay mute", "message": "\n".join(lines), "create_at": now,
-                    "channel": rows[0].channel}).on_conflict_do_nothing(
-                index_elements=["issue_uuid", "destination"])
+            channel = rows[0][0].channel
+            summary = MuteSummary(
+                uuid=f"mute_{ended.id}", level="Unknown",
+                title=text("action.mute_summary", resource=ended.resource, count=len(rows)),
+                source="relay mute", message="\n".join(lines), create_at=now, channel=channel)
             with rt.engine.begin() as conn:
-                conn.execute(stmt)
+                outbox.queue(conn, [outbox.row(summary, destination, now, channel)], now)
             queued += 1
     return queued

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from relay.guance import MAX_PAGES, Channel, GuanceBudgetExhausted, GuanceError, Issue, IssuePage
 from relay.i18n import Text
+from relay.payloads import IssueCard
 from relay.pipeline.digest import storm_digest
 from relay.platforms.base import MAX_STORED_MESSAGE, MAX_STORED_TITLE, bounded
 from relay.runtime import Runtime
@@ -173,8 +174,7 @@ def poll_channel(rt: Runtime, channel: Channel, destinations: list[str], cursor:
         if stopped is not None and left == window:
             return 0, 0, stopped  # nothing read: nothing to record
     recorded = rt.recent_issues.get(channel.uuid, {})  # re-reads: their rows exist already
-    rows = [{"issue_uuid": issue.uuid, "destination": destination,
-             "issue_created_at": issue.create_at or now, "payload": payload}
+    rows = [store.row(payload, destination, issue.create_at or now)
             for issue in issues if not issue.deleted and (issue.create_at or now) >= window.start
             and issue.uuid not in recorded
             for payload in (stored_payload(issue, channel, rt.text),)  # once an issue
@@ -201,13 +201,13 @@ def poll_channel(rt: Runtime, channel: Channel, destinations: list[str], cursor:
     return len(issues), new, stopped
 
 
-def stored_payload(issue: Issue, channel: Channel, text: Text) -> dict:
-    """The outbox payload: the issue, its text no longer than any sink can send (cut with the
-    sinks' truncation marker), so storage is bounded whatever Guance lists."""
-    return dict(issue.as_dict(), channel=channel.name,
-                title=bounded(issue.title, MAX_STORED_TITLE, text),
-                message=bounded(issue.message, MAX_STORED_MESSAGE, text),
-                source=issue.source[:MAX_STORED_TITLE])
+def stored_payload(issue: Issue, channel: Channel, text: Text) -> IssueCard:
+    """The issue's card, its text no longer than any sink can send (cut with the sinks'
+    truncation marker), so storage is bounded whatever Guance lists."""
+    return IssueCard(**dict(issue.as_dict(), channel=channel.name,
+                            title=bounded(issue.title, MAX_STORED_TITLE, text),
+                            message=bounded(issue.message, MAX_STORED_MESSAGE, text),
+                            source=issue.source[:MAX_STORED_TITLE]))
 
 
 def read_window(rt: Runtime, channel: Channel, window: store.Window, issues: list[Issue]

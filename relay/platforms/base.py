@@ -1,7 +1,8 @@
 """What every chat platform implements and declares: a sink (take an outbox payload, send it,
 say how it went), the kinds of destination it offers and its reply routes (see registry.py).
 
-A payload is the dict the poller stored (uuid, title, level, source, message, create_at, channel).
+A payload is a model of relay/payloads.py (an issue's card, a reminder, a status change, a storm
+digest...), told apart by class: `isinstance(payload, FollowUp)` is a change to tell after a card.
 A sink renders it for its platform, sends it, and reads the platform's answer: "sent" only when
 the platform said yes; a limit answer carries how long to wait.
 """
@@ -18,6 +19,7 @@ from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from relay.i18n import Text
+from relay.payloads import Card
 
 if TYPE_CHECKING:
     from relay.runtime import Runtime
@@ -36,7 +38,7 @@ class Sink(Protocol):
     # relay.ratelimit.RateLimiter takes them; relay keeps under them
     limits: ClassVar[list[tuple[int, float]]]
 
-    def send(self, payload: dict[str, Any], now: float) -> SendResult: ...
+    def send(self, payload: Card, now: float) -> SendResult: ...
 
 
 class Destination(BaseModel):
@@ -82,6 +84,8 @@ class Platform:
     # run once as the runtime starts: checks the platform's own settings and returns the
     # destinations it makes from them (the Feishu app bot's chats)
     setup: Callable[[Runtime, requests.Session], dict[str, Sink]] | None = None
+    # run by `relay check` after setup: settings that work, but not as one would expect
+    warnings: Callable[[Runtime], list[str]] | None = None
     # run once in the serving process (relay run / serve): opens the connections the platform
     # keeps to its chat service (DingTalk's Stream)
     listen: Callable[[Runtime], None] | None = None
@@ -132,16 +136,27 @@ def judge_errcode(platform: str, resp: requests.Response,
     return SendResult(False, error, waits.get(code))
 
 
+def fit(size: Callable[[str], int], message: str, max_bytes: int, text: Text) -> str:
+    """`message`, or its longest prefix with the marker of `cut`, so that `size` (what the
+    platform counts: a request body, a markdown text's UTF-8) stays within `max_bytes`."""
+    if size(message) <= max_bytes:
+        return message
+    lo, hi = 0, len(message)
+    best = cut(message, 0, text)
+    while lo < hi:  # binary search: the size grows with the kept prefix
+        mid = (lo + hi + 1) // 2
+        candidate = cut(message, mid, text)
+        if size(candidate) <= max_bytes:
+            lo, best = mid, candidate
+        else:
+            hi = mid - 1
+    return best
+
+
 def fit_utf8(render: Callable[[str], str], message: str, max_bytes: int, text: Text) -> str:
     """`render(message)`, the message cut (with a visible marker) so the whole stays within
     `max_bytes` of UTF-8."""
-    whole = render(message)
-    if len(whole.encode("utf-8")) <= max_bytes:
-        return whole
-    marker_room = 64  # the card.truncated marker (≤ 45 bytes in any language) with room for N
-    room = max_bytes - len(render("").encode("utf-8")) - marker_room
-    kept = message.encode("utf-8")[:max(room, 0)].decode("utf-8", "ignore")
-    return render(cut(message, len(kept), text))
+    return render(fit(lambda kept: len(render(kept).encode("utf-8")), message, max_bytes, text))
 
 
 def cut(message: str, keep: int, text: Text) -> str:
@@ -179,10 +194,10 @@ class RobotSink:
     def url_for(self, now: float) -> str:
         return self.url
 
-    def message(self, payload: dict[str, Any]) -> dict[str, Any]:
+    def message(self, payload: Card) -> dict[str, Any]:
         raise NotImplementedError
 
-    def send(self, payload: dict[str, Any], now: float) -> SendResult:
+    def send(self, payload: Card, now: float) -> SendResult:
         try:
             resp = self.session.post(self.url_for(now), timeout=self.timeout,
                                      json=self.message(payload))

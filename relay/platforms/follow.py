@@ -6,9 +6,8 @@ Every user-facing text of the feature is a `follow.*` key of the catalogues (rel
 
 from __future__ import annotations
 
-from typing import Any
-
 from relay.i18n import Text
+from relay.payloads import DigestStatus, FollowUp, StatusChange
 
 # Guance's statusType values (official: 10 Open, 15 Working, 20 Resolved, 25 Closed, 30 Pending)
 OPEN, WORKING, RESOLVED, CLOSED, PENDING = 10, 15, 20, 25, 30
@@ -47,21 +46,17 @@ def duration(seconds: int | float, text: Text) -> str:
     return text("follow.days", d=minutes // 1440, h=minutes % 1440 // 60)
 
 
-def who(payload: dict[str, Any], text: Text) -> str:
-    return str(payload.get("by") or text("follow.someone"))
+def who(payload: FollowUp, text: Text) -> str:
+    return payload.by or text("follow.someone")
 
 
-def status_line(payload: dict[str, Any], text: Text) -> str:
+def status_line(payload: FollowUp, text: Text) -> str:
     """The short follow-up of a state change, e.g. "✅ Resolved after 23 min by Li Lei: <title>";
     for a storm digest, "📋 … 7 of 12 resolved …"."""
-    if payload.get("kind") == "digest_status":
-        return text("follow.digest", resolved=payload["resolved"], total=payload["total"],
-                    closed=payload["closed"], title=payload["title"])
-    name = payload.get("transition") or "claimed"
-    return text(f"follow.line.{name}", duration=duration(payload.get("open_seconds") or 0, text),
-                who=who(payload, text), title=payload.get("title", ""))
-
-
-def is_follow_up(payload: dict[str, Any]) -> bool:
-    """A state-change row (not a new card)."""
-    return payload.get("kind") in ("status", "digest_status")
+    if isinstance(payload, DigestStatus):
+        return text("follow.digest", resolved=payload.resolved, total=payload.total,
+                    closed=payload.closed, title=payload.title)
+    assert isinstance(payload, StatusChange)
+    return text(f"follow.line.{payload.transition}",
+                duration=duration(payload.open_seconds, text), who=who(payload, text),
+                title=payload.title)

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from relay.payloads import Card
+
 PLATFORM_KEYS = ("feishu", "dingtalk", "wecom")
 PERSON_KEYS = ("name",) + PLATFORM_KEYS
 
@@ -66,10 +68,10 @@ class Mentions:
         shown = ids.pop("name", "") or name or email or key
         return Person(shown, ids)
 
-    def managers(self, payload: dict[str, Any]) -> list[Person]:
+    def managers(self, payload: Card) -> list[Person]:
         """The issue's managers (account UUIDs, or Guance's managerInfos objects)."""
         found: list[Person] = []
-        for manager in payload.get("managers") or []:
+        for manager in payload.managers:
             if isinstance(manager, dict):
                 found.append(self.person(str(manager.get("uuid") or ""),
                                          str(manager.get("name") or ""),
@@ -78,12 +80,11 @@ class Mentions:
                 found.append(self.person(str(manager)))
         return found
 
-    def people(self, payload: dict[str, Any]) -> list[Person]:
+    def people(self, payload: Card) -> list[Person]:
         """The issue's managers, then the people of its channel (and of "*") for its level."""
         found = self.managers(payload)
-        level = str(payload.get("level") or "")
-        for channel in (str(payload.get("channel") or ""), "*"):
-            for key in self._levels.get(channel, {}).get(level, []):
+        for channel in (payload.channel, "*"):
+            for key in self._levels.get(channel, {}).get(payload.level, []):
                 found.append(self.person(key))
         unique: list[Person] = []
         for person in found:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from relay.i18n import Text
+from relay.payloads import Card
 
 LEVEL_COLOURS = {"P0": "red", "P1": "orange", "P2": "yellow"}  # anything else: grey
 ISSUE_LINK = "{console}/exception/issue?issueUUID={uuid}"
@@ -28,12 +28,13 @@ def issue_link(console_url: str, uuid: str) -> str:
     return ISSUE_LINK.format(console=console_url, uuid=quoted)
 
 
-def card_values(payload: dict[str, Any], tz: ZoneInfo, console_url: str,
-                text: Text) -> dict[str, str]:
-    """The card's values in RELAY_LANGUAGE (the level as Guance shows it in that language)."""
-    level = str(payload.get("level") or "")
-    return {"title": str(payload["title"]), "level": text.level(level),
-            "colour": LEVEL_COLOURS.get(level, "grey"), "source": str(payload["source"]),
-            "message": str(payload["message"]), "created": format_time(payload["create_at"], tz),
-            "link": issue_link(console_url, payload["uuid"]), "uuid": str(payload["uuid"]),
-            "channel": str(payload.get("channel") or "")}
+def card_values(payload: Card, tz: ZoneInfo, console_url: str, text: Text,
+                message: str | None = None) -> dict[str, str]:
+    """The card's values in RELAY_LANGUAGE (the level as Guance shows it in that language);
+    `message`: the payload's message as cut to fit."""
+    return {"title": payload.title, "level": text.level(payload.level),
+            "colour": LEVEL_COLOURS.get(payload.level, "grey"), "source": payload.source,
+            "message": payload.message if message is None else message,
+            "created": format_time(payload.create_at, tz),
+            "link": issue_link(console_url, payload.uuid), "uuid": payload.uuid,
+            "channel": payload.channel}

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
+from relay.payloads import Card
 from relay.replies.parse import ISSUE_UUID
 from relay.web.untrusted import whole_number
 
@@ -39,16 +40,14 @@ class LinkSigner:
                            "s": self.signature(issue, action, via, expires)})
         return f"{self.public_url}/actions/{quote(issue)}/{action}?{query}"
 
-    def links(self, payload: dict[str, Any], via: str,
-              text: Text) -> list[tuple[str, str, str]]:
+    def links(self, payload: Card, via: str, text: Text) -> list[tuple[str, str, str]]:
         """(action, button label in `text`'s language, URL) for each linked action of the
-        card's issue; none for a storm digest."""
-        issue = str(payload.get("uuid") or "")
+        card's issue; none for a card of no one issue (a storm digest)."""
+        issue = payload.issue_uuid() or ""
         if not ISSUE_UUID.fullmatch(issue):
             return []
-        created = int(payload.get("create_at") or 0)
-        return [(action, text(f"action.label_{action}"), self.url(issue, action, via, created))
-                for action in LINKED]
+        return [(action, text(f"action.label_{action}"),
+                 self.url(issue, action, via, payload.create_at)) for action in LINKED]
 
     def check(self, issue: str, action: str, via: str, expires: str, given: str,
               now: float) -> str:

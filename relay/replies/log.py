@@ -48,7 +48,8 @@ def note(rt: Runtime, status: int, issue_uuid: str | None, text: str,
 
 
 def ignore() -> None:
-    """This request is no reply attempt (its route is off): not counted."""
+    """This request is not counted here: it is no reply attempt (its route is off), or its reply
+    is noted later, outside the request (a DingTalk answer that comes after the request)."""
     g.reply_noted = True
 
 

@@ -3,8 +3,10 @@
 FakeFeishuApp hands out `tenant_access_token`s that expire on its clock, refuses expired ones
 (code 99991663, as Feishu does), records every message sent to a chat or as a reply (with the
 `uuid` idempotency key honoured), answers the bot-info call, and can be told to answer with the
-rate-limit code 99991400. `push_event` plays Feishu pushing an event to relay: encrypted with the
-app's Encrypt Key and signed with the X-Lark-* headers, as Feishu's HTTP callback does.
+rate-limit code 99991400 or a card's update-frequency code 230020. It refuses a request body over
+Feishu's 30 KB (code 230025), as Feishu does for cards. `push_event` plays Feishu pushing an
+event to relay: encrypted with the app's Encrypt Key and signed with the X-Lark-* headers, as
+Feishu's HTTP callback does.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from relay.clock import Clock
 
 class FakeFeishuApp:
     MAX_UPDATE_AGE = 14 * 86_400  # Feishu updates only messages sent within 14 days
+    MAX_BODY_BYTES = 30 * 1024  # "卡片及富文本消息请求体最大不能超过30KB"
 
     def __init__(self, app_id: str = "cli_sandbox0001", app_secret: str = "sandbox-app-secret",
                  clock: Clock | None = None, token_expire: int = 7200,
@@ -42,7 +45,8 @@ class FakeFeishuApp:
         self.token_delay = 0.0  # seconds the token endpoint takes (to race threads against it)
         self.messages: list[dict[str, Any]] = []  # every message the bot sent, in order
         self.updates: list[tuple[str, dict[str, Any]]] = []  # (message_id, new card) per PATCH
-        self.faults: deque[str] = deque()  # "ratelimit", "500"
+        self.faults: deque[str] = deque()  # "ratelimit", "card_frequency", "500"
+        self.largest_body = 0  # bytes of the largest send or PATCH body taken
         self.chats: set[str] | None = None  # the chats the bot is in; None: any chat
         self._tokens: dict[str, float] = {}  # token → expiry (clock time)
         self._by_key: dict[str, dict[str, Any]] = {}
@@ -76,8 +80,16 @@ class FakeFeishuApp:
         if fault == "ratelimit":
             return jsonify({"code": 99991400, "msg": "request trigger frequency limit"}), 429, {
                 "x-ogw-ratelimit-limit": "5", "x-ogw-ratelimit-reset": "2"}
+        if fault == "card_frequency":  # more than 5 updates a second of one message
+            return jsonify({"code": 230020, "msg": "This operation triggers the frequency "
+                            "limit."}), 400
         if fault == "500":
             return jsonify({"code": 500, "msg": "internal error"}), 500
+        if len(request.get_data()) > self.MAX_BODY_BYTES:
+            return jsonify({"code": 230025, "msg": "The length of the message content reaches "
+                            "its limit."}), 400
+        with self._lock:
+            self.largest_body = max(self.largest_body, len(request.get_data()))
         return None
 
     def _record(self, chat_id: str, body: dict[str, Any], reply_to: str | None):
@@ -110,26 +122,36 @@ class FakeFeishuApp:
 
     def _update(self, message_id: str, body: dict[str, Any]):
         """PATCH of a card, with Feishu's documented checks: only the bot's own interactive
-        messages, sent within 14 days, declared `"update_multi": true` before and after. The
-        refusal codes are this fake's (relay treats any business code as a refusal)."""
+        messages, sent within 14 days, declared `"update_multi": true` before and after, at
+        most 30 KB. Codes as Feishu's: 230031 too old, 230099 "Failed to create card content"
+        (the card is not a card), 230020 the frequency limit (an injected fault). Feishu's code
+        for a card without update_multi is not in our sources: this fake answers the generic
+        230001 "invalid request parameter" (relay takes any business code but a limit as a
+        refusal)."""
         refused = self._refusal()
         if refused is not None:
             return refused
         try:
             card = json.loads(body.get("content"))
         except (TypeError, ValueError):
-            return jsonify({"code": 230001, "msg": "content must be the card as a JSON string"}), 400
+            return jsonify({"code": 230001, "msg": "Your request contains an invalid request "
+                            "parameter, ext=content must be the card as a JSON string"}), 400
+        if not isinstance(card, dict):
+            return jsonify({"code": 230099, "msg": "Failed to create card content"}), 400
         with self._lock:
             message = next((m for m in self.messages if m["message_id"] == message_id), None)
             if message is None or message["msg_type"] != "interactive":
                 return jsonify({"code": 230001, "msg": "not a card this bot sent"}), 400
             if self.clock.now() - message["sent_at"] > self.MAX_UPDATE_AGE:
-                return jsonify({"code": 230031, "msg": "message older than 14 days"}), 400
+                return jsonify({"code": 230031, "msg": "Message has expired when updating "
+                                "message, ext=Message can only be updated within fourteen "
+                                "days."}), 400
             before = (message["content"].get("config") or {}).get("update_multi")
-            after = (card.get("config") or {}).get("update_multi") if isinstance(card, dict) else 0
+            after = (card.get("config") or {}).get("update_multi")
             if before is not True or after is not True:
-                return jsonify({"code": 230099, "msg": "card is not shared: config.update_multi "
-                                "must be true before and after the update"}), 400
+                return jsonify({"code": 230001, "msg": "Your request contains an invalid request "
+                                "parameter, ext=the card is not shared: config.update_multi must "
+                                "be true before and after the update"}), 400
             message["content"] = card
             self.updates.append((message_id, card))
         return jsonify({"code": 0, "msg": "success", "data": {}})

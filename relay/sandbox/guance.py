@@ -61,6 +61,7 @@ class FakeGuance:
         self.rate_limited = 0  # calls answered with the rate-limit error
         self.faults: deque[str] = deque()  # "500", "timeout", "malformed", "unsuccessful", "ratelimit"
         self.timeout_seconds = 3.0
+        self.release = threading.Event()  # a "hold" fault answers once this is set
         self.modifications: list[tuple[str, dict[str, Any]]] = []  # accepted issue/{uuid}/modify
         self.status_types = MODIFY_STATUS_TYPES  # what issue/{uuid}/modify takes
         self._ids = itertools.count(1)
@@ -166,6 +167,8 @@ class FakeGuance:
             return _envelope(None, 500, "ft.InternalError", "internal error")
         if fault == "timeout":
             time.sleep(self.timeout_seconds)
+        if fault == "hold":  # Guance answers late: when the test says so
+            self.release.wait(30)
         if fault == "malformed":
             return "<html>bad gateway</html>", 200, {"Content-Type": "application/json"}
         if fault == "unsuccessful":

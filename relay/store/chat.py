@@ -19,7 +19,8 @@ from sqlalchemy import (JSON, BigInteger, Engine, Index, Integer, String, Text, 
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from relay.store.base import Base, dialect_insert
-from relay.store.outbox import ISSUE_CARD, SENT, Delivery
+from relay.payloads import ISSUE
+from relay.store.outbox import SENT, Delivery
 
 PENDING, WORKING, DONE, FAILED, IGNORED = "pending", "working", "done", "failed", "ignored"
 POSTED_BY_RELAY, SEEN = "relay", "seen"
@@ -133,7 +134,7 @@ def issues_to_check(engine: Engine, destinations: list[str], since: int,
             select(Delivery.issue_uuid, ReplyCheck.checked_at)
             .outerjoin(ReplyCheck, ReplyCheck.issue_uuid == Delivery.issue_uuid)
             .where(Delivery.status == SENT, Delivery.destination.in_(destinations),
-                   Delivery.sent_at >= since, ISSUE_CARD)
+                   Delivery.sent_at >= since, Delivery.kind == ISSUE)
             .group_by(Delivery.issue_uuid, ReplyCheck.checked_at)
             .order_by(ReplyCheck.checked_at.is_not(None), ReplyCheck.checked_at,
                       Delivery.issue_uuid)
@@ -144,7 +145,8 @@ def cards_of(engine: Engine, issue_uuid: str) -> list[Delivery]:
     """Every sent card of an issue (one per destination)."""
     with Session(engine, expire_on_commit=False) as session:
         return list(session.scalars(select(Delivery).where(
-            Delivery.issue_uuid == issue_uuid, Delivery.status == SENT).order_by(Delivery.id)))
+            Delivery.kind == ISSUE, Delivery.issue_uuid == issue_uuid, Delivery.status == SENT)
+            .order_by(Delivery.id)))
 
 
 # -- replies -----------------------------------------------------------------------------------

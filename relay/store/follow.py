@@ -16,8 +16,10 @@ from sqlalchemy import (JSON, BigInteger, Boolean, Engine, Index, Integer, Strin
                         select, update)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from relay.payloads import DIGEST, ISSUE
+from relay.store import outbox
 from relay.store.base import Base, dialect_insert
-from relay.store.outbox import DIGESTED, ISSUE_CARD, PENDING, SENT, Delivery
+from relay.store.outbox import DIGESTED, SENT, Delivery
 
 OPEN = 10  # Guance statusType of a new issue: a card is sent for an open issue
 
@@ -54,7 +56,7 @@ def carded_issues(engine: Engine, since: int) -> dict[str, int]:
     with engine.connect() as conn:
         rows = conn.execute(select(Delivery.issue_uuid, func.min(Delivery.issue_created_at))
                             .where(Delivery.status.in_([SENT, DIGESTED]),
-                                   Delivery.created_at >= since, ISSUE_CARD)
+                                   Delivery.created_at >= since, Delivery.kind == ISSUE)
                             .group_by(Delivery.issue_uuid)).all()
     return {uuid: int(created) for uuid, created in rows}
 
@@ -70,7 +72,7 @@ def start_tracking(engine: Engine, issues: dict[str, int], now: int) -> int:
         managers: dict[str, list[Any]] = {}
         for i in range(0, len(new), 500):
             for uuid, payload in conn.execute(select(Delivery.issue_uuid, Delivery.payload).where(
-                    Delivery.issue_uuid.in_(new[i:i + 500]))):
+                    Delivery.kind == ISSUE, Delivery.issue_uuid.in_(new[i:i + 500]))):
                 managers[uuid] = list((payload or {}).get("managers") or [])
     fresh = [{"issue_uuid": uuid, "status_type": OPEN, "managers": managers.get(uuid, []),
               "updator": "", "update_at": issues[uuid], "created_at": issues[uuid],
@@ -110,18 +112,13 @@ def record_change(engine: Engine, old: IssueState, new: dict[str, Any],
                   rows: list[dict[str, Any]], now: int) -> bool:
     """Store the issue's new state and queue `rows` (outbox rows), in one transaction; only if
     the state is still `old` (another replica may have recorded it first). True when recorded."""
-    insert = dialect_insert(engine)
     with engine.begin() as conn:
         changed = conn.execute(update(IssueState).where(
             IssueState.issue_uuid == old.issue_uuid, IssueState.status_type == old.status_type,
             IssueState.update_at == old.update_at).values(**new, checked_at=now)).rowcount
         if not changed:
             return False
-        for row in rows:
-            conn.execute(insert(Delivery).values(
-                **row, status=PENDING, attempts=0, next_attempt_at=now, created_at=now,
-                updated_at=now).on_conflict_do_nothing(
-                index_elements=["issue_uuid", "destination"]))
+        outbox.queue(conn, rows, now)
     return True
 
 
@@ -134,12 +131,8 @@ def mark_seen(engine: Engine, uuids: list[str], now: int) -> None:
 
 def queue_once(engine: Engine, row: dict[str, Any], now: int) -> bool:
     """Queue one outbox row unless its key is there already (a digest's single follow-up)."""
-    insert = dialect_insert(engine)
     with engine.begin() as conn:
-        return bool(conn.execute(insert(Delivery).values(
-            **row, status=PENDING, attempts=0, next_attempt_at=now, created_at=now,
-            updated_at=now).on_conflict_do_nothing(
-            index_elements=["issue_uuid", "destination"])).rowcount)
+        return bool(outbox.queue(conn, [row], now))
 
 
 def sweep(engine: Engine, name: str, now: int) -> FollowSweep:
@@ -166,7 +159,7 @@ def cards(engine: Engine, uuids: list[str]) -> list[Delivery]:
     with Session(engine, expire_on_commit=False) as session:
         for i in range(0, len(uuids), 500):
             found += session.scalars(select(Delivery).where(
-                Delivery.issue_uuid.in_(uuids[i:i + 500]),
+                Delivery.kind == ISSUE, Delivery.issue_uuid.in_(uuids[i:i + 500]),
                 Delivery.status.in_([SENT, DIGESTED])))
     return found
 
@@ -175,13 +168,13 @@ def digests_since(engine: Engine, since: int) -> list[Delivery]:
     """Sent storm-digest cards of the follow window."""
     with Session(engine, expire_on_commit=False) as session:
         return list(session.scalars(select(Delivery).where(
-            Delivery.issue_uuid.startswith("digest_"), ~Delivery.issue_uuid.contains("~"),
-            Delivery.status == SENT, Delivery.created_at >= since)))
+            Delivery.kind == DIGEST, Delivery.status == SENT, Delivery.created_at >= since)))
 
 
 def keys_present(engine: Engine, keys: list[str]) -> set[str]:
+    """The dedupe keys among `keys` that some outbox row has."""
     with engine.connect() as conn:
-        return set(conn.scalars(select(Delivery.issue_uuid).where(Delivery.issue_uuid.in_(keys))))
+        return set(conn.scalars(select(Delivery.dedupe_key).where(Delivery.dedupe_key.in_(keys))))
 
 
 def prune(engine: Engine, before: int) -> int:

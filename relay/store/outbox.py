@@ -1,21 +1,24 @@
-"""The outbox: one cursor per watched channel and one delivery row per issue and destination.
+"""The outbox: one cursor per watched channel and one delivery row per message and destination.
 
-A delivery row is written (once per issue and destination) in the same transaction that moves the
-channel's cursor, and is marked `sent` only after the destination said yes. So a crash can repeat a
+A row's `kind` names what it carries (relay/payloads.py: an issue's card, a reminder, a status
+change, a storm digest, its follow-up, a mute summary); `dedupe_key` is unique per destination, so
+queueing a row twice is a no-op; `issue_uuid` is the issue it is about, NULL for a row that stands
+for no one issue. An issue's rows are written in the same transaction that moves the channel's
+cursor, and a row is marked `sent` only after the destination said yes. So a crash can repeat a
 card but never lose one. The schema is created only by the Alembic migrations in `migrations/`.
 """
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from sqlalchemy import (JSON, BigInteger, Connection, Engine, Index, Integer, String, Text,
-                        UniqueConstraint, and_, bindparam, delete, select, update)
-from sqlalchemy.engine import Dialect
+                        UniqueConstraint, delete, select, update)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from relay import payloads
+from relay.payloads import MAX_KEY, Card, StormDigest
 from relay.store.base import ID, Base, dialect_insert, write_lock
 
 PENDING, SENT, DEAD = "pending", "sent", "dead"
@@ -59,18 +62,21 @@ class Window:
 
 
 class Delivery(Base):
-    """One issue for one destination: the outbox row."""
+    """One message for one destination: the outbox row."""
 
     __tablename__ = "deliveries"
     __table_args__ = (
-        UniqueConstraint("issue_uuid", "destination", name="uq_deliveries_issue_destination"),
+        UniqueConstraint("dedupe_key", "destination", name="uq_deliveries_key_destination"),
+        Index("ix_deliveries_issue_uuid", "issue_uuid"),
         Index("ix_deliveries_due", "status", "next_attempt_at"),
         Index("ix_deliveries_message_id", "message_id"),
         # the delivery log page's chart reads the last day's sent cards by this range
         Index("ix_deliveries_sent_at", "sent_at"),
     )
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
-    issue_uuid: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # a key of relay.payloads.KINDS
+    dedupe_key: Mapped[str] = mapped_column(String(MAX_KEY))
+    issue_uuid: Mapped[str | None] = mapped_column(String(64))
     destination: Mapped[str] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(255), default="")
     issue_created_at: Mapped[int] = mapped_column(BigInteger)
@@ -86,9 +92,18 @@ class Delivery(Base):
     # finds the issue
     message_id: Mapped[str | None] = mapped_column(String(128))
 
+    def card(self) -> Card:
+        """The payload as its kind's model: what a sink receives."""
+        return payloads.load(self.kind, self.payload)
 
-# an issue's own card, not a digest, reminder (r1_…), mute summary or status change (…~20~…)
-ISSUE_CARD = and_(Delivery.issue_uuid.like("issue_%"), ~Delivery.issue_uuid.contains("~"))
+
+def row(payload: Card, destination: str, issue_created_at: int,
+        channel: str | None = None) -> dict[str, Any]:
+    """The columns of a new outbox row carrying `payload` (its kind, key and issue from it)."""
+    values = {"kind": payload.kind, "dedupe_key": payload.dedupe_key(),
+              "issue_uuid": payload.issue_uuid(), "destination": destination,
+              "issue_created_at": issue_created_at, "payload": payload.stored()}
+    return values if channel is None else dict(values, channel=channel)
 
 
 def cursors(engine: Engine) -> dict[str, tuple[int, int | None, bool]]:
@@ -122,15 +137,14 @@ def cursor_of(engine: Engine, channel_uuid: str) -> int | None:
 
 def record_poll(engine: Engine, channel_uuid: str, channel_name: str, cursor: int, now: int,
                 rows: Iterable[dict[str, Any]],
-                digest: Callable[[list[dict[str, Any]]], dict[str, Any] | None] | None = None,
+                digest: Callable[[list[dict[str, Any]]], StormDigest | None] | None = None,
                 window: Window | None = None) -> int:
     """Insert outbox rows (a repeat is a no-op) and move the cursor, in one transaction.
     `window`: the read stopped part-way and goes on there next run (None: it is complete).
 
-    `rows` are dicts with issue_uuid, destination, issue_created_at and payload. Returns how many
-    rows were new. `digest` sees each destination's really-new rows and may return one row
-    (issue_uuid, issue_created_at, payload) to send instead of them: a storm then costs one card,
-    while every issue is still recorded (as `digested`), so its re-reads stay no-ops.
+    `rows` are made by `row`. Returns how many rows were new. `digest` sees each destination's
+    really-new rows and may return one storm digest to send instead of them: a storm then costs
+    one card, while every issue is still recorded (as `digested`), so its re-reads stay no-ops.
     """
     insert = dialect_insert(engine)
     values = [dict(r, channel=channel_name, status=PENDING, attempts=0, next_attempt_at=now,
@@ -139,25 +153,25 @@ def record_poll(engine: Engine, channel_uuid: str, channel_name: str, cursor: in
     with engine.begin() as conn:
         fresh = _not_yet_recorded(conn, values)
         if fresh:
-            # one executemany, which SQLAlchemy sends as multi-row INSERTs of one cached
-            # statement; RETURNING tells new rows from repeats another replica wrote meanwhile
-            # (PostgreSQL's rowcount can't)
-            inserted = set(conn.execute(_insert_new(insert), fresh).all())
+            # RETURNING tells new rows from a replica's repeats (PostgreSQL's rowcount can't)
+            inserted = set(conn.execute(insert(Delivery).on_conflict_do_nothing(
+                index_elements=UNIQUE).returning(Delivery.dedupe_key, Delivery.destination),
+                fresh).all())
             for value in fresh:
-                if (value["issue_uuid"], value["destination"]) in inserted:
+                if (value["dedupe_key"], value["destination"]) in inserted:
                     new_by_destination.setdefault(value["destination"], []).append(value)
         for destination, new_rows in new_by_destination.items():
-            extra = digest(new_rows) if digest else None
-            if extra is None:
+            storm = digest(new_rows) if digest else None
+            if storm is None:
                 continue
-            uuids = [r["issue_uuid"] for r in new_rows]
-            for chunk in _chunks(uuids, 500):  # stay under SQLite's bound-parameter limit
+            keys = [r["dedupe_key"] for r in new_rows]
+            for chunk in _chunks(keys, 500):  # stay under SQLite's bound-parameter limit
                 conn.execute(update(Delivery).where(
                     Delivery.destination == destination,
-                    Delivery.issue_uuid.in_(chunk)).values(status=DIGESTED))
+                    Delivery.dedupe_key.in_(chunk)).values(status=DIGESTED))
             conn.execute(insert(Delivery).values(**dict(
-                new_rows[0], **extra, destination=destination)).on_conflict_do_nothing(
-                index_elements=["issue_uuid", "destination"]))
+                new_rows[0], **row(storm, destination, storm.create_at))).on_conflict_do_nothing(
+                index_elements=UNIQUE))
         state = {"channel_name": channel_name, "cursor": cursor, "last_success_at": now,
                  "last_error": None, "updated_at": now,
                  "window_start": window.start if window else None,
@@ -169,16 +183,18 @@ def record_poll(engine: Engine, channel_uuid: str, channel_name: str, cursor: in
     return sum(len(r) for r in new_by_destination.values())
 
 
-_INSERTS: dict[Any, Any] = {}
+UNIQUE = ["dedupe_key", "destination"]  # ON CONFLICT target: a row queued twice is a no-op
 
 
-def _insert_new(insert: Any) -> Any:
-    """The outbox INSERT … ON CONFLICT DO NOTHING RETURNING, built once per dialect."""
-    if insert not in _INSERTS:
-        _INSERTS[insert] = insert(Delivery).on_conflict_do_nothing(
-            index_elements=["issue_uuid", "destination"]).returning(
-            Delivery.issue_uuid, Delivery.destination)
-    return _INSERTS[insert]
+def queue(conn: Connection, rows: list[dict[str, Any]], now: int) -> int:
+    """Insert pending rows (made by `row`) on `conn`; how many were new (a repeat is a no-op)."""
+    if not rows:
+        return 0
+    values = [dict(r, status=PENDING, attempts=0, next_attempt_at=now, created_at=now,
+                   updated_at=now) for r in rows]
+    stmt = dialect_insert(conn.engine)(Delivery).on_conflict_do_nothing(
+        index_elements=UNIQUE).returning(Delivery.id)
+    return len(conn.execute(stmt, values).all())
 
 
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
@@ -187,16 +203,16 @@ def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
 
 
 def _not_yet_recorded(conn: Any, values: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows whose (issue, destination) is not in the outbox yet, in their order: each poll
+    """The rows whose (key, destination) is not in the outbox yet, in their order: each poll
     re-reads the overlap, so most rows of a quiet channel are repeats, found by one query."""
-    uuids = sorted({v["issue_uuid"] for v in values})
+    keys = sorted({v["dedupe_key"] for v in values})
     known: set[tuple[str, str]] = set()
-    for chunk in _chunks(uuids, 500):  # stay under SQLite's bound-parameter limit
-        known.update(conn.execute(select(Delivery.issue_uuid, Delivery.destination).where(
-            Delivery.issue_uuid.in_(chunk))).all())
+    for chunk in _chunks(keys, 500):  # stay under SQLite's bound-parameter limit
+        known.update(conn.execute(select(Delivery.dedupe_key, Delivery.destination).where(
+            Delivery.dedupe_key.in_(chunk))).all())
     fresh = []
     for v in values:
-        key = (v["issue_uuid"], v["destination"])
+        key = (v["dedupe_key"], v["destination"])
         if key not in known:  # also drops a row a shifted page handed over twice
             known.add(key)
             fresh.append(v)
@@ -212,15 +228,13 @@ def record_poll_error(engine: Engine, channel_uuid: str, error: str, now: int) -
 
 def due_deliveries(engine: Engine, now: int, limit: int,
                    destinations: Iterable[str] | None = None) -> list[Delivery]:
-    """Pending rows whose time has come, oldest issue first (only for `destinations` if given):
-    plain rows with Delivery's columns, not ORM objects, which cost a third more to read."""
-    query = select(*Delivery.__table__.columns).where(Delivery.status == PENDING,
-                                                      Delivery.next_attempt_at <= now)
+    """Pending rows whose time has come, oldest issue first (only for `destinations` if given)."""
+    query = select(Delivery).where(Delivery.status == PENDING, Delivery.next_attempt_at <= now)
     if destinations is not None:
         query = query.where(Delivery.destination.in_(list(destinations)))
-    with engine.connect() as conn:
-        return list(conn.execute(query.order_by(Delivery.issue_created_at, Delivery.id)
-                                 .limit(limit)))
+    with Session(engine, expire_on_commit=False) as session:
+        return list(session.scalars(query.order_by(Delivery.issue_created_at, Delivery.id)
+                                    .limit(limit)))
 
 
 def due_destinations(engine: Engine, now: int) -> set[str]:
@@ -238,28 +252,13 @@ def backed_off_destinations(engine: Engine, now: int) -> set[str]:
             Delivery.status == PENDING, Delivery.next_attempt_at > now).distinct()))
 
 
-MARK_SENT = update(Delivery).where(Delivery.id == bindparam("delivery_id")).values(
-    status=SENT, attempts=Delivery.attempts + 1, last_error=None, sent_at=bindparam("now"),
-    updated_at=bindparam("now"), message_id=bindparam("message_id"))
-
-
-@functools.lru_cache(maxsize=16)  # a dialect an engine: one in a process, more in tests
-def _mark_sent_sql(dialect: Dialect) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
-    """MARK_SENT in the dialect's SQL, built once, its parameter order (`?` styles) and constants:
-    run once a card with exec_driver_sql, it skips SQLAlchemy's work, half the mark's cost."""
-    compiled = MARK_SENT.compile(dialect=dialect)
-    constants = compiled.construct_params({"delivery_id": 0, "now": 0, "message_id": None})
-    return str(compiled), compiled.positiontup, constants
-
-
-def mark_sent(conn: Connection, delivery_id: int, now: int,
+def mark_sent(engine: Engine, delivery_id: int, now: int,
               message_id: str | None = None) -> None:
-    """Mark one row sent, committed at once on `conn` (deliver's one connection a run)."""
-    sql, order, constants = _mark_sent_sql(conn.dialect)
-    params = dict(constants, delivery_id=delivery_id, now=now, message_id=message_id)
-    with write_lock(conn.engine):
-        conn.exec_driver_sql(sql, tuple(params[name] for name in order) if order else params)
-        conn.commit()
+    """Mark one row sent, committed at once: a crash after a send repeats at most that card."""
+    with write_lock(engine), engine.begin() as conn:
+        conn.execute(update(Delivery).where(Delivery.id == delivery_id).values(
+            status=SENT, attempts=Delivery.attempts + 1, last_error=None, sent_at=now,
+            updated_at=now, message_id=message_id))
 
 
 def mark_failed(engine: Engine, row: Delivery, error: str, retry_at: int, now: int,

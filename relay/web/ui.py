@@ -97,13 +97,12 @@ def ui_blueprint(rt: Runtime) -> Blueprint:
         tz = rt.settings.tz
         deliveries = [{
             "time": format_time(d.created_at, tz), "channel": d.channel,
-            "level": t.level(str(d.payload.get("level") or "")),
-            "title": d.payload.get("title", ""),
-            "issue": d.issue_uuid, "destination": d.destination,
+            "level": t.level(card.level), "title": card.title,
+            "issue": d.issue_uuid or d.dedupe_key, "destination": d.destination,
             "status": "failed" if d.status == PENDING and d.attempts else d.status,
             "attempts": d.attempts, "error": rt.redact(d.last_error or "")}
             for d in list_deliveries(rt.engine, filters["status"] or None, ROWS,
-                                     filters["channel"] or None)]
+                                     filters["channel"] or None) for card in (d.card(),)]
         replies = [{"time": format_time(r.received_at, tz), "issue": r.issue_uuid or "",
                     "text": r.text, "status": r.http_status, "error": r.error or ""}
                    for r in replylog.recent(rt.engine)]

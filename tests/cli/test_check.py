@@ -168,3 +168,18 @@ def test_send_test_names_an_unknown_destination(setup, capsys):
     assert code == 2
     assert err.splitlines() == ["relay: send-test: no destination 'ops-bott' (known: ops-bot, "
                                 "ops-chat, ops-ding; RELAY_FEISHU_WEBHOOK_URL is 'default')"]
+
+
+def test_check_warns_of_a_card_template_in_json_2(setup, capsys, tmp_path):
+    template = tmp_path / "card.json"
+    template.write_text('{"schema": "2.0", "header": {"title": {"tag": "plain_text", '
+                        '"content": "$title"}}, "body": {"elements": [{"tag": "markdown", '
+                        '"content": "$message"}]}}', encoding="utf-8")
+    setup.setenv("RELAY_FEISHU_CARD_TEMPLATE", str(template))
+    code, out, err = run(capsys, "check")
+    assert code == 0  # it works, without buttons: a warning, not a problem
+    assert err.splitlines() == [
+        'warning: RELAY_FEISHU_CARD_TEMPLATE is a card in JSON 2.0 ("schema": "2.0"): relay adds '
+        "its buttons (Claim, Resolve, …) and signed action links only to JSON 1.0 cards, so these "
+        "cards go out without them; write the template in JSON 1.0 "
+        "(docs/platforms/feishu-cards.md)"]

@@ -30,7 +30,8 @@ def test_sandbox_shows_cards_and_the_reply_round_trip(capsys):
     assert out.count("received a card") == 2 and out.count("received a signed card") == 1
     assert "POST /feishu/reply → 200" in out and "sandbox OK" in out
     assert "在观测云中查看" in out and "已作为评论发到" in out  # Chinese cards and answers by default
-    assert "through the callback's sessionWebhook: '已作为评论发到 issue_" in out
+    assert "once (in the HTTP answer, not again through the sessionWebhook): '已作为评论发到 issue_" \
+        in out
     # step 10: a text command, a signed link and a card button acted on fake issues
     assert "10. acting on issues from chat" in out and "the same link again → 409" in out
     assert "the bot answers in the card's thread: '已解决 issue_" in out

@@ -12,6 +12,7 @@ import responses
 from sqlalchemy.orm import Session
 
 from jobs import JOBS
+from relay.payloads import IssueCard
 from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
 from relay.sandbox.guance import DEFAULT_CHANNEL
@@ -505,9 +506,8 @@ def test_card_fields(make_runtime, guance, feishu, clock):
 def test_a_row_handed_over_twice_in_one_poll_is_recorded_once(make_runtime, clock):
     """Guance's pages can shift while relay reads them, so one poll may see an issue twice."""
     rt = make_runtime()
-    row = {"issue_uuid": "issue_twice", "destination": "default", "issue_created_at": 1,
-           "payload": {"uuid": "issue_twice"}}
-    other = dict(row, issue_uuid="issue_once", payload={"uuid": "issue_once"})
+    row = store.row(IssueCard(uuid="issue_twice"), "default", 1)
+    other = store.row(IssueCard(uuid="issue_once"), "default", 1)
     now = int(clock.now())
     assert store.record_poll(rt.engine, "chan", "chan", now, now, [row, other, row]) == 2
     assert store.record_poll(rt.engine, "chan", "chan", now, now, [row, other]) == 0

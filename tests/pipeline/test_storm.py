@@ -98,8 +98,9 @@ def test_storm_over_the_threshold_is_one_digest_card_per_destination(
         (digest,) = [r for r in mine if r.status == store.SENT]
         assert sorted(digested) == sorted(made)  # every issue is in the outbox
         assert len(mine) == 501
-        assert digest.payload["kind"] == "digest" and digest.payload["issues"] == made
-        assert len(digest.issue_uuid) <= 64 and digest.issue_uuid == flow["issue_uuid"]
+        assert digest.kind == "digest" and digest.card().issues == made
+        assert len(digest.dedupe_key) <= 64 and digest.dedupe_key == flow["issue_uuid"]
+        assert digest.issue_uuid is None  # a digest is about no one issue
 
 
 def test_storm_digest_on_postgres(make_runtime, postgres_url, guance, feishu, clock):

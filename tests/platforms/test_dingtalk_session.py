@@ -1,15 +1,20 @@
-"""DingTalk answers through the callback's `sessionWebhook`, DingTalk's
-documented way to reply: while `sessionWebhookExpiredTime` has not passed, and only to DingTalk
-(https, a host under dingtalk.com), never to a URL the (unsigned) body chose. The answer stays in
-the HTTP response body as well."""
+"""DingTalk answers once. An answer ready within the request is in the HTTP body only (DingTalk
+shows the body in the group: posting it to the `sessionWebhook` as well showed it twice). A
+later answer goes through the callback's `sessionWebhook`, DingTalk's documented way to reply:
+while `sessionWebhookExpiredTime` has not passed, and only to DingTalk (https, a host under
+dingtalk.com), never to a URL the (unsigned) body chose."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 import responses
 
+from relay.platforms.dingtalk import reply
 from relay.web.app import create_app
 from relay.web.server import WebServer
+from tests.appbot import wait_for
 from tests.platforms.test_dingtalk_reply import APP_SECRET, headers, mention, said
 
 REAL_SESSION = "https://oapi.dingtalk.com/robot/sendBySession?session=3dc9981636af125faaf7"
@@ -24,31 +29,52 @@ def served_rt(make_runtime, dingtalk):
     server.stop()
 
 
+@pytest.fixture
+def late(guance, monkeypatch):
+    """The next Guance call answers only after relay has answered DingTalk's request."""
+    monkeypatch.setattr(reply, "ANSWER_WAIT_SECONDS", 0.2)
+    guance.faults.append("hold")
+
+    def answered(resp) -> None:
+        assert resp.status_code == 200 and (
+            resp.get_json() if hasattr(resp, "get_json") else resp.json()) == {}
+        guance.release.set()
+
+    return answered
+
+
 def with_session(body: dict, url: str, clock, minutes: float = 90) -> dict:
     return dict(body, sessionWebhook=url,
                 sessionWebhookExpiredTime=int((clock.now() + minutes * 60) * 1000))
 
 
-def test_the_answer_goes_to_the_session_webhook_and_in_the_body(served_rt, dingtalk, guance):
+def test_an_answer_ready_in_time_is_in_the_body_only(served_rt, dingtalk, guance):
     uuid = guance.add_issue("disk full")
     resp = dingtalk.mention(served_rt, APP_SECRET, f"#{uuid}#restarted")
     assert guance.comments(uuid) == ["restarted"]
-    sentence = said(resp)
-    assert sentence.startswith(f"Posted as a comment on {uuid}")
-    assert [body for _, body in dingtalk.session_answers] == [
-        {"msgtype": "text", "text": {"content": sentence}}]
+    assert said(resp).startswith(f"Posted as a comment on {uuid}")
+    assert dingtalk.session_answers == []
 
 
-def test_an_expired_session_webhook_is_not_used(served_rt, dingtalk, guance):
+def test_a_malformed_reply_is_answered_in_the_body_only(served_rt, dingtalk):
+    assert said(dingtalk.mention(served_rt, APP_SECRET, "restarted the pod")).startswith(
+        "Not posted: no '#'")
+    assert dingtalk.session_answers == []
+
+
+def test_a_later_answer_goes_to_the_session_webhook_once(served_rt, dingtalk, guance, late):
     uuid = guance.add_issue("disk full")
-    resp = dingtalk.mention(served_rt, APP_SECRET, f"#{uuid}#late", session_minutes=0)
-    assert said(resp).startswith("Posted") and dingtalk.session_answers == []
+    late(dingtalk.mention(served_rt, APP_SECRET, f"#{uuid}#restarted"))
+    ((_, answer),) = wait_for(lambda: dingtalk.session_answers)
+    assert answer["text"]["content"].startswith(f"Posted as a comment on {uuid}")
+    assert guance.comments(uuid) == ["restarted"]
 
 
-def test_a_malformed_reply_is_answered_in_the_session_too(served_rt, dingtalk):
-    said(dingtalk.mention(served_rt, APP_SECRET, "restarted the pod"))
-    ((_, answer),) = dingtalk.session_answers
-    assert answer["text"]["content"].startswith("Not posted: no '#'")
+def test_an_expired_session_webhook_is_not_used(served_rt, dingtalk, guance, late, caplog):
+    uuid = guance.add_issue("disk full")
+    late(dingtalk.mention(served_rt, APP_SECRET, f"#{uuid}#late", session_minutes=0))
+    wait_for(lambda: any("not shown" in r.getMessage() for r in caplog.records))
+    assert guance.comments(uuid) == ["late"] and dingtalk.session_answers == []
 
 
 @pytest.mark.parametrize("url", [
@@ -63,40 +89,41 @@ def test_a_malformed_reply_is_answered_in_the_session_too(served_rt, dingtalk):
     "ftp://oapi.dingtalk.com/x",
 ])
 def test_a_session_webhook_elsewhere_than_dingtalk_is_never_called(make_runtime, guance, clock,
-                                                                   url):
+                                                                   late, caplog, url):
     client = create_app(make_runtime(dingtalk_app_secret=APP_SECRET)).test_client()
     uuid = guance.add_issue("disk full")
     with responses.RequestsMock(assert_all_requests_are_fired=False) as outside:
         outside.add_passthru(guance.url)
-        resp = client.post("/dingtalk/reply", headers=headers(clock),
-                           json=with_session(mention(f"#{uuid}#hi"), url, clock))
-        assert said(resp).startswith("Posted")
+        late(client.post("/dingtalk/reply", headers=headers(clock),
+                         json=with_session(mention(f"#{uuid}#hi"), url, clock)))
+        wait_for(lambda: any("not shown" in r.getMessage() for r in caplog.records))
         assert [c.request.url for c in outside.calls] == []
+    assert guance.comments(uuid) == ["hi"]
 
 
-def test_dingtalks_own_session_host_is_answered(make_runtime, guance, clock):
+def test_dingtalks_own_session_host_is_answered(make_runtime, guance, clock, late):
     client = create_app(make_runtime(dingtalk_app_secret=APP_SECRET)).test_client()
     uuid = guance.add_issue("disk full")
     with responses.RequestsMock() as dingtalk_api:
         dingtalk_api.add_passthru(guance.url)
         dingtalk_api.post(REAL_SESSION, json={"errcode": 0, "errmsg": "ok"})
-        resp = client.post("/dingtalk/reply", headers=headers(clock),
-                           json=with_session(mention(f"#{uuid}#hi"), REAL_SESSION, clock))
-        (call,) = dingtalk_api.calls
+        late(client.post("/dingtalk/reply", headers=headers(clock),
+                         json=with_session(mention(f"#{uuid}#hi"), REAL_SESSION, clock)))
+        (call,) = wait_for(lambda: dingtalk_api.calls)
     assert call.request.headers["Content-Type"] == "application/json"
-    assert responses.matchers.json_params_matcher(
-        {"msgtype": "text", "text": {"content": said(resp)}})(call.request)[0]
+    answer = json.loads(call.request.body)
+    assert answer["msgtype"] == "text"
+    assert answer["text"]["content"].startswith(f"Posted as a comment on {uuid}")
 
 
-def test_a_session_webhook_that_fails_still_leaves_the_body_answer(make_runtime, guance, clock,
-                                                                  caplog):
+def test_a_session_webhook_that_fails_is_one_log_line(make_runtime, guance, clock, late, caplog):
     client = create_app(make_runtime(dingtalk_app_secret=APP_SECRET)).test_client()
     uuid = guance.add_issue("disk full")
     with responses.RequestsMock() as dingtalk_api:
         dingtalk_api.add_passthru(guance.url)
         dingtalk_api.post(REAL_SESSION, json={"errcode": 300001, "errmsg": "session expired"})
-        resp = client.post("/dingtalk/reply", headers=headers(clock),
-                           json=with_session(mention(f"#{uuid}#hi"), REAL_SESSION, clock))
-    assert said(resp).startswith("Posted")
-    (line,) = [r for r in caplog.records if "sessionWebhook" in r.getMessage()]
+        late(client.post("/dingtalk/reply", headers=headers(clock),
+                         json=with_session(mention(f"#{uuid}#hi"), REAL_SESSION, clock)))
+        (line,) = wait_for(lambda: [r for r in caplog.records
+                                    if "sessionWebhook" in r.getMessage()])
     assert "300001" in line.getMessage() and "session=" not in line.getMessage()

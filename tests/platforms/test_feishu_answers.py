@@ -5,13 +5,14 @@ import json
 import pytest
 import responses
 
+from relay.payloads import IssueCard
 from relay.platforms.feishu.webhook import FlowWebhookSink, parse_retry_after
 from relay.settings import Settings
 from tests.helpers import EN
 
 URL = "https://www.feishu.cn/flow/api/trigger-webhook/0123456789abcdef"
-PAYLOAD = {"uuid": "issue_0123456789", "title": "t", "level": "P1", "source": "s",
-           "message": "m", "create_at": 1_767_225_600}
+PAYLOAD = IssueCard(uuid="issue_0123456789", title="t", level="P1", source="s", message="m",
+                    create_at=1_767_225_600)
 NOW = 1_767_225_600.0  # Thu, 01 Jan 2026 00:00:00 GMT
 
 

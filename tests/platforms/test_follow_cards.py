@@ -74,3 +74,32 @@ def test_a_patch_feishu_answers_with_500_is_retried(app_rt, guance, clock, open_
         cycle(rt, clock)  # the back-off passes
     assert len(open_api.updates) == 1
     assert len(open_api.texts_replying_to(sent["message_id"])) == 1
+
+
+def test_a_patch_over_feishus_update_frequency_is_retried_not_taken_as_refused(
+        app_rt, guance, clock, open_api):
+    rt = app_rt(follow_announce="reopened")  # a resolution is only PATCHed, never a thread line
+    uuid = relay_issue(rt, guance, clock, TITLE)
+    sent = app_card(open_api)
+    guance.set_status(uuid, 20, by="Li Lei")
+    open_api.faults.append("card_frequency")  # Feishu's 230020: 5 updates a second per message
+    cycle(rt, clock)
+    assert open_api.updates == []
+    cycle(rt, clock)
+    (update,) = open_api.updates  # the card is updated after all ...
+    assert list(card_texts(update[1]))[0] == f"[Resolved] {TITLE}"
+    assert open_api.texts_replying_to(sent["message_id"]) == []  # ... and no fallback line
+
+
+def test_a_card_of_8000_emoji_is_cut_to_feishus_30_kb_and_still_updates(app_rt, guance, clock,
+                                                                         open_api):
+    rt = app_rt()
+    uuid = relay_issue(rt, guance, clock, TITLE, message="🔥" * 8000)  # 32 KB of text
+    sent = app_card(open_api)  # Feishu took it (the fake refuses a body over 30 KB: 230025)
+    (message,) = [t for t in card_texts(sent["content"]) if t.startswith("🔥")]
+    kept = message.count("🔥")
+    assert 5000 < kept < 8000 and message.endswith(f"(truncated, {8000 - kept} more characters)")
+    guance.set_status(uuid, 20, by="Li Lei")
+    cycle(rt, clock)
+    assert len(open_api.updates) == 1  # the PATCH, with its status line, fits too
+    assert open_api.largest_body <= 30 * 1024

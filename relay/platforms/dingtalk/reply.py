@@ -6,17 +6,22 @@ with the robot's AppSecret over "timestamp\\nAppSecret"), and a timestamp more t
 now is not to be trusted. The sign covers no byte of the body, so each accepted pair is kept for
 that hour (relay/store/signatures.py) and a second use is a replay; a callback naming another
 robot (`robotCode`, when RELAY_DINGTALK_ROBOT_CODE is set) is refused too. A request failing those
-checks gets 400/401/403 with a JSON reason; a signed one always gets HTTP 200 with
-`{"msgtype": "text", "text": {"content": "<a sentence>"}}`, and the same sentence is posted to the
-callback's `sessionWebhook` (DingTalk's documented way to answer) while it is valid, if it points
-at DingTalk (https, a host under dingtalk.com) and nowhere else.
+checks gets 400/401/403 with a JSON reason; a signed one always gets HTTP 200.
+
+The answer is given once (DingTalk shows both an answer in the HTTP body and one posted to the
+callback's `sessionWebhook`): in the body, `{"msgtype": "text", "text": {"content": "<a
+sentence>"}}`, when it is ready within ANSWER_WAIT_SECONDS; else the body is `{}` and the sentence,
+when it comes, goes to the `sessionWebhook` (DingTalk's documented way to answer) while that is
+valid, if it points at DingTalk (https, a host under dingtalk.com) and nowhere else.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
-from typing import TYPE_CHECKING, Any
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as NotYet
+from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlsplit
 
 import requests
@@ -38,6 +43,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("relay.dingtalk_reply")
 PATH = "/dingtalk/reply"
 MAX_SKEW_MS = 3600 * 1000  # DingTalk: a timestamp more than an hour from now is illegitimate
+# how long the request waits for the answer to give it in the body (DingTalk's own wait is not in
+# our sources; Feishu's callbacks get 3 s); a later answer goes to the sessionWebhook
+ANSWER_WAIT_SECONDS = 3.0
 
 
 def say(text: str):
@@ -95,8 +103,8 @@ def session_webhook(body: dict[str, Any], now_ms: float, origins: set[str]) -> s
 
 
 def answer_in_session(http: requests.Session, url: str, text: str, timeout: float) -> None:
-    """Post the sentence to the sessionWebhook as a text message; a failure is one log line
-    (the same sentence is in the HTTP answer too)."""
+    """Post a late sentence to the sessionWebhook as a text message; a failure is one log
+    line."""
     try:
         resp = http.post(url, json={"msgtype": "text", "text": {"content": text}},
                          timeout=timeout, allow_redirects=False)
@@ -117,13 +125,32 @@ def dingtalk_reply_blueprint(rt: Runtime) -> Blueprint:
     origins = {o.strip().rstrip("/").lower()
                for o in rt.settings.dingtalk_session_origins.split(",") if o.strip()}
     http = http_session()
-    timeout = min(rt.settings.feishu_timeout, 5.0)  # DingTalk is waiting for the HTTP answer
+    timeout = min(rt.settings.feishu_timeout, 5.0)  # the sender is waiting for the answer
 
-    def answer(body: dict[str, Any], text: str):
+    answers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dingtalk-answer")
+
+    def answer(body: dict[str, Any], work: Callable[[], str]):
+        """Answer once: in the body when the sentence is ready in time, else (the reply is
+        still being acted on) through the sessionWebhook when it is."""
+        replylog.ignore()  # `work` notes the reply, outside this request's context
+        pending = answers.submit(work)
+        try:
+            return say(pending.result(timeout=ANSWER_WAIT_SECONDS))
+        except NotYet:
+            pass
         url = session_webhook(body, rt.clock.now() * 1000, origins)
-        if url is not None:
-            answer_in_session(http, url, text, timeout)
-        return say(text)
+
+        def later(done: Future) -> None:
+            if done.exception() is not None:
+                log.error("DingTalk reply failed: %s", type(done.exception()).__name__)
+            elif url is None:
+                log.warning("DingTalk reply: the answer came after the request and the "
+                            "callback has no valid sessionWebhook; it is not shown")
+            else:
+                answer_in_session(http, url, done.result(), timeout)
+
+        pending.add_done_callback(later)
+        return jsonify({})
 
     @bp.post(PATH)
     def dingtalk_reply():
@@ -155,11 +182,15 @@ def dingtalk_reply_blueprint(rt: Runtime) -> Blueprint:
         sender = f"dingtalk:{body.get('senderStaffId') or body.get('senderId') or '?'}"
         if not isinstance(content, str):
             replylog.note(rt, 400, None, "", "not a text message", sender)
-            return answer(body, rt.text("dingtalk.not_text", how_to=how_to(rt.text)))
+            return say(rt.text("dingtalk.not_text", how_to=how_to(rt.text)))
         staff = tuple(str(body[k]) for k in ("senderStaffId",) if body.get(k))
-        outcome = handle_reply(rt, content, "DingTalk", str(body.get("senderNick") or ""),
-                               "dingtalk", sender, staff)
-        log.info("DingTalk reply from %s: %d", body.get("senderNick") or "?", outcome.status)
-        return answer(body, sentence(outcome, rt.text))
+
+        def act() -> str:
+            outcome = handle_reply(rt, content, "DingTalk", str(body.get("senderNick") or ""),
+                                   "dingtalk", sender, staff)
+            log.info("DingTalk reply from %s: %d", body.get("senderNick") or "?", outcome.status)
+            return sentence(outcome, rt.text)
+
+        return answer(body, act)
 
     return bp

@@ -19,8 +19,9 @@ from zoneinfo import ZoneInfo
 import requests
 
 from relay.i18n import Text
+from relay.payloads import Card, FollowUp
 from relay.platforms.base import RobotSink, fit_utf8
-from relay.platforms.follow import is_follow_up, status_line
+from relay.platforms.follow import status_line
 from relay.platforms.mentions import NOBODY, Mentions, Person
 from relay.platforms.render import card_values
 from relay.replies.links import LinkSigner, links_markdown
@@ -56,12 +57,12 @@ def mentions(people: list[Person]) -> tuple[str, dict[str, Any]]:
     return " ".join(shown), {"atMobiles": mobiles, "atUserIds": user_ids, "isAtAll": False}
 
 
-def markdown(payload: dict[str, Any], tz: ZoneInfo, console_url: str, text: Text,
+def markdown(payload: Card, tz: ZoneInfo, console_url: str, text: Text,
              people: list[Person] | None = None,
              links: LinkSigner | None = None) -> dict[str, Any]:
     """The alert as a DingTalk markdown message (paragraphs need a blank line between them);
     with signed action links when relay has a public URL (a robot cannot call back)."""
-    if is_follow_up(payload):
+    if isinstance(payload, FollowUp):
         line = status_line(payload, text)
         return {"msgtype": "markdown", "markdown": {"title": line[:60], "text": line}}
     v, t = card_values(payload, tz, console_url, text), text
@@ -109,6 +110,6 @@ class DingTalkSink(RobotSink):
 
     signed_url = url_for
 
-    def message(self, payload: dict[str, Any]) -> dict[str, Any]:
+    def message(self, payload: Card) -> dict[str, Any]:
         return markdown(payload, self.tz, self.console_url, self.text,
                         self.mentions.people(payload), self.links)

@@ -20,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from relay.i18n import Text
+from relay.payloads import Card, StatusChange
 from relay.platforms.base import bounded
 from relay.platforms.follow import OPEN, duration, status_name, who
 from relay.platforms.mentions import Person
@@ -39,11 +40,10 @@ def out_track_id(issue: str, conversation_id: str, reminder: str = "") -> str:
     return "relay-" + hashlib.sha1(key.encode()).hexdigest()
 
 
-def card_params(payload: dict[str, Any], tz: ZoneInfo, console_url: str,
-                text: Text) -> dict[str, str]:
+def card_params(payload: Card, tz: ZoneInfo, console_url: str, text: Text) -> dict[str, str]:
     """The card's variables for a new card, in RELAY_LANGUAGE."""
-    message = bounded(str(payload.get("message") or ""), MAX_CARD_MESSAGE, text)
-    v = card_values(dict(payload, message=message), tz, console_url, text)
+    v = card_values(payload, tz, console_url, text,
+                    bounded(payload.message, MAX_CARD_MESSAGE, text))
     return {"title": f"[{v['level']}] {v['title']}", "level": v["level"],
             "source": v["source"], "created": v["created"], "channel": v["channel"],
             "message": v["message"], "link": v["link"], "issue": v["uuid"],
@@ -51,18 +51,17 @@ def card_params(payload: dict[str, Any], tz: ZoneInfo, console_url: str,
                                                                    uuid=v["uuid"])}
 
 
-def status_params(payload: dict[str, Any], owners: list[Person], tz: ZoneInfo,
+def status_params(payload: StatusChange, owners: list[Person], tz: ZoneInfo,
                   text: Text) -> dict[str, str]:
     """The variables a state change replaces: the status, and a line with the owner, who
     changed it and when, and how long the issue has been open."""
-    status = status_name(int(payload.get("status_type") or 0), text)
+    status = status_name(payload.status_type, text)
     names = " ".join(person.name for person in owners) or text("follow.nobody")
     return {"status": status, "title": text("follow.card_header", status=status,
-                                            title=payload.get("title", "")),
+                                            title=payload.title),
             "status_line": text("follow.card_status", status=status, owners=names,
-                                who=who(payload, text),
-                                at=format_time(int(payload.get("changed_at") or 0), tz),
-                                duration=duration(payload.get("open_seconds") or 0, text))}
+                                who=who(payload, text), at=format_time(payload.changed_at, tz),
+                                duration=duration(payload.open_seconds, text))}
 
 
 @dataclass(frozen=True)

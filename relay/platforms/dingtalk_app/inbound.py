@@ -24,7 +24,6 @@ from relay.platforms.dingtalk_app.stream import (BOT_MESSAGE_TOPIC, CALLBACK, CA
                                                  DISCONNECT, PING, SYSTEM, BadFrame, Frame, ack)
 from relay.replies import log as replylog
 from relay.replies.actions import ACTIONS, Command, apply_action, handle_reply, origin_in_chat
-from relay.replies.parse import ISSUE_UUID
 from relay.store import actions as action_store
 from relay.store import chat as chat_store
 from relay.store.chat import DONE, FAILED, IGNORED
@@ -131,8 +130,8 @@ def act_on_click(rt: Runtime, data: dict[str, Any], attempts: int
     group = rt.settings.dingtalk_app_groups.get(card.destination, "") if card else ""
     if card is None or not group:
         return DONE, f"card {click.out_track_id[:64]} is not one relay sent", None, ""
-    issue = str(card.payload.get("uuid") or card.issue_uuid)
-    if not ISSUE_UUID.fullmatch(issue):  # a storm digest stands for many issues
+    issue = card.issue_uuid
+    if issue is None:  # a storm digest stands for many issues
         return DONE, "a digest card", rt.text("app.digest"), group
     if attempts > 1:
         return FAILED, f"{click.action} {issue}: interrupted, not acted on again", rt.text(

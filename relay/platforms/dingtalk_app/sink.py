@@ -4,14 +4,14 @@ DingTalk refuses the update."""
 
 from __future__ import annotations
 
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from relay.i18n import Text
+from relay.payloads import Card, FollowUp, Reminder, StatusChange
 from relay.platforms.base import SendResult
 from relay.platforms.dingtalk_app.card import card_params, out_track_id, status_params
 from relay.platforms.dingtalk_app.openapi import DingTalkApp
-from relay.platforms.follow import is_follow_up, status_line
+from relay.platforms.follow import status_line
 from relay.platforms.mentions import NOBODY, Mentions
 
 
@@ -25,24 +25,26 @@ class AppGroupSink:
         self.app, self.conversation_id, self.template_id = app, conversation_id, template_id
         self.tz, self.console_url, self.text, self.mentions = tz, console_url, text, mentions
 
-    def send(self, payload: dict[str, Any], now: float) -> SendResult:
-        if is_follow_up(payload):
+    def send(self, payload: Card, now: float) -> SendResult:
+        if isinstance(payload, FollowUp):
             return self.follow_up(payload)
-        track = out_track_id(str(payload["uuid"]), self.conversation_id,
-                             str(payload.get("reminder") or ""))
+        reminder = str(payload.reminder) if isinstance(payload, Reminder) else ""
+        track = out_track_id(payload.uuid, self.conversation_id, reminder)
         return self.app.send_card(self.conversation_id, self.template_id, track,
                                   card_params(payload, self.tz, self.console_url, self.text))
 
-    def follow_up(self, payload: dict[str, Any]) -> SendResult:
+    def follow_up(self, payload: FollowUp) -> SendResult:
         """A state change: the card's status variables replaced, and the status line in the
-        group when the change is announced, or when DingTalk refuses the update for good."""
+        group when the change is announced, or when DingTalk refuses the update for good (a
+        storm digest's follow-up is a line)."""
         line = status_line(payload, self.text)
-        track = payload.get("message_id")
+        track = payload.message_id
         if not track:
             return _without_id(self.app.send_text(self.conversation_id, line))
-        announce = payload.get("announce", True)
-        if payload.get("kind") == "status":
-            result, refused = self.app.update_card(str(track), status_params(
+        change = isinstance(payload, StatusChange)
+        announce = payload.announce if change else True
+        if change:
+            result, refused = self.app.update_card(track, status_params(
                 payload, self.mentions.managers(payload), self.tz, self.text))
             if not result.ok and not refused:
                 return result  # worth a retry (QPS limit, 5xx, network)

@@ -12,7 +12,7 @@ from relay.errors import ConfigError
 from relay.platforms.base import Destination, Kind, Platform, ReplyRoute, Sink
 from relay.platforms.feishu import events, reply
 from relay.platforms.feishu.app import AppChatSink, app_from_settings
-from relay.platforms.feishu.card import load_card_template
+from relay.platforms.feishu.card import json_2_warning, load_card_template
 from relay.platforms.feishu.webhook import BotWebhookSink, FlowWebhookSink
 from relay.replies.links import link_signer
 
@@ -47,6 +47,11 @@ def _setup(rt: Runtime, http: requests.Session) -> dict[str, Sink]:
             for name, chat_id in s.feishu_app_chats.items()}
 
 
+def _warnings(rt: Runtime) -> list[str]:
+    warning = json_2_warning(rt.card) if rt.card is not None else None
+    return [warning] if warning else []
+
+
 def _check_bot_secrets(settings: Settings) -> None:
     """A secret for a name that is not a custom bot is a typo that would silently go unused."""
     table = settings.destination_table()
@@ -67,4 +72,5 @@ PLATFORM = Platform(
     replies=(ReplyRoute(reply.PATH, reply.feishu_reply_blueprint),
              ReplyRoute(events.PATH, events.feishu_events_blueprint, counted=False)),
     setup=_setup,
+    warnings=_warnings,
 )

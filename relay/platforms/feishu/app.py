@@ -19,12 +19,13 @@ import requests
 from relay.clock import Clock
 from relay.errors import ConfigError
 from relay.i18n import Text
-from relay.platforms.base import CachedToken, SendResult, bounded
+from relay.payloads import Card, FollowUp, Reminder, StatusChange
+from relay.platforms.base import CachedToken, SendResult, fit
 from relay.platforms.feishu.buttons import with_buttons
 from relay.platforms.feishu.card import CardTemplate
 from relay.platforms.feishu.follow import updatable, with_mentions, with_status
 from relay.platforms.feishu.webhook import FEISHU_LIMITS, judge
-from relay.platforms.follow import is_follow_up, status_line
+from relay.platforms.follow import status_line
 from relay.platforms.mentions import NOBODY, Mentions
 from relay.platforms.render import card_values
 
@@ -32,7 +33,10 @@ TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token/internal"
 REFRESH_MARGIN_SECONDS = 600  # refresh when less than this is left (Feishu's SDK: 10 min)
 INVALID_TOKEN_CODES = {99991661, 99991663, 99991668}  # missing / invalid / expired token
 RATE_LIMIT_CODE = 99991400
-MAX_CARD_MESSAGE = 8000  # characters of the issue text in an IM card (Feishu takes ≤ 30 KB)
+CARD_UPDATE_TOO_FREQUENT = 230020  # more than 5 updates a second of one message
+# Feishu takes a card's request body up to 30 KB; a card is cut to this many bytes of its
+# `content` (as it lies in the body), leaving room for the status line a PATCH adds
+MAX_CARD_BYTES = 28_000
 
 
 class FeishuAppError(Exception):
@@ -108,6 +112,9 @@ class FeishuApp:
             reset = resp.headers.get("x-ogw-ratelimit-reset", "")
             wait = float(reset) if reset.isdigit() else 10.0
             return SendResult(False, f"Feishu code {RATE_LIMIT_CODE}: too many requests", wait)
+        if answer.get("code") == CARD_UPDATE_TOO_FREQUENT:  # a second later it goes through
+            return SendResult(False, f"Feishu code {CARD_UPDATE_TOO_FREQUENT}: the card was "
+                              "updated more than 5 times a second", 1.0)
         result = judge(resp, now)
         if not result.ok:
             return result
@@ -135,7 +142,8 @@ class FeishuApp:
     def update_card(self, message_id: str, card: dict[str, Any]) -> tuple[SendResult, bool]:
         """PATCH a card the bot sent: (how it went, whether Feishu refused it for good, e.g. a
         message over 14 days old or one sent without "update_multi": true). Any business code
-        that is not a rate limit counts as a refusal; network errors and 5xx are worth a retry."""
+        that is not a limit (the API's, or the card's 5 updates a second) counts as a refusal;
+        limits, network errors and 5xx are worth a retry."""
         result, answer = self.call("PATCH", f"/open-apis/im/v1/messages/{message_id}",
                                    {"content": json.dumps(card, ensure_ascii=False)})
         code = answer.get("code")
@@ -153,6 +161,11 @@ class FeishuApp:
         return self._bot_open_id
 
 
+def content_bytes(card: dict[str, Any]) -> int:
+    """The size of a card in an IM API request: its JSON as a string, JSON-escaped in the body."""
+    return len(json.dumps(json.dumps(card, ensure_ascii=False), ensure_ascii=False).encode())
+
+
 class AppChatSink:
     """A destination that is a group chat of the app bot: the alert card through the IM API."""
 
@@ -163,40 +176,49 @@ class AppChatSink:
         self.app, self.chat_id, self.tz, self.card = app, chat_id, tz, card
         self.console_url, self.text, self.mentions = console_url, text, mentions
 
-    def render(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """The alert card, updatable later (its issue's state changes are PATCHed into it)."""
-        message = bounded(str(payload.get("message") or ""), MAX_CARD_MESSAGE, self.text)
-        card = self.card.render(card_values(dict(payload, message=message), self.tz,
-                                            self.console_url, self.text))
-        card = with_buttons(card, str(payload["uuid"]), self.text)
-        return updatable(with_mentions(card, self.mentions.people(payload), self.text))
+    def render(self, payload: Card) -> dict[str, Any]:
+        """The alert card, updatable later (its issue's state changes are PATCHed into it), the
+        message cut so the card stays within Feishu's 30 KB."""
+        people = self.mentions.people(payload)
 
-    def send(self, payload: dict[str, Any], now: float) -> SendResult:
-        if is_follow_up(payload):
+        def card(message: str) -> dict[str, Any]:
+            rendered = self.card.render(card_values(payload, self.tz, self.console_url,
+                                                    self.text, message))
+            rendered = with_buttons(rendered, payload.uuid, self.text)
+            return updatable(with_mentions(rendered, people, self.text))
+
+        message = fit(lambda kept: content_bytes(card(kept)), payload.message, MAX_CARD_BYTES,
+                      self.text)
+        return card(message)
+
+    def send(self, payload: Card, now: float) -> SendResult:
+        if isinstance(payload, FollowUp):
             return self.follow_up(payload)
         # the same issue to the same chat is one message, even when a crash makes us send twice
-        key = f"{payload['uuid']}\n{self.chat_id}"
-        if payload.get("reminder"):  # a reminder is a message of its own
-            key += f"\nreminder {payload['reminder']}"
+        key = f"{payload.uuid}\n{self.chat_id}"
+        if isinstance(payload, Reminder):  # a reminder is a message of its own
+            key += f"\nreminder {payload.reminder}"
         key = hashlib.sha1(key.encode()).hexdigest()
         return self.app.send(self.chat_id, "interactive", self.render(payload),
                              idempotency_key=key)
 
-    def follow_up(self, payload: dict[str, Any]) -> SendResult:
+    def follow_up(self, payload: FollowUp) -> SendResult:
         """A state change: the card PATCHed with it (keeping its content), and one line in the
         card's thread when the change is announced. A PATCH Feishu refuses (too old, not
         updatable) falls back to the thread line. The result carries no message_id: a reply to
         the line belongs to the card's thread, whose root finds the issue."""
         line = status_line(payload, self.text)
-        message_id = payload.get("message_id")
-        key = hashlib.sha1(f"{payload['uuid']}\n{self.chat_id}\n{payload.get('status_type')}"
-                           f"\n{payload.get('changed_at')}\n{payload.get('kind')}"
-                           .encode()).hexdigest()
+        message_id = payload.message_id
+        change = isinstance(payload, StatusChange)
+        status_type, changed_at = (payload.status_type, payload.changed_at) if change else (
+            None, None)
+        key = hashlib.sha1(f"{payload.uuid}\n{self.chat_id}\n{status_type}\n{changed_at}"
+                           f"\n{payload.kind}".encode()).hexdigest()
         if not message_id:
             result = self.app.send(self.chat_id, "text", {"text": line}, idempotency_key=key)
             return SendResult(result.ok, result.error, result.retry_after)
-        announce = payload.get("announce", True)
-        if payload.get("kind") == "status":
+        announce = payload.announce if change else True
+        if change:
             card = with_status(self.render(payload), payload,
                                self.mentions.managers(payload), self.tz, self.text)
             result, refused = self.app.update_card(str(message_id), card)

@@ -51,3 +51,15 @@ def load_card_template(path: Path | None, language: str) -> CardTemplate:
     if not isinstance(rendered, dict):
         raise ConfigError(f"{var}: the card must be a JSON object")
     return card
+
+
+def json_2_warning(card: CardTemplate) -> str | None:
+    """What a card template in JSON 2.0 (`"schema": "2.0"`) loses: relay adds its action buttons
+    and signed links to a JSON 1.0 card's `elements` only, so such a card goes out without them.
+    None for a 1.0 card."""
+    if str(card.render({name: "" for name in CARD_PLACEHOLDERS}).get("schema")) != "2.0":
+        return None
+    return ('RELAY_FEISHU_CARD_TEMPLATE is a card in JSON 2.0 ("schema": "2.0"): relay adds '
+            "its buttons (Claim, Resolve, …) and signed action links only to JSON 1.0 cards, so "
+            "these cards go out without them; write the template in JSON 1.0 "
+            "(docs/platforms/feishu-cards.md)")

@@ -7,6 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from relay.i18n import Text
+from relay.payloads import StatusChange
 from relay.platforms.follow import STATUS_COLOURS, duration, status_name, who
 from relay.platforms.mentions import Person
 from relay.platforms.render import format_time
@@ -50,21 +51,21 @@ def with_mentions(card: dict[str, Any], people: list[Person], text: Text) -> dic
     return card
 
 
-def with_status(card: dict[str, Any], payload: dict[str, Any], people: list[Person],
+def with_status(card: dict[str, Any], payload: StatusChange, people: list[Person],
                 tz: ZoneInfo, text: Text) -> dict[str, Any]:
     """The original card with its issue's state: the status in the header (colour by status),
     and a line with the owner, who changed it and when, and how long it has been open."""
-    status = int(payload.get("status_type") or 0)
+    status = payload.status_type
     header = card.get("header") if isinstance(card.get("header"), dict) else None
     if header is not None:
         header["template"] = STATUS_COLOURS.get(status, header.get("template", "red"))
         title = header.get("title") if isinstance(header.get("title"), dict) else None
         if title is not None:
             title["content"] = text("follow.card_header", status=status_name(status, text),
-                                    title=payload.get("title", ""))
+                                    title=payload.title)
     owners = at_markdown(people) or text("follow.nobody")
     elements(card).append({"tag": "div", "text": {"tag": "lark_md", "content": text(
         "follow.card_status", status=status_name(status, text), owners=owners,
-        who=who(payload, text), at=format_time(int(payload.get("changed_at") or 0), tz),
-        duration=duration(payload.get("open_seconds") or 0, text))}})
+        who=who(payload, text), at=format_time(payload.changed_at, tz),
+        duration=duration(payload.open_seconds, text))}})
     return updatable(card)

@@ -14,18 +14,18 @@ import email.utils
 import hashlib
 import hmac
 import json
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import requests
 
 from relay import http
 from relay.i18n import Text
-from relay.platforms.base import SendResult, cut
+from relay.platforms.base import SendResult, fit
 from relay.platforms.feishu.buttons import with_links
 from relay.platforms.feishu.card import CardTemplate
 from relay.platforms.feishu.follow import with_mentions
-from relay.platforms.follow import OPEN, is_follow_up, status_line, status_name, who
+from relay.payloads import Card, FollowUp
+from relay.platforms.follow import OPEN, status_line, status_name, who
 from relay.platforms.mentions import NOBODY, Mentions, Person
 from relay.platforms.render import card_values, format_time
 from relay.replies.links import LinkSigner
@@ -39,22 +39,23 @@ JSON = {"Content-Type": "application/json; charset=utf-8"}
 MAX_BOT_BODY = 20_000  # Feishu takes ≤ 20 KB per custom-bot request; a margin for "KB" = 1000
 
 
-def flow_params(payload: dict[str, Any], tz: ZoneInfo, text: Text) -> dict[str, str]:
+def flow_params(payload: Card, tz: ZoneInfo, text: Text) -> dict[str, str]:
     """The flat params Feishu flows built on Guance's recipe already use (names fixed; the level
     as Guance shows it in RELAY_LANGUAGE), plus `event` ("new" for a new issue, "status" for a
     change) and `status`, so a flow can branch on the event; a change also names who made it
     and carries the follow-up line."""
+    follow_up = isinstance(payload, FollowUp)
     params = {
-        "issue_uuid": payload["uuid"],
-        "title": payload["title"],
-        "level": text.level(str(payload.get("level") or "")),
-        "source": payload["source"],
-        "message": payload["message"],
-        "createAt": format_time(payload["create_at"], tz),
-        "event": "status" if is_follow_up(payload) else "new",
-        "status": str(payload.get("status") or status_name(OPEN, text)),
+        "issue_uuid": payload.uuid,
+        "title": payload.title,
+        "level": text.level(payload.level),
+        "source": payload.source,
+        "message": payload.message,
+        "createAt": format_time(payload.create_at, tz),
+        "event": "status" if follow_up else "new",
+        "status": (follow_up and payload.status) or status_name(OPEN, text),
     }
-    if is_follow_up(payload):
+    if follow_up:
         params.update(changed_by=who(payload, text), line=status_line(payload, text))
     return params
 
@@ -104,9 +105,9 @@ class FlowWebhookSink:
         self.url, self.tz, self.text, self.timeout, self.links = url, tz, text, timeout, links
         self.session = session or requests.Session()
 
-    def send(self, payload: dict[str, Any], now: float) -> SendResult:
+    def send(self, payload: Card, now: float) -> SendResult:
         params = flow_params(payload, self.tz, self.text)
-        if self.links is not None and not is_follow_up(payload):
+        if self.links is not None and not isinstance(payload, FollowUp):
             # signed action links, as params `claim_url`, `resolve_url`
             params.update({f"{action}_url": url for action, _, url
                            in self.links.links(payload, "Feishu", self.text)})
@@ -139,17 +140,17 @@ class BotWebhookSink:
         self.secret, self.timeout, self.mentions, self.links = secret, timeout, mentions, links
         self.session = session or requests.Session()
 
-    def body(self, payload: dict[str, Any], now: float) -> bytes:
+    def body(self, payload: Card, now: float) -> bytes:
         """The request body, the message cut so the whole stays within Feishu's size limit.
         A state change is a short text message (a custom bot cannot update its card)."""
         extra = {}
         if self.secret:
             extra = {"timestamp": str(int(now)), "sign": bot_sign(int(now), self.secret)}
-        if is_follow_up(payload):
+        if isinstance(payload, FollowUp):
             return json.dumps({"msg_type": "text",
                                "content": {"text": status_line(payload, self.text)},
                                **extra}, ensure_ascii=False).encode("utf-8")
-        message = str(payload["message"])
+        message = payload.message
         # who to @-mention and the signed links do not change with the cut: found once
         people = self.mentions.people(payload)
         links = self.links.links(payload, "Feishu", self.text) if self.links is not None else None
@@ -157,31 +158,18 @@ class BotWebhookSink:
         def encode(kept: str) -> bytes:
             return self._encode(payload, kept, extra, people, links)
 
-        whole = encode(message)
-        if len(whole) <= MAX_BOT_BODY:
-            return whole
-        lo, hi = 0, len(message)  # the longest kept prefix that fits (binary search)
-        best = encode(cut(message, 0, self.text))
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            candidate = encode(cut(message, mid, self.text))
-            if len(candidate) <= MAX_BOT_BODY:
-                lo, best = mid, candidate
-            else:
-                hi = mid - 1
-        return best
+        return encode(fit(lambda kept: len(encode(kept)), message, MAX_BOT_BODY, self.text))
 
-    def _encode(self, payload: dict[str, Any], message: str, extra: dict[str, str],
+    def _encode(self, payload: Card, message: str, extra: dict[str, str],
                 people: list[Person], links: list[tuple[str, str, str]] | None) -> bytes:
-        values = card_values(dict(payload, message=message), self.tz, self.console_url,
-                             self.text)
+        values = card_values(payload, self.tz, self.console_url, self.text, message)
         card = with_mentions(self.card.render(values), people, self.text)
         if links is not None:  # a custom bot cannot call back: signed link buttons
             card = with_links(card, links)
         body = {"msg_type": "interactive", "card": card, **extra}
         return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
-    def send(self, payload: dict[str, Any], now: float) -> SendResult:
+    def send(self, payload: Card, now: float) -> SendResult:
         try:
             resp = http.post(self.session, self.url, self.body(payload, now), JSON,
                              self.timeout)

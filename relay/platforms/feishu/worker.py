@@ -23,7 +23,7 @@ from relay.replies.event_worker import EventWorker
 from relay.replies import log as replylog
 from relay.replies.actions import parse_command
 from relay.replies.comments import post_comment
-from relay.replies.parse import ISSUE_UUID, MAX_TEXT, ReplyParseError, ReplyTooLong, parse_reply
+from relay.replies.parse import MAX_TEXT, ReplyParseError, ReplyTooLong, parse_reply
 from relay.store import chat as chat_store
 from relay.store.chat import DONE, FAILED, IGNORED, PENDING
 
@@ -190,9 +190,7 @@ def _target(rt: Runtime, message: Message) -> tuple[str, str, str]:
         if message.text.lstrip().startswith(("#", "＃")):
             return "", "", t("app.malformed", error=explicit_error, how_to=t("app.how_to"))
         return "", "", t("app.which_issue", how_to=t("app.how_to"))
-    if ISSUE_UUID.fullmatch(str(card.payload.get("uuid"))):  # a card, or a reminder of one
-        card.issue_uuid = str(card.payload["uuid"])
-    if not ISSUE_UUID.fullmatch(card.issue_uuid):  # a storm digest stands for many issues
+    if card.issue_uuid is None:  # a storm digest stands for many issues
         return "", "", t("app.digest")
     text = message.text
     if not text:

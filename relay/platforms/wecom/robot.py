@@ -13,8 +13,9 @@ from zoneinfo import ZoneInfo
 import requests
 
 from relay.i18n import Text
+from relay.payloads import Card, FollowUp
 from relay.platforms.base import RobotSink, fit_utf8
-from relay.platforms.follow import is_follow_up, status_line
+from relay.platforms.follow import status_line
 from relay.platforms.mentions import NOBODY, Mentions, Person
 from relay.platforms.render import card_values
 from relay.replies.links import LinkSigner, links_markdown
@@ -33,15 +34,15 @@ def mentions(people: list[Person]) -> str:
     return " ".join(f"<@{p.on(PLATFORM)}>" if p.on(PLATFORM) else p.name for p in people)
 
 
-def markdown(payload: dict[str, Any], tz: ZoneInfo, console_url: str, text: Text,
+def markdown(payload: Card, tz: ZoneInfo, console_url: str, text: Text,
              people: list[Person] | None = None,
              links: LinkSigner | None = None) -> dict[str, Any]:
-    if is_follow_up(payload):
+    if isinstance(payload, FollowUp):
         return {"msgtype": "markdown", "markdown": {"content": status_line(payload, text)}}
     v, t = card_values(payload, tz, console_url, text), text
     named = mentions(people or [])
     actions = [links_markdown(links.links(payload, "WeCom", text), "  ")] if links else []
-    colour = LEVEL_COLOURS.get(str(payload.get("level") or ""), "comment")
+    colour = LEVEL_COLOURS.get(payload.level, "comment")
 
     def render(message: str) -> str:
         return "\n".join([
@@ -72,6 +73,6 @@ class WeComSink(RobotSink):
         super().__init__(url, tz, console_url, text, session, timeout)
         self.links = links  # signed action links, when relay has a public URL
 
-    def message(self, payload: dict[str, Any]) -> dict[str, Any]:
+    def message(self, payload: Card) -> dict[str, Any]:
         return markdown(payload, self.tz, self.console_url, self.text,
                         self.mentions.people(payload), self.links)
