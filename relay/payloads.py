@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-ISSUE, REMINDER, STATUS = "issue", "reminder", "status"
+ISSUE, REMINDER, REMINDER_DIGEST, STATUS = "issue", "reminder", "reminder_digest", "status"
 DIGEST, DIGEST_STATUS, MUTE_SUMMARY, TEST = "digest", "digest_status", "mute_summary", "test"
 MAX_KEY = 64  # the dedupe_key column's width
 
@@ -135,6 +135,14 @@ class DigestStatus(FollowUp):
         return f"{digest}~done"
 
 
+class ReminderDigest(Card):
+    """One card standing for the reminders one `remind` run has for one chat (more than one):
+    `issues` are the reminded issues; each one's Reminder row is kept as `digested`."""
+
+    kind = REMINDER_DIGEST
+    issues: list[str] = []
+
+
 class MuteSummary(Card):
     """The cards a `/mute` held back, summed up when it ended; `uuid` is `mute_<mute id>`."""
 
@@ -147,10 +155,9 @@ class TestCard(Card):
     kind = TEST
 
 
-Payload = IssueCard | Reminder | StatusChange | StormDigest | DigestStatus | MuteSummary | TestCard
 KINDS: dict[str, type[Card]] = {model.kind: model for model in (
-    IssueCard, Reminder, StatusChange, StormDigest, DigestStatus, MuteSummary, TestCard)}
-QUEUED_KINDS = tuple(kind for kind in KINDS if kind != TEST)  # what the outbox holds
+    IssueCard, Reminder, ReminderDigest, StatusChange, StormDigest, DigestStatus, MuteSummary,
+    TestCard)}
 
 
 def load(kind: str, payload: dict[str, Any]) -> Card:

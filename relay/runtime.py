@@ -24,9 +24,11 @@ from relay.store.budget import SharedRateLimiter, key_id
 from relay.store.leases import Leases
 
 if TYPE_CHECKING:
+    from relay.platforms.dingtalk_app.connection import DingTalkStream
+    from relay.platforms.dingtalk_app.openapi import DingTalkApp
     from relay.platforms.feishu.app import FeishuApp
     from relay.platforms.feishu.card import CardTemplate
-    from relay.platforms.feishu.worker import EventWorker
+    from relay.replies.event_worker import EventWorker
 
 log = logging.getLogger("relay")
 GUANCE_WINDOW_SECONDS = 61.0  # a second of margin over Guance's one-minute window
@@ -44,6 +46,8 @@ class Runtime:
         http = http_session()  # one pool of keep-alive connections for every webhook
         self.feishu_app: FeishuApp | None = None  # both set by the Feishu platform's setup
         self.card: CardTemplate | None = None
+        self.dingtalk_app: DingTalkApp | None = None  # set by the DingTalk app platform's setup
+        self.dingtalk_stream: DingTalkStream | None = None  # its Stream connection, when serving
         # each platform checks its own settings (before anything touches the database) and
         # makes the destinations only it knows of (the Feishu app bot's chats)
         own_sinks: dict[str, Sink] = {}
@@ -95,6 +99,8 @@ class Runtime:
     def close(self) -> None:
         if self.event_worker is not None:
             self.event_worker.stop()
+        if self.dingtalk_stream is not None:
+            self.dingtalk_stream.stop()
         self.engine.dispose()
 
 

@@ -64,9 +64,12 @@ class Settings(BaseSettings):
     port: int = Field(8080, ge=0, le=65535)
     # DingTalk (its robots are RELAY_DESTINATIONS entries)
     dingtalk_app_secret: SecretStr | None = None  # outgoing robot's AppSecret: signs /dingtalk/reply
-    # DingTalk replies, hardened: the robot named in callbacks, where answers may be posted
     dingtalk_robot_code: str | None = None  # the robot's robotCode: callbacks for another refused
     dingtalk_session_origins: str = ""  # origins besides https://*.dingtalk.com (a local fake)
+    dingtalk_app_key: str | None = None  # the DingTalk app robot over Stream: its Client ID
+    dingtalk_app_groups: dict[str, str] = {}  # destination name → openConversationId (cid…)
+    dingtalk_card_template: str = ""  # the interactive card's template id (card builder)
+    dingtalk_open_base_url: str = "https://api.dingtalk.com"  # OpenAPI and Stream gateway
     # the Feishu app bot: IM API cards, /feishu/events, reply notifications
     feishu_app_id: str | None = None
     feishu_app_secret: SecretStr | None = None
@@ -180,6 +183,10 @@ class Settings(BaseSettings):
                 raise ValueError(f"destination {name!r} must map to a Feishu chat_id (oc_…)")
         return value
 
+    def app_chats(self) -> dict[str, str]:
+        """The app bots' own chats (Feishu, DingTalk): their cards follow the issue in place."""
+        return {**self.feishu_app_chats, **self.dingtalk_app_groups}
+
     @field_validator("follow_announce")
     @classmethod
     def _announce(cls, value: str) -> str:
@@ -242,7 +249,7 @@ class Settings(BaseSettings):
 
     def routing(self) -> dict[str, list[str]]:
         """Channel (name or UUID) → destination names. Raises ConfigError for unknown names."""
-        known = {**self.destination_table(), **self.feishu_app_chats}  # app chats are destinations too
+        known = {**self.destination_table(), **self.app_chats()}  # app chats are destinations too
         table = {channel: list(self.routes.get(channel, [DEFAULT_DESTINATION]))
                  for channel in self.channel_list}
         table.update({channel: list(names) for channel, names in self.routes.items()})
@@ -256,7 +263,8 @@ class Settings(BaseSettings):
                         "in RELAY_ROUTES, so it goes to the default Feishu webhook)")
                 raise ConfigError(
                     f"RELAY_ROUTES: channel {channel!r} names destination {name!r}, "
-                    "which is not in RELAY_DESTINATIONS or RELAY_FEISHU_APP_CHATS")
+                    "which is not in RELAY_DESTINATIONS, RELAY_FEISHU_APP_CHATS or "
+                    "RELAY_DINGTALK_APP_GROUPS")
         return table
 
     def require(self, *names: str) -> None:

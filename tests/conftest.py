@@ -94,6 +94,15 @@ def postgres_server():
     server.stop()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """Each database relay runs on, in turn: the test runs once on SQLite (the file make_runtime
+    uses by default) and once on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/relay.db"
+    return request.getfixturevalue("postgres_url")
+
+
 @pytest.fixture
 def postgres_url(postgres_server):
     """A fresh, empty database on the session's PostgreSQL server."""

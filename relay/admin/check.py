@@ -39,6 +39,9 @@ def destination_lines(rt: Runtime) -> list[str]:
     for name, chat_id in sorted(rt.settings.feishu_app_chats.items()):
         lines.append(f"destination {name!r}: feishu_app chat {chat_id}; "
                      f"channels: {', '.join(routed.get(name, [])) or 'none'}")
+    for name, group in sorted(rt.settings.dingtalk_app_groups.items()):
+        lines.append(f"destination {name!r}: dingtalk_app group {group}; "
+                     f"channels: {', '.join(routed.get(name, [])) or 'none'}")
     return lines
 
 

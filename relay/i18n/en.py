@@ -213,6 +213,7 @@ MESSAGES: dict[str, str] = {
     "action.toast_unknown": "This button is not one of relay's.",
     # reminders when nobody claims an issue
     "action.reminder_title": "⏰ Unclaimed for {minutes} min: {title}",
+    "action.reminder_digest_title": "⏰ {count} issues unclaimed",
     # mutes from chat
     "action.mute_done": "Muted {resource} until {until}: new cards of it are held back (listed "
                         "on the delivery log page) and summed up in one card when the mute "

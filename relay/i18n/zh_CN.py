@@ -199,6 +199,7 @@ MESSAGES: dict[str, str] = {
     "action.toast_unknown": "这个按钮不是 relay 的。",
     # 无人认领时的提醒
     "action.reminder_title": "⏰ {minutes} 分钟无人认领：{title}",
+    "action.reminder_digest_title": "⏰ {count} 个 Issue 无人认领",
     # 聊天中的静音
     "action.mute_done": "已将 {resource} 静音至 {until}：它的新卡片会被暂存（列在投递日志页面上），"
                         "静音结束时汇总成一张卡片。",

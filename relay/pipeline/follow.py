@@ -201,9 +201,9 @@ def _record(rt: Runtime, old: store.IssueState, obj: dict[str, Any], status: int
     announce = name in rt.settings.announced
     infos = obj.get("managerInfos") if isinstance(obj.get("managerInfos"), list) else []
     people = [i for i in infos if isinstance(i, dict)] or managers
-    rows = []
+    rows, app_chats = [], rt.settings.app_chats()
     for card in store.cards(rt.engine, [old.issue_uuid]):
-        app = card.destination in rt.settings.feishu_app_chats
+        app = card.destination in app_chats
         if card.status == DIGESTED or not (announce or app):
             continue  # a digest is followed up once (follow_digests); claims: app cards only
         issue = card.card()

@@ -9,6 +9,7 @@ the platform said yes; a limit answer carries how long to wait.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol
 from zoneinfo import ZoneInfo
@@ -85,6 +86,34 @@ class Platform:
     setup: Callable[[Runtime, requests.Session], dict[str, Sink]] | None = None
     # run by `relay check` after setup: settings that work, but not as one would expect
     warnings: Callable[[Runtime], list[str]] | None = None
+    # run once in the serving process (relay run / serve): opens the connections the platform
+    # keeps to its chat service (DingTalk's Stream)
+    listen: Callable[[Runtime], None] | None = None
+
+
+class CachedToken:
+    """An app's access token (Feishu's tenant_access_token, DingTalk's accessToken): fetched
+    when there is none or less than `margin` seconds of it are left, under a lock, so threads
+    that all need one at once cause one fetch; `forget` drops one the platform refused."""
+
+    def __init__(self, fetch: Callable[[], tuple[str, float]], clock: Any,
+                 margin: float) -> None:
+        self._fetch, self._clock, self._margin = fetch, clock, margin  # fetch: (token, lifetime)
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._lock = threading.Lock()
+
+    def get(self) -> str:
+        with self._lock:
+            if self._token is None or self._clock.now() >= self._expires_at - self._margin:
+                self._token, lifetime = self._fetch()
+                self._expires_at = self._clock.now() + lifetime
+            return self._token
+
+    def forget(self, token: str) -> None:
+        with self._lock:
+            if self._token == token:
+                self._token = None
 
 
 def judge_errcode(platform: str, resp: requests.Response,

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
-from relay.platforms import dingtalk, feishu, wecom
+from relay.platforms import dingtalk, dingtalk_app, feishu, wecom
 from relay.platforms.base import Destination, Kind, Platform, ReplyRoute
 
-PLATFORMS: tuple[Platform, ...] = (dingtalk.PLATFORM, wecom.PLATFORM, feishu.PLATFORM)
+PLATFORMS: tuple[Platform, ...] = (dingtalk.PLATFORM, dingtalk_app.PLATFORM, wecom.PLATFORM,
+                                   feishu.PLATFORM)
 
 KINDS: dict[str, Kind] = {kind.name: kind for p in PLATFORMS for kind in p.kinds}
 FALLBACK_KIND = next(kind.name for kind in KINDS.values() if kind.url_path is None)

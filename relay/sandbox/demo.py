@@ -15,7 +15,9 @@ from relay.pipeline.schedule import parse_crontab
 from relay.runtime import Runtime, stop_on_signals
 from relay.sandbox.demo_actions import run_actions_step
 from relay.sandbox.demo_app_bot import run_app_bot_step
+from relay.sandbox.demo_dingtalk_app import run_dingtalk_app_step
 from relay.sandbox.demo_follow import run_follow_step
+from relay.sandbox.demo_remind import run_remind_step
 from relay.sandbox.feishu import FakeFeishu, card_texts
 from relay.sandbox.guance import FakeGuance
 from relay.sandbox.robots import FakeDingTalk, FakeWeCom, robot_url
@@ -102,6 +104,11 @@ def run_sandbox(crontab: Path | None = None, keep: bool = False) -> int:
             print("\n10. acting on issues from chat: a text command, a signed link, a card "
                   "button, a mute")
             ok = run_actions_step(guance, g_url, Path(tmp)) and ok
+            print("\n11. DingTalk app robot over Stream, relay reachable from nowhere: a card, "
+                  "an @-message and a button, a dropped connection")
+            ok = run_dingtalk_app_step(guance, g_url, Path(tmp)) and ok
+            print("\n12. reminders: three P2 issues nobody claims get one reminder digest")
+            ok = run_remind_step(guance, g_url, Path(tmp)) and ok
             if keep:
                 keep_running(rt, web.url, [g_url, f_url], first, crontab, ok)
         finally:

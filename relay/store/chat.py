@@ -1,4 +1,4 @@
-"""The store of the two-way chat: Feishu events accepted, Guance replies seen, issues checked.
+"""The store of the two-way chat: Feishu events and DingTalk Stream frames accepted, Guance replies seen, issues checked.
 
 * `feishu_events` — every accepted Feishu event, keyed by its event_id: written before relay
   answers Feishu 200, so a crash after the answer loses nothing, and a redelivered event_id is a
@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (JSON, BigInteger, Engine, Index, Integer, String, Text, delete, or_, select,
@@ -71,14 +72,17 @@ def accept_event(engine: Engine, event_id: str, event_type: str, body: dict[str,
         return conn.execute(stmt.returning(FeishuEvent.event_id)).first() is not None
 
 
-def due_events(engine: Engine, now: int, limit: int = 20) -> list[FeishuEvent]:
-    """Pending events whose time has come, and ones a crashed worker left `working`."""
+def due_events(engine: Engine, now: int, limit: int = 20,
+               types: Sequence[str] | None = None) -> list[FeishuEvent]:
+    """Pending events whose time has come, and ones a crashed worker left `working` (of these
+    event types only, when given: each platform's worker takes its own)."""
+    query = select(FeishuEvent).where(or_(
+        (FeishuEvent.status == PENDING) & (FeishuEvent.next_attempt_at <= now),
+        (FeishuEvent.status == WORKING) & (FeishuEvent.claimed_at < now - STALE_CLAIM_SECONDS)))
+    if types is not None:
+        query = query.where(FeishuEvent.event_type.in_(types))
     with Session(engine, expire_on_commit=False) as session:
-        return list(session.scalars(select(FeishuEvent).where(or_(
-            (FeishuEvent.status == PENDING) & (FeishuEvent.next_attempt_at <= now),
-            (FeishuEvent.status == WORKING)
-            & (FeishuEvent.claimed_at < now - STALE_CLAIM_SECONDS)))
-            .order_by(FeishuEvent.received_at).limit(limit)))
+        return list(session.scalars(query.order_by(FeishuEvent.received_at).limit(limit)))
 
 
 def claim_event(engine: Engine, row: FeishuEvent, now: int) -> bool:

@@ -18,11 +18,11 @@ from sqlalchemy import (JSON, BigInteger, Connection, Engine, Index, Integer, St
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from relay import payloads
-from relay.payloads import MAX_KEY, Card, StormDigest
+from relay.payloads import MAX_KEY, Card
 from relay.store.base import ID, Base, dialect_insert, write_lock
 
 PENDING, SENT, DEAD = "pending", "sent", "dead"
-DIGESTED = "digested"  # recorded, but covered by one storm digest row; never sent itself
+DIGESTED = "digested"  # recorded, but covered by one digest row (storm, reminders); never sent
 MUTED = "muted"  # held back by a /mute from chat; summed up in one card when the mute ends
 # the filters of `relay deliveries --status` and the log page ("failed": pending, tried before)
 LISTED_STATUSES = (PENDING, "failed", DEAD, SENT, DIGESTED, MUTED)
@@ -137,41 +137,14 @@ def cursor_of(engine: Engine, channel_uuid: str) -> int | None:
 
 def record_poll(engine: Engine, channel_uuid: str, channel_name: str, cursor: int, now: int,
                 rows: Iterable[dict[str, Any]],
-                digest: Callable[[list[dict[str, Any]]], StormDigest | None] | None = None,
+                digest: Callable[[list[dict[str, Any]]], Card | None] | None = None,
                 window: Window | None = None) -> int:
-    """Insert outbox rows (a repeat is a no-op) and move the cursor, in one transaction.
-    `window`: the read stopped part-way and goes on there next run (None: it is complete).
-
-    `rows` are made by `row`. Returns how many rows were new. `digest` sees each destination's
-    really-new rows and may return one storm digest to send instead of them: a storm then costs
-    one card, while every issue is still recorded (as `digested`), so its re-reads stay no-ops.
-    """
+    """Queue the rows read (made by `row`; see `queue` for `digest`) and move the cursor, in one
+    transaction. `window`: the read stopped part-way and goes on there next run (None: it is
+    complete). Returns how many rows were new."""
     insert = dialect_insert(engine)
-    values = [dict(r, channel=channel_name, status=PENDING, attempts=0, next_attempt_at=now,
-                   created_at=now, updated_at=now) for r in rows]
-    new_by_destination: dict[str, list[dict[str, Any]]] = {}
     with engine.begin() as conn:
-        fresh = _not_yet_recorded(conn, values)
-        if fresh:
-            # RETURNING tells new rows from a replica's repeats (PostgreSQL's rowcount can't)
-            inserted = set(conn.execute(insert(Delivery).on_conflict_do_nothing(
-                index_elements=UNIQUE).returning(Delivery.dedupe_key, Delivery.destination),
-                fresh).all())
-            for value in fresh:
-                if (value["dedupe_key"], value["destination"]) in inserted:
-                    new_by_destination.setdefault(value["destination"], []).append(value)
-        for destination, new_rows in new_by_destination.items():
-            storm = digest(new_rows) if digest else None
-            if storm is None:
-                continue
-            keys = [r["dedupe_key"] for r in new_rows]
-            for chunk in _chunks(keys, 500):  # stay under SQLite's bound-parameter limit
-                conn.execute(update(Delivery).where(
-                    Delivery.destination == destination,
-                    Delivery.dedupe_key.in_(chunk)).values(status=DIGESTED))
-            conn.execute(insert(Delivery).values(**dict(
-                new_rows[0], **row(storm, destination, storm.create_at))).on_conflict_do_nothing(
-                index_elements=UNIQUE))
+        new = queue(conn, [dict(r, channel=channel_name) for r in rows], now, digest)
         state = {"channel_name": channel_name, "cursor": cursor, "last_success_at": now,
                  "last_error": None, "updated_at": now,
                  "window_start": window.start if window else None,
@@ -180,21 +153,44 @@ def record_poll(engine: Engine, channel_uuid: str, channel_name: str, cursor: in
                  "window_received": window.received if window else None}
         stmt = insert(ChannelCursor).values(channel_uuid=channel_uuid, **state)
         conn.execute(stmt.on_conflict_do_update(index_elements=["channel_uuid"], set_=state))
-    return sum(len(r) for r in new_by_destination.values())
+    return new
 
 
 UNIQUE = ["dedupe_key", "destination"]  # ON CONFLICT target: a row queued twice is a no-op
 
 
-def queue(conn: Connection, rows: list[dict[str, Any]], now: int) -> int:
-    """Insert pending rows (made by `row`) on `conn`; how many were new (a repeat is a no-op)."""
-    if not rows:
-        return 0
+def queue(conn: Connection, rows: list[dict[str, Any]], now: int,
+          digest: Callable[[list[dict[str, Any]]], Card | None] | None = None) -> int:
+    """Insert pending rows (made by `row`) on `conn`; how many were new (a repeat is a no-op).
+
+    `digest` sees each destination's really-new rows and may return one card to send instead
+    of them (a storm digest, a reminder digest): a burst then costs one message, while every
+    row is still recorded (as `digested`), so its repeats stay no-ops."""
     values = [dict(r, status=PENDING, attempts=0, next_attempt_at=now, created_at=now,
                    updated_at=now) for r in rows]
-    stmt = dialect_insert(conn.engine)(Delivery).on_conflict_do_nothing(
-        index_elements=UNIQUE).returning(Delivery.id)
-    return len(conn.execute(stmt, values).all())
+    fresh = _not_yet_recorded(conn, values)
+    if not fresh:
+        return 0
+    insert = dialect_insert(conn.engine)
+    # RETURNING tells new rows from a replica's repeats (PostgreSQL's rowcount can't)
+    inserted = set(conn.execute(insert(Delivery).on_conflict_do_nothing(
+        index_elements=UNIQUE).returning(Delivery.dedupe_key, Delivery.destination), fresh).all())
+    new_by_destination: dict[str, list[dict[str, Any]]] = {}
+    for value in fresh:
+        if (value["dedupe_key"], value["destination"]) in inserted:
+            new_by_destination.setdefault(value["destination"], []).append(value)
+    for destination, new_rows in new_by_destination.items():
+        stand_in = digest(new_rows) if digest else None
+        if stand_in is None:
+            continue
+        for chunk in _chunks([r["dedupe_key"] for r in new_rows], 500):  # SQLite's bound
+            conn.execute(update(Delivery).where(
+                Delivery.destination == destination,
+                Delivery.dedupe_key.in_(chunk)).values(status=DIGESTED))
+        conn.execute(insert(Delivery).values(**dict(
+            new_rows[0], **row(stand_in, destination, stand_in.create_at))).on_conflict_do_nothing(
+            index_elements=UNIQUE))
+    return sum(len(r) for r in new_by_destination.values())
 
 
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:

@@ -10,7 +10,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from relay.metrics import metrics_blueprint
-from relay.platforms.registry import REPLY_ROUTES
+from relay.platforms.registry import PLATFORMS, REPLY_ROUTES
 from relay.replies.log import reply_log_blueprint
 from relay.runtime import Runtime
 from relay.store.base import is_busy
@@ -61,4 +61,7 @@ def create_app(rt: Runtime) -> Flask:
         rt, tuple(route.path for route in REPLY_ROUTES if route.counted)))
     app.register_blueprint(ui_blueprint(rt))
     app.register_blueprint(action_links_blueprint(rt))
+    for platform in PLATFORMS:  # the connections to chat services (no public URL needed)
+        if platform.listen is not None:
+            platform.listen(rt)
     return app

@@ -116,8 +116,8 @@ def test_check_stops_at_a_bad_setting_with_one_line(setup, capsys):
     code, out, err = run(capsys, "check")
     assert code == 2 and out == ""
     assert err.splitlines() == ["relay: RELAY_ROUTES: channel 'ops' names destination "
-                                "'nowhere', which is not in RELAY_DESTINATIONS or "
-                                "RELAY_FEISHU_APP_CHATS"]
+                                "'nowhere', which is not in RELAY_DESTINATIONS, "
+                                "RELAY_FEISHU_APP_CHATS or RELAY_DINGTALK_APP_GROUPS"]
 
 
 @pytest.mark.parametrize("name, kind", [("ops-bot", "feishu_bot"), ("ops-ding", "dingtalk"),

@@ -97,18 +97,20 @@ def test_the_setting_chooses_which_transitions_are_told(rt_all, guance, clock, s
     assert got["app_updates"][-1]["header"]["title"]["content"] == f"[Resolved] {TITLE}"
 
 
-def test_once_across_restarts_and_two_runtimes_on_one_database(rt_all, guance, clock, seen):
-    first = rt_all()
+def test_once_across_restarts_and_two_runtimes_on_one_database(rt_all, database_url, guance,
+                                                              clock, seen):
+    first = rt_all(database_url=database_url)
     uuid = relay_issue(first, guance, clock, TITLE)
     guance.set_status(uuid, 20)
     clock.advance(60)
-    second = rt_all()  # another replica (or the restarted process) on the same database
+    # another replica (or the restarted process) on the same database
+    second = rt_all(database_url=database_url)
     track_issues(first)
     track_issues(second)  # both saw the change: one row per destination
     deliver(second)
     deliver(first)
     for _ in range(2):
-        cycle(rt_all(), clock)  # restarts
+        cycle(rt_all(database_url=database_url), clock)  # restarts
         cycle(second, clock)
     got = seen()
     assert all(len(got[p]) == 1 for p in ROBOTS + ("flow", "app_thread", "app_updates")), got
@@ -152,17 +154,3 @@ def test_an_issue_that_came_with_its_managers_is_not_taken_for_a_claim(rt_all, g
     for _ in range(3):
         cycle(rt, clock)
     assert seen()["app_updates"] == [] and seen()["app_thread"] == []
-
-
-def test_once_with_two_runtimes_on_postgres(rt_all, guance, clock, seen, postgres_url):
-    first, second = rt_all(database_url=postgres_url), rt_all(database_url=postgres_url)
-    uuid = relay_issue(first, guance, clock, TITLE)
-    guance.set_status(uuid, 25)
-    clock.advance(60)
-    track_issues(first)
-    track_issues(second)
-    deliver(first)
-    deliver(second)
-    cycle(second, clock)
-    got = seen()
-    assert all(len(got[p]) == 1 for p in ROBOTS + ("flow", "app_thread", "app_updates")), got

@@ -108,3 +108,44 @@ def test_a_reminder_in_an_app_chat_is_a_new_message_whose_thread_acts(app_rt, op
     event = thread_reply(open_api, "/resolve", root_id=again["message_id"])
     signed_post(create_app(rt).test_client(), event, clock.now())
     wait_for(lambda: guance.issue(issue)["statusType"] == 20)
+
+
+def test_36_unclaimed_issues_are_one_digest_per_chat_and_not_a_call_each(make_runtime, guance,
+                                                                        feishu, clock):
+    """Issue 22.13: 36 unclaimed P2 issues gave one chat 100 reminders in 20 minutes, each
+    costing a Guance call. Now each chat gets one reminder digest a run, checked in one call."""
+    rt = make_runtime(reminders={"P2": 10}, reminder_max=2, storm_threshold=100)
+    poll(rt)
+    clock.advance(60)
+    made = [guance.add_issue(f"disk full on node-{n:02d}", created_at=clock.now() - 36 + n)
+            for n in range(36)]
+    guance.issue(made[0])["statusType"] = 20  # one of them resolved in Guance meanwhile
+    poll(rt)
+    deliver(rt)
+    before = len(cards(feishu))
+    calls = []
+    for _ in range(10):  # 20 minutes of `*/2 * * * * remind`
+        clock.advance(120)
+        seen = len(guance.calls)
+        remind(rt)
+        calls.append(len(guance.calls) - seen)
+        deliver(rt)
+    sent = cards(feishu)[before:]
+    assert [c["title"] for c in sent] == ["⏰ 35 issues unclaimed"] * 2  # at 10 and 20 min
+    lines = sent[0]["message"].split("\n")
+    assert lines[0] == f"- [P2] ⏰ Unclaimed for 10 min: disk full on node-01 ({made[1]})"
+    assert lines[10:] == ["… and 25 more"]
+    assert sent[1]["message"].startswith("- [P2] ⏰ Unclaimed for 20 min")
+    assert max(calls) <= 2  # the channel list (cached) and one page of open issues
+
+
+def test_a_digested_reminder_is_not_sent_again(make_runtime, guance, feishu, clock):
+    rt = make_runtime(reminders={"P0": 10}, reminder_max=1)
+    relayed(rt, guance, clock)
+    relayed(rt, guance, clock)
+    clock.advance(10 * 60)
+    assert remind(rt).queued == 2  # both issues, in one digest
+    deliver(rt)
+    assert [c["title"] for c in reminders(feishu)] == ["⏰ 2 issues unclaimed"]
+    clock.advance(10 * 60)
+    assert remind(rt).queued == 0

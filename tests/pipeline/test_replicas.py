@@ -57,17 +57,10 @@ sys.exit(main(["run"]))
 """
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/relay.db"
-    return request.getfixturevalue("postgres_url")
-
-
 # -- leases -------------------------------------------------------------------------------------
 
-def test_a_lease_is_exclusive_until_it_runs_out(db_url):
-    engine = make_engine(db_url)
+def test_a_lease_is_exclusive_until_it_runs_out(database_url):
+    engine = make_engine(database_url)
     migrate(engine)
     clock = FakeClock()
     one, two = (Leases(engine, 30, clock, owner=f"replica-{n}") for n in (1, 2))
@@ -89,11 +82,11 @@ def test_a_lease_is_exclusive_until_it_runs_out(db_url):
 
 # -- the shared Guance budget -------------------------------------------------------------------
 
-def test_replicas_share_one_guance_budget(db_url):
-    engine = make_engine(db_url)
+def test_replicas_share_one_guance_budget(database_url):
+    engine = make_engine(database_url)
     migrate(engine)
     clock = FakeClock()
-    replicas = [SharedRateLimiter(make_engine(db_url), "key-hash", [(20, 61.0)], clock)
+    replicas = [SharedRateLimiter(make_engine(database_url), "key-hash", [(20, 61.0)], clock)
                 for _ in range(3)]
     granted = Counter()
 
@@ -286,13 +279,13 @@ def test_work_another_replica_holds_waits_until_its_lease_runs_out(make_runtime,
     assert poll(rt).busy == ["default"]  # a channel being polled elsewhere is skipped
 
 
-def test_the_shared_budget_keeps_a_row_per_second_not_per_call(db_url):
+def test_the_shared_budget_keeps_a_row_per_second_not_per_call(database_url):
     """A high budget (a busy reply endpoint) must not make each grant read every call."""
     from sqlalchemy import func, select
 
     from relay.store.budget import GuanceCall
 
-    engine = make_engine(db_url)
+    engine = make_engine(database_url)
     migrate(engine)
     clock = FakeClock()
     budget = SharedRateLimiter(engine, "key-hash", [(100_000, 61.0)], clock)

@@ -18,11 +18,9 @@ import relay.store
 from relay.store.base import HEAD, make_engine, migrate
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def migrated(request, tmp_path):
-    url = (f"sqlite:///{tmp_path}/relay.db" if request.param == "sqlite"
-           else request.getfixturevalue("postgres_url"))
-    engine = make_engine(url)
+@pytest.fixture
+def migrated(database_url):
+    engine = make_engine(database_url)
     migrate(engine)
     yield engine
     engine.dispose()

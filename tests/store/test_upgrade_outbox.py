@@ -27,13 +27,6 @@ OLD_STATES = sa.table("issue_states", sa.column("managers", sa.JSON()), *(
                                  "created_at", "checked_at")))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/relay.db"
-    return request.getfixturevalue("postgres_url")
-
-
 def card(uuid: str, title: str, created: int) -> dict:
     return {"uuid": uuid, "title": title, "level": "P2", "source": "monitor", "message": "",
             "create_at": created, "channel": "default"}

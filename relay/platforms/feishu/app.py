@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,7 +20,7 @@ from relay.clock import Clock
 from relay.errors import ConfigError
 from relay.i18n import Text
 from relay.payloads import Card, FollowUp, Reminder, StatusChange
-from relay.platforms.base import SendResult, fit
+from relay.platforms.base import CachedToken, SendResult, fit
 from relay.platforms.feishu.buttons import with_buttons
 from relay.platforms.feishu.card import CardTemplate
 from relay.platforms.feishu.follow import updatable, with_mentions, with_status
@@ -52,19 +51,14 @@ class FeishuApp:
         self.clock = clock or Clock()
         self.session = session or requests.Session()
         self.timeout = timeout
-        self._token: str | None = None
-        self._expires_at = 0.0
-        self._lock = threading.Lock()
+        self._token = CachedToken(self._refresh, self.clock, REFRESH_MARGIN_SECONDS)
         self._bot_open_id: str | None = None
 
     # -- the token ---------------------------------------------------------------------------
     def token(self) -> str:
-        with self._lock:
-            if self._token is None or self.clock.now() >= self._expires_at - REFRESH_MARGIN_SECONDS:
-                self._refresh()
-            return self._token  # type: ignore[return-value]
+        return self._token.get()
 
-    def _refresh(self) -> None:
+    def _refresh(self) -> tuple[str, float]:
         try:
             resp = self.session.post(self.base_url + TOKEN_PATH, timeout=self.timeout,
                                      json={"app_id": self.app_id, "app_secret": self._secret})
@@ -81,13 +75,7 @@ class FeishuApp:
             msg = body.get("msg") if isinstance(body, dict) else ""
             raise FeishuAppError(f"tenant_access_token: Feishu code {code}: {msg} (check "
                                  "RELAY_FEISHU_APP_ID / RELAY_FEISHU_APP_SECRET)")
-        self._token = str(body["tenant_access_token"])
-        self._expires_at = self.clock.now() + float(body.get("expire") or 7200)
-
-    def _forget(self, token: str) -> None:
-        with self._lock:
-            if self._token == token:
-                self._token = None
+        return str(body["tenant_access_token"]), float(body.get("expire") or 7200)
 
     # -- calls -------------------------------------------------------------------------------
     def call(self, method: str, path: str, body: dict[str, Any] | None = None,
@@ -113,7 +101,7 @@ class FeishuApp:
             answer = answer if isinstance(answer, dict) else {}
             code = answer.get("code")
             if code in INVALID_TOKEN_CODES and attempt == 1:
-                self._forget(token)
+                self._token.forget(token)
                 continue
             return self._judge(resp, answer), answer
         return SendResult(False, "Feishu refused a fresh tenant_access_token"), {}

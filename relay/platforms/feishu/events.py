@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from flask import Blueprint, jsonify, request
 
 from relay.platforms.feishu.buttons import CARD_ACTION_EVENT, answer_click, read_click
-from relay.platforms.feishu.worker import allowed, ensure_worker
+from relay.platforms.feishu.worker import MESSAGE_EVENT, allowed, ensure_worker
 from relay.store import chat as chat_store
 from relay.web.errors import error
 from relay.web.untrusted import loads, whole_number
@@ -44,7 +44,6 @@ assert chat_store.EVENT_MEMORY_SECONDS > MAX_AGE_SECONDS + MAX_AHEAD_SECONDS  # 
 # one answer for every way decryption can fail (padding, UTF-8, JSON), so the answers cannot be
 # used to probe the cipher (a padding oracle) before the signature is checked
 CANNOT_DECRYPT = "cannot decrypt 'encrypt' (is RELAY_FEISHU_ENCRYPT_KEY the app's Encrypt Key?)"
-MESSAGE_EVENT = "im.message.receive_v1"
 PATH = "/feishu/events"
 
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from relay.platforms.feishu.buttons import CARD_ACTION_EVENT, act_on_click, act_on_command
+from relay.replies.event_worker import EventWorker
 from relay.replies import log as replylog
 from relay.replies.actions import parse_command
 from relay.replies.comments import post_comment
@@ -34,7 +34,7 @@ log = logging.getLogger("relay.chat")
 
 MAX_ATTEMPTS = 4  # Guance failures retried after 15 s, 30 s, 60 s, then the bot says so
 RETRY_FIRST_SECONDS = 15
-IDLE_SECONDS = 5.0  # the worker looks for due events at least this often
+MESSAGE_EVENT = "im.message.receive_v1"
 
 
 @dataclass(frozen=True)
@@ -223,58 +223,10 @@ def handle(rt: Runtime, row: chat_store.FeishuEvent) -> None:
 
 # -- the worker --------------------------------------------------------------------------------
 
-class EventWorker:
-    """One thread in the web process that works the stored events, woken by each new one."""
-
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._loop, name="relay-feishu-events", daemon=True)
-
-    def start(self) -> "EventWorker":
-        self.thread.start()
-        return self
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self.thread.is_alive():
-            self.thread.join(timeout)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._wake.clear()
-            try:
-                self.run_due()
-            except Exception:
-                log.exception("feishu event worker: unexpected error; carrying on")
-            self._wake.wait(IDLE_SECONDS)
-
-    def run_due(self) -> int:
-        """Work every event that is due (pending ones first left by a crash too); how many."""
-        done = 0
-        while not self._stop.is_set():
-            rows = chat_store.due_events(self.rt.engine, int(self.rt.clock.now()))
-            claimed = 0
-            for row in rows:
-                # claimed one at a time, just before acting: a claim held while earlier events
-                # are worked could look stale to another replica, which would act twice
-                if not chat_store.claim_event(self.rt.engine, row, int(self.rt.clock.now())):
-                    continue
-                claimed += 1
-                row.attempts += 1
-                handle(self.rt, row)
-                done += 1
-            if not claimed:  # nothing due, or all of it taken by another replica
-                return done
-        return done
+FEISHU_EVENTS = (MESSAGE_EVENT, CARD_ACTION_EVENT)  # the rows of the events table this worker takes
 
 
 def ensure_worker(rt: Runtime) -> EventWorker:
     if rt.event_worker is None:
-        rt.event_worker = EventWorker(rt).start()
+        rt.event_worker = EventWorker(rt, handle, FEISHU_EVENTS, "relay-feishu-events").start()
     return rt.event_worker
