@@ -166,8 +166,8 @@ def browser(tmp_path, monkeypatch):
 
 def test_in_chromium_a_dead_delivery_shows_its_error_and_the_status_filter_works(history,
                                                                                  browser):
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
     rt, dead, sent = history
@@ -188,10 +188,13 @@ def test_in_chromium_a_dead_delivery_shows_its_error_and_the_status_filter_works
 
         def show(status: str) -> list[str]:
             """Choose a status in the form, press Show, wait for the new page: its rows."""
-            table = browser.find_element(By.ID, "deliveries")
             Select(browser.find_element(By.ID, "status")).select_by_value(status)
             browser.find_element(By.ID, "apply").click()
-            WebDriverWait(browser, 10).until(expected_conditions.staleness_of(table))
+            # the new page, loaded: chromedriver may answer a look at the old page's elements
+            # mid-navigation with an inspector error rather than "stale", so wait on the URL
+            WebDriverWait(browser, 20, ignored_exceptions=(WebDriverException,)).until(
+                lambda page: page.current_url.endswith(f"?status={status}&channel=")
+                and page.execute_script("return document.readyState") == "complete")
             assert browser.current_url.endswith(f"?status={status}&channel=")
             rows = browser.find_elements(By.CSS_SELECTOR, "#deliveries tbody tr")
             return [r.get_attribute("data-issue") for r in rows]
