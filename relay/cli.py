@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy.exc import OperationalError
 
 from relay.admin.outbox import cmd_deliveries, cmd_migrate, cmd_redeliver
-from relay.settings import ConfigError, Settings, load_settings
+from relay.config import ConfigError, Settings, load_settings
 from relay.store.outbox import LISTED_STATUSES
 
 log = logging.getLogger("relay")

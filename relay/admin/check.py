@@ -15,11 +15,11 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
-from relay.admin.configfile import config_path
+from relay.config import load_settings
+from relay.config.file import config_path
 from relay.guance import GuanceAuthError, GuanceBudgetExhausted, GuanceError
 from relay.platforms.registry import PLATFORMS
 from relay.runtime import Runtime
-from relay.settings import load_settings
 from relay.store.budget import GuanceBudget
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, SecretStr
 
-from relay.admin.configfile import config_path, env_sources, read_config, where
-from relay.platforms.base import Destination
-from relay.settings import Settings, load_settings
+from relay.config import Settings, load_settings
+from relay.config.destinations import Destination
+from relay.config.file import config_path, env_sources, read_config, where
 
 MASK = "***"
 

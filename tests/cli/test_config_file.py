@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from relay.cli import main
+from relay.config import Settings, load_settings
 from relay.errors import ConfigError
-from relay.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 API_KEY = "tkn_FILE_api_key_0123456789"

@@ -1,5 +1,5 @@
 """Settings from the environment (prefix RELAY_), a `.env` file or the config file (`relay.toml`,
-relay/admin/configfile.py), in that order of precedence.
+relay/config/file.py), in that order of precedence.
 
 Every failure names the variable and never echoes its value, so a mistyped secret is not printed.
 """
@@ -16,17 +16,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
-from relay.admin.configfile import ConfigFileSource, config_path, env_sources, read_config, where
+from relay.config.destinations import Destination, check_webhook_url, parse_destination
+from relay.config.file import ConfigFileSource, config_path, env_sources, read_config, where
+from relay.config.mentions import check_levels, check_people
+from relay.config.secrets import secret_values
 from relay.errors import ConfigError
-from relay.logs import secret_values
-from relay.platforms.base import Destination
-from relay.platforms.follow import TRANSITIONS
-from relay.platforms.mentions import check_levels, check_people
-from relay.platforms.registry import check_webhook_url, parse_destination
 
 DEFAULT_DESTINATION = "default"
 # the config file load_settings found; Settings() built elsewhere (tests, sandbox) reads none
 _CONFIG_FILE: ContextVar[Path | None] = ContextVar("relay_config_file", default=None)
+# the transitions a setting can ask to announce (RELAY_FOLLOW_ANNOUNCE)
+TRANSITIONS = ("claimed", "resolved", "closed", "reopened", "pending")
 
 
 class Settings(BaseSettings):
@@ -244,7 +244,7 @@ class Settings(BaseSettings):
         return table
 
     def secrets(self) -> list[str]:
-        """Every secret value, for redaction from logs and stored errors (relay/logs.py)."""
+        """Every secret value, to redact from logs and stored errors (config/secrets.py)."""
         return secret_values(dict(self))
 
     def routing(self) -> dict[str, list[str]]:
