@@ -88,10 +88,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _runtime(settings: Settings):
+    from relay.config.settings import exposed_config_file
     from relay.logs import Redactor, setup_logging
     from relay.runtime import Runtime
 
     setup_logging(Redactor(settings.secrets()), fmt=settings.log_format)
+    if warning := exposed_config_file():
+        log.warning(warning)
     return Runtime(settings)
 
 

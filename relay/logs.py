@@ -14,7 +14,7 @@ import sys
 from datetime import datetime, timezone
 from typing import TextIO
 
-MASK = "***"
+from relay.config.secrets import MASK
 FIELDS = ("channel", "issue", "destination")
 # What could end, rewrite or reorder a line on a terminal or in a log viewer: C0 and C1 controls,
 # DEL, the Unicode line and paragraph separators, and the bidirectional overrides.

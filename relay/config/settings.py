@@ -7,6 +7,7 @@ Every failure names the variable and never echoes its value, so a mistyped secre
 from __future__ import annotations
 
 import re
+import stat
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Literal
@@ -19,7 +20,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 from relay.config.destinations import Destination, check_webhook_url, parse_destination
 from relay.config.file import ConfigFileSource, config_path, env_sources, read_config, where
 from relay.config.mentions import check_levels, check_people
-from relay.config.secrets import secret_values
+from relay.config.secrets import (MIN_SECRET, PasswordUrl, password_url_fields, secret_fields,
+                                  secret_values, url_passwords)
 from relay.errors import ConfigError
 
 DEFAULT_DESTINATION = "default"
@@ -49,7 +51,7 @@ class Settings(BaseSettings):
     feishu_bot_secrets: dict[str, SecretStr] = {}  # destination name → custom bot signing secret
     feishu_card_template: Path | None = None
     guance_console_url: str = "https://console.guance.com"
-    database_url: str = "sqlite:///relay.db"
+    database_url: Annotated[str, PasswordUrl()] = "sqlite:///relay.db"
     # a locked database: how long a SQLite writer waits for another process's lock
     database_busy_timeout: float = Field(30.0, gt=0)
     reply_token: SecretStr | None = None
@@ -245,7 +247,9 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         """Every secret value, to redact from logs and stored errors (config/secrets.py)."""
-        return secret_values(dict(self))
+        return secret_values(dict(self)) + [
+            p for name in password_url_fields(Settings) for p in url_passwords(getattr(self, name))
+            if len(p) >= MIN_SECRET]
 
     def routing(self) -> dict[str, list[str]]:
         """Channel (name or UUID) → destination names. Raises ConfigError for unknown names."""
@@ -275,6 +279,21 @@ class Settings(BaseSettings):
                 value = value.get_secret_value()
             if value is None or not str(value).strip():  # RELAY_X= (empty) counts as unset
                 raise ConfigError(f"RELAY_{name.upper()} is not set")
+
+
+def exposed_config_file() -> str | None:
+    """A warning when the config file holds a secret and every user of the machine may read
+    it (a secret the environment overrides still sits in the file); None otherwise."""
+    path = config_path()
+    if path is None or not path.stat().st_mode & stat.S_IROTH:
+        return None
+    secret, urls = secret_fields(Settings), password_url_fields(Settings)
+    held = sorted(key for key, value in read_config(path, Settings.model_fields).items()
+                  if key in secret and (key not in urls or url_passwords(str(value))))
+    if not held:
+        return None
+    return (f"{path} holds secrets ({', '.join(held)}) and every user of this machine may read "
+            f"it: chmod 600 {path}")
 
 
 def load_settings(**overrides: object) -> Settings:
