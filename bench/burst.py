@@ -38,12 +38,12 @@ from bench.clock import ScaledClock
 from bench.common import hand_back, markdown_table, peak_rss_mb, quiet_logs, run_part, verdict
 from bench.fakes import Fakes
 from bench.tally import digest_members, tally
+from relay.config import Settings
 from relay.guance import PAGE_SIZE
 from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
 from relay.pipeline.spread import poll_spread
 from relay.runtime import Runtime
-from relay.settings import Settings
 from relay.store import outbox as store
 
 SIDES = ("relay-digest", "relay-cards", "relay-cards-loaded", "baseline")
