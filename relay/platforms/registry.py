@@ -13,6 +13,7 @@ from relay.platforms.base import Destination, Kind, Platform, ReplyRoute
 PLATFORMS: tuple[Platform, ...] = (dingtalk.PLATFORM, dingtalk_app.PLATFORM, wecom.PLATFORM,
                                    feishu.PLATFORM)
 
+BY_NAME: dict[str, Platform] = {p.name: p for p in PLATFORMS}
 KINDS: dict[str, Kind] = {kind.name: kind for p in PLATFORMS for kind in p.kinds}
 FALLBACK_KIND = next(kind.name for kind in KINDS.values() if kind.url_path is None)
 REPLY_ROUTES: tuple[ReplyRoute, ...] = tuple(route for p in PLATFORMS for route in p.replies)

@@ -9,7 +9,7 @@ import requests
 
 from relay.platforms.base import Destination, Kind, Platform, ReplyRoute, Sink
 from relay.platforms.dingtalk import reply
-from relay.platforms.dingtalk.robot import DingTalkSink
+from relay.platforms.dingtalk.robot import DingTalkSink, inert
 from relay.replies.links import link_signer
 
 if TYPE_CHECKING:
@@ -27,4 +27,5 @@ PLATFORM = Platform(
     kinds=(Kind("dingtalk", "/robot/send", "https://oapi.dingtalk.com/robot/send?access_token=<token>",
                 _robot, token_param="access_token", hosts=("dingtalk.com",), signs=True),),
     replies=(ReplyRoute(reply.PATH, reply.dingtalk_reply_blueprint),),
+    inert=inert,
 )

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import requests
 
 from relay.platforms.base import Destination, Kind, Platform, Sink
-from relay.platforms.wecom.robot import WeComSink
+from relay.platforms.wecom.robot import WeComSink, inert
 from relay.replies.links import link_signer
 
 if TYPE_CHECKING:
@@ -27,4 +27,5 @@ PLATFORM = Platform(
     kinds=(Kind("wecom", "/cgi-bin/webhook/send",
                 "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=<key>", _robot,
                 token_param="key", hosts=("weixin.qq.com",)),),
+    inert=inert,
 )
