@@ -23,7 +23,7 @@ from relay.platforms.feishu.card import default_card_template
 from relay.sandbox.dingtalk_app import FakeDingTalkApp
 from relay.sandbox.server import ServerThread
 from relay.web.app import create_app
-from tests.appbot import CHAT
+from tests.appbot import CHAT, signed_post, thread_reply, wait_for
 from tests.follow import BOT, FLOW, cycle, relay_issue
 from tests.helpers import REPLY_TOKEN
 from tests.platforms.test_dingtalk_reply import headers, mention
@@ -323,3 +323,28 @@ def test_a_guance_comment_and_its_authors_name_arrive_inert_in_the_thread(rt, gu
     shown = [line.replace(ZW, "") for line in lines]
     assert shown == [f'💬 {TITLE} replied in Guance: <at user_id="all">所有人</at> ok',
                      '💬 Dan replied in Guance: <at user_id="all">x</at> & done']
+
+
+# -- answers that echo what was written ----------------------------------------------------------
+
+ECHOED = '<at user_id="all">所有人</at>'
+
+
+def test_an_app_bot_answer_that_echoes_the_message_arrives_inert(rt, clock, open_api):
+    client = create_app(rt).test_client()
+    event = thread_reply(open_api, f"#{ECHOED}#hi")
+    assert signed_post(client, event, clock.now()).status_code == 200
+    (answer,) = wait_for(lambda: open_api.texts_replying_to(event["event"]["message"]
+                                                            ["message_id"]))
+    assert not re.search(r"<\s*at\b", answer), answer
+    assert ECHOED in answer.replace(ZW, "")
+
+
+def test_a_flow_answer_that_echoes_the_message_arrives_inert(rt):
+    resp = create_app(rt).test_client().post(
+        "/feishu/reply", headers={"Authorization": f"Bearer {REPLY_TOKEN}"},
+        json={"content": f"#{ECHOED}#hi", "sender": "Alice"})
+    assert resp.status_code == 400
+    error = resp.get_json()["error"]
+    assert not re.search(r"<\s*at\b", error), error
+    assert ECHOED in error.replace(ZW, "")
