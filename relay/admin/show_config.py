@@ -9,7 +9,7 @@ from pydantic import BaseModel, SecretStr
 
 from relay.admin.configfile import config_path, env_sources, read_config, where
 from relay.platforms.base import Destination
-from relay.settings import Settings, load_settings
+from relay.settings import DEPRECATED, Settings, load_settings
 
 MASK = "***"
 
@@ -32,16 +32,23 @@ def shown(value: object) -> object:
 
 
 def report_lines(settings: Settings, path: Path | None, env: dict[str, str]) -> list[str]:
-    """One line per setting: `RELAY_NAME = value  (source)`."""
+    """One line per setting: `RELAY_NAME = value  (source)`; a deprecated name that is set
+    says so, and the setting it became says where its value came from."""
     from_file = set(read_config(path, Settings.model_fields)) if path else set()
+
+    def source_of(name: str) -> str | None:
+        return env[name] if name in env else f"file {where(path, name)}" if (
+            name in from_file) else None
+
     lines = []
     for name in Settings.model_fields:
-        if name in env:
-            source = env[name]
-        elif name in from_file:
-            source = f"file {where(path, name)}"
-        else:
-            source = "default"
+        source = source_of(name)
+        old = next((o for o, new in DEPRECATED.items() if new == name), None)
+        if source is None and old is not None and source_of(old) is not None:
+            source = f"{source_of(old)}, as RELAY_{old.upper()}"
+        if name in DEPRECATED and source is not None:
+            source += f"; deprecated: use RELAY_{DEPRECATED[name].upper()}"
+        source = source or "default"
         value = shown(getattr(settings, name))
         text = "(unset)" if value is None else json.dumps(value, ensure_ascii=False)
         lines.append(f"RELAY_{name.upper()} = {text}  ({source})")
