@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import heapq
 import ipaddress
 import os
 import socket
 import ssl
 import threading
+import time
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
@@ -109,24 +111,22 @@ _calls = threading.local()  # .deadline: that of the call this thread is making
 
 class Deadline:
     """One call's whole-call deadline: the connections the call uses hand over their socket,
-    and at the deadline a timer shuts it down, which ends the call with an error."""
+    and at the deadline the watchdog shuts it down, which ends the call with an error."""
 
     def __init__(self, seconds: float, public_only: bool = False) -> None:
+        self.seconds = seconds
         self.public_only = public_only  # a guarded URL: its peer must be a public address
         self.expired, self._done, self._sock = False, False, None
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
 
     def __enter__(self) -> Deadline:
         _calls.deadline = self
-        self._timer.start()
+        _watchdog.watch(self, time.monotonic() + self.seconds)
         return self
 
     def __exit__(self, *exc: object) -> None:
         with self._lock:
-            self._done = True  # a timer firing now finds a finished call and leaves it be
-        self._timer.cancel()
+            self._done, self._sock = True, None  # the watchdog coming to it now finds it done
         _calls.deadline = None
 
     def using(self, sock: socket.socket) -> None:
@@ -135,7 +135,7 @@ class Deadline:
             self._sock = sock
             self._stop_if_expired()
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
         with self._lock:
             if not self._done:
                 self.expired = True
@@ -145,6 +145,37 @@ class Deadline:
         if self.expired and self._sock is not None:
             with contextlib.suppress(OSError):
                 self._sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Watchdog:
+    """One thread for every call's deadline (a timer thread a call would cost more than the
+    rest of it): it sleeps until the earliest deadline and expires the calls still going."""
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, Deadline]] = []
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, deadline: Deadline, at: float) -> None:
+        with self._wake:
+            heapq.heappush(self._due, (at, id(deadline), deadline))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="relay-http-deadlines",
+                                                daemon=True)
+                self._thread.start()
+            elif self._due[0][2] is deadline:  # sooner than it sleeps for
+                self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._due or self._due[0][0] > time.monotonic():
+                    self._wake.wait(self._due[0][0] - time.monotonic() if self._due else None)
+                _, _, deadline = heapq.heappop(self._due)
+            deadline.expire()  # a finished call's is a no-op
+
+
+_watchdog = _Watchdog()
 
 
 class _Watched:

@@ -16,6 +16,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import requests
+import responses
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -114,8 +116,6 @@ def test_a_redirect_is_not_followed(session, hook):
 
 
 def test_a_session_of_the_callers_own_gets_the_deadline_too():
-    import requests
-
     peer = SlowPeer(every=None, lasts=8.0)
     started = time.monotonic()
     try:
@@ -151,6 +151,29 @@ def test_a_peer_that_accepts_and_never_answers_is_cut_off_at_the_deadline(sessio
         peer.close()
     assert str(err) == "no answer in 1 s" and err.timed_out and peer.requests == 1
     assert time.monotonic() - started < 5
+
+
+def test_a_shorter_deadline_started_later_is_kept(session):
+    """Calls in several threads, each held to its own deadline: a 0.5 s call started while a
+    3 s one waits ends at about 0.5 s."""
+    peer = SlowPeer(every=None, lasts=8.0)
+    ended: dict[float, float] = {}
+
+    def hang(timeout: float) -> None:
+        started = time.monotonic()
+        with pytest.raises(http.CallFailed):
+            post(session, peer.url, timeout)
+        ended[timeout] = time.monotonic() - started
+
+    try:
+        slow = threading.Thread(target=hang, args=(3.0,))
+        slow.start()
+        wait_for(lambda: peer.requests == 1)
+        hang(0.5)
+        slow.join()
+    finally:
+        peer.close()
+    assert ended[0.5] < 2 and 3 <= ended[3.0] < 6
 
 
 def test_through_a_proxy_the_same_deadline_holds(monkeypatch):
@@ -402,3 +425,17 @@ def certificates(folder, self_signed: bool):
                                            serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
     return ca_file, cert_file, key_file
+
+
+# -- what requests raises, in words (faked at the transport) -------------------------------------
+
+@pytest.mark.parametrize("raised, words", [
+    (requests.ConnectTimeout(f"HTTPSConnectionPool(host=…): /x?{TOKEN}"), "no connection in 2 s"),
+    (requests.ConnectionError(f"Max retries exceeded with url: /x?{TOKEN}"),
+     "request failed (ConnectionError)"),
+])
+def test_what_requests_raises_is_said_without_the_url(session, raised, words):
+    with responses.RequestsMock() as api:
+        api.post("https://open.feishu.cn/x", body=raised)
+        err = failure(session, f"https://open.feishu.cn/x?{TOKEN}", timeout=2)
+    assert str(err) == words and not err.timed_out
