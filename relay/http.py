@@ -19,7 +19,6 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import heapq
 import ipaddress
 import os
@@ -29,6 +28,7 @@ import threading
 import time
 import urllib.request
 from dataclasses import dataclass
+from http.client import IncompleteRead, RemoteDisconnected
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -85,13 +85,18 @@ def call(session: requests.Session, method: str, url: str, *, timeout: float,
                 resp.close()
     except CallFailed:
         if deadline.expired:
-            raise CallFailed(f"no answer in {timeout:g} s", timed_out=True) from None
+            raise _no_answer(timeout) from None
         raise
     except (requests.RequestException, OSError) as exc:
-        raise CallFailed(*_words(exc, deadline, timeout, url)) from None
+        raise (_no_answer(timeout) if deadline.expired or isinstance(exc, requests.ReadTimeout)
+               else CallFailed(_words(exc, timeout, url))) from None
     if deadline.expired:  # the peer closed a body of unknown length as the deadline struck
-        raise CallFailed(f"no answer in {timeout:g} s", timed_out=True)
+        raise _no_answer(timeout)
     return resp
+
+
+def _no_answer(timeout: float) -> CallFailed:
+    return CallFailed(f"no answer in {timeout:g} s", timed_out=True)
 
 
 def _whole_answer(resp: requests.Response, max_bytes: int) -> bytes:
@@ -234,42 +239,37 @@ def _causes(exc: BaseException) -> list[BaseException]:
     return seen
 
 
-def _words(exc: BaseException, deadline: Deadline, timeout: float,
-           url: str) -> tuple[str, bool]:
-    """What went wrong, and whether it was the deadline (or a read waiting that long)."""
+def _words(exc: BaseException, timeout: float, url: str) -> str:
+    """What went wrong, when it was not the deadline."""
     causes = _causes(exc)
     via = "proxy: " if any(isinstance(e, (ProxyError, requests.exceptions.ProxyError))
                            for e in causes) else ""
-    if deadline.expired or isinstance(exc, requests.ReadTimeout):
-        return f"no answer in {timeout:g} s", True
     for e in causes:
         if isinstance(e, (NameResolutionError, socket.gaierror)):
             host = urlsplit(url).hostname or "?"
-            return f"{via}DNS lookup failed for {host}", False
+            return f"{via}DNS lookup failed for {host}"
         if isinstance(e, ssl.SSLCertVerificationError):
             return f"{via}TLS handshake failed: certificate verify failed: " \
-                   f"{e.verify_message or e.reason}", False
+                   f"{e.verify_message or e.reason}"
         if isinstance(e, ssl.SSLError):
             reason = (e.reason or str(e)).lower().replace("_", " ")
-            return f"{via}TLS handshake failed: {reason}", False
+            return f"{via}TLS handshake failed: {reason}"
     if isinstance(exc, requests.ConnectTimeout):
-        return f"{via}no connection in {timeout:g} s", False
+        return f"{via}no connection in {timeout:g} s"
     for e in causes:
         if isinstance(e, ConnectionRefusedError):
-            return f"{via}connection refused", False
+            return f"{via}connection refused"
+        if isinstance(e, (RemoteDisconnected, IncompleteRead)):  # (a ConnectionResetError)
+            return f"{via}connection closed before the whole answer"
         if isinstance(e, (ConnectionResetError, BrokenPipeError)):
-            return f"{via}connection reset", False
-        if type(e).__name__ in ("RemoteDisconnected", "IncompleteRead"):
-            return f"{via}connection closed before the whole answer", False
-        if isinstance(e, OSError) and e.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
-            return f"{via}{os.strerror(e.errno).lower()}", False
+            return f"{via}connection reset"
     if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
                         requests.exceptions.InvalidSchema)):
-        return "not a valid http(s) URL", False
+        return "not a valid http(s) URL"
     errnos = [e.errno for e in causes if isinstance(e, OSError) and e.errno]
-    if errnos:
-        return f"{via}{os.strerror(errnos[0]).lower()}", False
-    return f"{via}request failed ({type(exc).__name__})", False  # str(exc) could hold the URL
+    if errnos:  # "network is unreachable", "no route to host"…
+        return f"{via}{os.strerror(errnos[0]).lower()}"
+    return f"{via}request failed ({type(exc).__name__})"  # str(exc) could hold the URL
 
 
 # -- URLs from outside ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import re
 import socket
 import ssl
 import struct
@@ -61,7 +62,7 @@ def hook():
     @app.post("/hook")
     def receive():
         seen.append({"port": request.environ["REMOTE_PORT"], "headers": dict(request.headers),
-                     "body": request.get_json()})
+                     "body": request.get_json(), "protocol": request.environ["SERVER_PROTOCOL"]})
         return jsonify({"code": 0, "msg": "success"})
 
     @app.post("/refuse")
@@ -92,6 +93,7 @@ def test_calls_go_over_one_kept_alive_connection_with_the_sessions_headers(sessi
         assert answer.status_code == 200 and answer.json() == {"code": 0, "msg": "success"}
     assert [s["body"] for s in seen] == [{"n": 0}, {"n": 1}, {"n": 2}]
     assert len({s["port"] for s in seen}) == 1  # one connection for the three
+    assert {s["protocol"] for s in seen} == {"HTTP/1.1"}
     headers = seen[0]["headers"]
     assert headers["Content-Type"] == JSON["Content-Type"]
     assert headers["User-Agent"] == session.headers["User-Agent"]
@@ -213,31 +215,47 @@ def test_a_name_that_does_not_resolve_is_a_failed_dns_lookup(session):
         "DNS lookup failed for nonexistent.invalid"
 
 
-def test_a_peer_resetting_the_connection_is_a_reset(session):
+def one_connection(answer) -> tuple[str, socket.socket]:
+    """A peer on 127.0.0.1 that reads one request and then calls `answer(conn)`: (URL, its
+    listener, to close)."""
     listener = socket.create_server(("127.0.0.1", 0))
 
-    def reset() -> None:
+    def serve() -> None:
         conn, _ = listener.accept()
-        conn.recv(65536)
+        with conn:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += conn.recv(65536)
+            head, _, body = request.partition(b"\r\n\r\n")
+            length = int(re.search(rb"content-length: *(\d+)", head, re.I).group(1))
+            while len(body) < length:  # all of it read: a close is a FIN, not an RST
+                body += conn.recv(65536)
+            answer(conn)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}", listener
+
+
+def test_a_peer_resetting_the_connection_is_a_reset(session):
+    def reset(conn: socket.socket) -> None:
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         conn.close()  # linger 0: an RST, not a FIN
 
-    threading.Thread(target=reset, daemon=True).start()
+    url, listener = one_connection(reset)
     try:
-        err = failure(session, f"http://127.0.0.1:{listener.getsockname()[1]}/hook?{TOKEN}")
+        assert str(failure(session, f"{url}/hook?{TOKEN}")) == "connection reset"
     finally:
         listener.close()
-    assert str(err) == "connection reset"
 
 
-def test_a_peer_closing_before_answering_says_so(session):
-    peer = SlowPeer(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort", at_once=44,
-                    every=None, lasts=0.2)  # closes after 0.2 s, the body unfinished
+@pytest.mark.parametrize("sent", [b"", b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort"],
+                         ids=["nothing", "part"])
+def test_a_peer_closing_before_the_whole_answer_says_so(session, sent):
+    url, listener = one_connection(lambda conn: conn.sendall(sent))  # then a FIN
     try:
-        err = failure(session, peer.url)
+        assert str(failure(session, url)) == "connection closed before the whole answer"
     finally:
-        peer.close()
-    assert str(err) == "connection closed before the whole answer"
+        listener.close()
 
 
 def test_tls_to_a_plain_http_port_is_a_failed_handshake(session):
