@@ -14,7 +14,8 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (Field, SecretStr, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from relay.config.destinations import Destination, check_webhook_url, parse_destination
@@ -25,6 +26,7 @@ from relay.config.secrets import (MIN_SECRET, PasswordUrl, password_url_fields, 
 from relay.errors import ConfigError
 
 DEFAULT_DESTINATION = "default"
+DEPRECATED = {"feishu_timeout": "chat_timeout"}  # old setting → the one it became
 # the config file load_settings found; Settings() built elsewhere (tests, sandbox) reads none
 _CONFIG_FILE: ContextVar[Path | None] = ContextVar("relay_config_file", default=None)
 # the transitions a setting can ask to announce (RELAY_FOLLOW_ANNOUNCE)
@@ -47,7 +49,11 @@ class Settings(BaseSettings):
     feishu_webhook_url: SecretStr | None = None
     destinations: dict[str, Destination] = {}  # name → URL or {"type", "url", "secret"}
     routes: dict[str, list[str]] = {}
-    feishu_timeout: float = Field(10.0, gt=0)
+    chat_timeout: float = Field(10.0, gt=0, description=(
+        "seconds for a whole call to a chat platform (Feishu, DingTalk, WeCom), connect to last "
+        "byte; RELAY_FEISHU_TIMEOUT is its old name, still read"))
+    feishu_timeout: float | None = Field(None, gt=0, description=(
+        "deprecated: the old name of RELAY_CHAT_TIMEOUT, which wins when both are set"))
     feishu_bot_secrets: dict[str, SecretStr] = {}  # destination name → custom bot signing secret
     feishu_card_template: Path | None = None
     guance_console_url: str = "https://console.guance.com"
@@ -116,6 +122,14 @@ class Settings(BaseSettings):
         sources = (init_settings, env_settings, dotenv_settings, file_secret_settings)
         path = _CONFIG_FILE.get()
         return sources + (ConfigFileSource(settings_cls, path, sources),) if path else sources
+
+    @model_validator(mode="after")
+    def _old_names(self) -> Settings:
+        """A deprecated name applies when its new one is not set (anywhere)."""
+        for old, new in DEPRECATED.items():
+            if old in self.model_fields_set and new not in self.model_fields_set:
+                setattr(self, new, getattr(self, old))
+        return self
 
     @field_validator("channels", "feishu_allowed_chats", "feishu_allowed_users", mode="before")
     @classmethod

@@ -47,7 +47,7 @@ def _setup(rt: Runtime, http: requests.Session) -> dict[str, Sink]:
                           "RELAY_DINGTALK_APP_GROUPS get interactive cards of that template)")
     robot = (s.dingtalk_robot_code or "").strip() or key  # an internal app's robotCode: its AppKey
     rt.dingtalk_app = DingTalkApp(s.dingtalk_open_base_url, key, secret, robot, rt.clock, http,
-                                  s.feishu_timeout)
+                                  s.chat_timeout)
     return {name: AppGroupSink(rt.dingtalk_app, group, s.dingtalk_card_template.strip(), s.tz,
                                s.guance_console_url, rt.text, rt.mentions)
             for name, group in s.dingtalk_app_groups.items()}

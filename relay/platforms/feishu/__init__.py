@@ -27,13 +27,13 @@ FLOW_KIND = "feishu_flow"  # any URL no other kind claims
 
 def _flow(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
     return FlowWebhookSink(dest.url.get_secret_value(), rt.settings.tz, rt.text, http,
-                           rt.settings.feishu_timeout, link_signer(rt.settings))
+                           rt.settings.chat_timeout, link_signer(rt.settings))
 
 
 def _bot(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
     s = rt.settings
     return BotWebhookSink(dest.url.get_secret_value(), s.tz, rt.card, s.guance_console_url,
-                          rt.text, dest.secret_value(), http, s.feishu_timeout, rt.mentions,
+                          rt.text, dest.secret_value(), http, s.chat_timeout, rt.mentions,
                           link_signer(s))
 
 
