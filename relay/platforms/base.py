@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 import requests
 from flask import Blueprint
-from pydantic import BaseModel, ConfigDict, SecretStr
 
+from relay.config.destinations import Destination
 from relay.i18n import Text
 from relay.payloads import Card
 
@@ -42,30 +42,13 @@ class Sink(Protocol):
     def send(self, payload: Card, now: float) -> SendResult: ...
 
 
-class Destination(BaseModel):
-    """Where a channel's cards go: the kind of endpoint, its URL and its signing secret."""
-
-    model_config = ConfigDict(frozen=True)
-    kind: str
-    url: SecretStr
-    secret: SecretStr | None = None
-
-    def secret_value(self) -> str | None:
-        return self.secret.get_secret_value() if self.secret else None
-
-
 @dataclass(frozen=True)
 class Kind:
-    """A kind of destination (a `type` in RELAY_DESTINATIONS): how its webhook URL is told apart
-    and how its sink is built."""
+    """How the sink of a destination type (a `type` in RELAY_DESTINATIONS, declared with its URL
+    shape in relay/config/destinations.py) is built."""
 
     name: str
-    url_path: str | None  # the URL's path ("…/" = a prefix the token follows); None: any URL
-    url_shape: str  # what such a URL looks like, for error messages
     sink: Callable[[Runtime, Destination, requests.Session], Sink]
-    token_param: str | None = None  # the query parameter that holds the URL's token
-    hosts: tuple[str, ...] = ()  # a URL on one of these hosts must be of this kind
-    signs: bool = False  # takes a signing secret
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,6 @@ FINAL = (RESOLVED, CLOSED)
 # colour of an updated Feishu card's header, by status (a resolved card is no longer red)
 STATUS_COLOURS = {RESOLVED: "green", CLOSED: "grey", PENDING: "wathet", WORKING: "blue"}
 
-# the transitions a setting can ask to announce (RELAY_FOLLOW_ANNOUNCE)
-TRANSITIONS = ("claimed", "resolved", "closed", "reopened", "pending")
-
 
 def status_name(code: int | None, text: Text) -> str:
     key = f"follow.status.{code}"

@@ -11,6 +11,7 @@ from pathlib import Path
 import requests
 
 from jobs import JOBS
+from relay.config import Settings
 from relay.pipeline.schedule import parse_crontab
 from relay.runtime import Runtime, stop_on_signals
 from relay.sandbox.demo_actions import run_actions_step
@@ -22,7 +23,6 @@ from relay.sandbox.feishu import FakeFeishu, card_texts
 from relay.sandbox.guance import FakeGuance
 from relay.sandbox.robots import FakeDingTalk, FakeWeCom, robot_url
 from relay.sandbox.server import ServerThread
-from relay.settings import Settings
 from relay.web.app import create_app
 from relay.web.server import WebServer
 
