@@ -84,10 +84,6 @@ def zero_width_after(pattern: str) -> Inert:
 @dataclass(frozen=True)
 class Platform:
     name: str
-    # what makes text from outside (Guance's issues and comments, chat names) inert in the
-    # platform's plain text messages (thread lines, answers); its sinks use it and their own
-    # markup dialects' functions for every such text they lay out
-    inert: Inert = as_is
     kinds: tuple[Kind, ...] = ()
     replies: tuple[ReplyRoute, ...] = ()
     # run once as the runtime starts: checks the platform's own settings and returns the
@@ -98,6 +94,11 @@ class Platform:
     # run once in the serving process (relay run / serve): opens the connections the platform
     # keeps to its chat service (DingTalk's Stream)
     listen: Callable[[Runtime], None] | None = None
+    # what makes text from outside (Guance's issues and comments, chat names) inert in the
+    # platform's plain text messages (thread lines, answers), for code outside its folder
+    # (relay/pipeline/notify_replies.py); its sinks use it and their own markup dialects'
+    # functions for every such text they lay out
+    inert: Inert = as_is
 
 
 class CachedToken:
