@@ -49,18 +49,16 @@ class Runtime:
         self.dingtalk_app: DingTalkApp | None = None  # set by the DingTalk app platform's setup
         self.dingtalk_stream: DingTalkStream | None = None  # its Stream connection, when serving
         # each platform checks its own settings (before anything touches the database) and
-        # makes the destinations only it knows of (the Feishu app bot's chats)
+        # makes what its sinks share, then every destination gets its type's sink
         if missing := unregistered():  # a destination type without a sink, or the reverse
             raise RuntimeError(f"destination types without both a config entry and a sink: "
                                f"{', '.join(missing)}")
-        own_sinks: dict[str, Sink] = {}
         for platform in PLATFORMS:
             if platform.setup is not None:
-                own_sinks.update(platform.setup(self, http))
+                platform.setup(self, http)
         self.sinks: dict[str, Sink] = {
             name: KINDS[dest.kind].sink(self, dest, http)
             for name, dest in settings.destination_table().items()}
-        self.sinks.update(own_sinks)
         self.engine = make_engine(settings.database_url, settings.database_busy_timeout)
         if apply_migrations:
             migrate(self.engine)

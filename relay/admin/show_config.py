@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, SecretStr
 
-from relay.config import Settings, load_settings
+from relay.config import DEFAULT_DESTINATION, ConfigError, Settings, load_settings
 from relay.config.destinations import Destination
 from relay.config.file import config_path, env_sources, read_config, where
 from relay.config.secrets import MASK, mask_url_password, password_url_fields
@@ -20,7 +20,8 @@ def shown(value: object) -> object:
     if isinstance(value, SecretStr):
         return MASK
     if isinstance(value, Destination):
-        return {"type": value.kind, "url": MASK, **({"secret": MASK} if value.secret else {})}
+        fields = {k: v for k, v in dict(value).items() if v is not None and k != "kind"}
+        return {"type": value.kind, **shown(fields)}
     if isinstance(value, BaseModel):
         return shown(dict(value))
     if isinstance(value, dict):
@@ -57,12 +58,38 @@ def report_lines(settings: Settings, path: Path | None, env: dict[str, str]) -> 
     return lines
 
 
+def destination_lines(settings: Settings) -> list[str]:
+    """The one destinations table the settings make, each entry with the older setting it came
+    from, and once, when older settings are used, that the table can say the same."""
+    s, older = settings, set()
+    try:
+        table = settings.destination_table()
+    except ConfigError as exc:  # relay run would stop on it; the settings above still help
+        return [f"# destinations: {exc}"]
+    lines = ["# destinations (RELAY_DESTINATIONS with the older settings folded in):"]
+    for name, dest in table.items():
+        came = [setting for setting, used in (
+            ("RELAY_FEISHU_WEBHOOK_URL", name == DEFAULT_DESTINATION and s.feishu_webhook_url),
+            ("RELAY_FEISHU_BOT_SECRETS", name in s.feishu_bot_secrets and (
+                name not in s.destinations or s.destinations[name].secret is None)),
+            ("RELAY_FEISHU_APP_CHATS", name in s.feishu_app_chats),
+            ("RELAY_DINGTALK_APP_GROUPS", name in s.dingtalk_app_groups)) if used]
+        older.update(came)
+        lines.append(f"destination {name} = {json.dumps(shown(dest), ensure_ascii=False)}"
+                     + (f"  (from {', '.join(came)})" if came else ""))
+    if older:
+        lines.append(f"# {', '.join(sorted(older))} still work; one [destinations.NAME] table "
+                     "in relay.toml (or RELAY_DESTINATIONS), each entry with its \"type\", can "
+                     "say the same: docs/configuration.md#destinations")
+    return lines
+
+
 def show_config() -> int:
     settings = load_settings()
     path = config_path()
     where = path.resolve() if path else "none (no relay.toml, RELAY_CONFIG unset)"
     print(f"# config file: {where}")
     print("# precedence: env > .env > config file > default; secrets are shown as " + MASK)
-    for line in report_lines(settings, path, env_sources()):
+    for line in report_lines(settings, path, env_sources()) + destination_lines(settings):
         print(line)
     return 0

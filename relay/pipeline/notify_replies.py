@@ -36,9 +36,9 @@ class NotifyReport:
 
 def notify_replies(rt: Runtime, max_issues: int = 5) -> NotifyReport:
     report = NotifyReport()
-    chats = rt.settings.feishu_app_chats
+    chats = rt.settings.chats("feishu_app")
     if rt.feishu_app is None or not chats:
-        log.debug("notify_replies: no Feishu app chats (RELAY_FEISHU_APP_CHATS); nothing to do")
+        log.debug("notify_replies: no Feishu app chats (feishu_app destinations); nothing to do")
         return report
     now = int(rt.clock.now())
     since = now - rt.settings.reply_notify_days * 86_400
@@ -72,7 +72,7 @@ def _notify_issue(rt: Runtime, issue: str, replies: list[dict], first_check: boo
                  key=lambda r: int(r.get("createAt") or 0))
     now = int(rt.clock.now())
     cards = [c for c in chat_store.cards_of(rt.engine, issue)
-             if c.destination in rt.settings.feishu_app_chats]
+             if c.destination in rt.settings.chats("feishu_app")]
     if first_check:
         # replies older than the card are history: recorded, not posted (no flood); newer ones
         # were written while the issue waited for its first check, and are news
@@ -109,7 +109,7 @@ def _post(rt: Runtime, cards: list[Delivery], reply: dict) -> bool:
     title = inert(str((cards[0].payload or {}).get("title") or "")) if cards else ""
     ok = False
     for card in cards:
-        chat_id = rt.settings.feishu_app_chats[card.destination]
+        chat_id = rt.settings.chats("feishu_app")[card.destination]
         text = t("notify.replied", who=who, content=content)
         if card.message_id:
             result = rt.feishu_app.reply_text(card.message_id, text,  # type: ignore[union-attr]

@@ -86,9 +86,9 @@ class Platform:
     name: str
     kinds: tuple[Kind, ...] = ()
     replies: tuple[ReplyRoute, ...] = ()
-    # run once as the runtime starts: checks the platform's own settings and returns the
-    # destinations it makes from them (the Feishu app bot's chats)
-    setup: Callable[[Runtime, requests.Session], dict[str, Sink]] | None = None
+    # run once as the runtime starts, before the sinks are built: checks the platform's own
+    # settings and makes what its sinks share (the Feishu app client, the card template)
+    setup: Callable[[Runtime, requests.Session], None] | None = None
     # run by `relay check` after setup: settings that work, but not as one would expect
     warnings: Callable[[Runtime], list[str]] | None = None
     # run once in the serving process (relay run / serve): opens the connections the platform

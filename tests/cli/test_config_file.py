@@ -150,12 +150,27 @@ def test_relay_config_prints_each_setting_with_its_source_and_masks_secrets(
 
 def test_the_example_file_lists_every_setting_and_parses_when_uncommented(clean_env):
     text = (REPO / "relay.example.toml").read_text(encoding="utf-8")
-    uncommented = "\n".join(re.sub(r"^# (?=\[\w+\]$|[\w-]+ = )", "", line)
+    uncommented = "\n".join(re.sub(r"^# (?=\[[\w.-]+\]$|[\w-]+ = )", "", line)
                             for line in text.splitlines())
     data = tomllib.loads(uncommented)
     assert set(data) == set(Settings.model_fields)
     Settings(_env_file=None, **data)  # every example value is valid
     assert tomllib.loads(text) == {}  # as shipped, it sets nothing
+
+
+def test_the_settings_reference_is_generated_from_the_descriptions_in_the_code(capsys):
+    """docs/configuration.md's table and relay.example.toml say what Settings' descriptions say:
+    after changing a setting, `python -m relay.config.reference` rewrites both."""
+    from relay.config import reference
+
+    assert all(field.description for field in Settings.model_fields.values())
+    assert reference.main(["--check"]) == 0, capsys.readouterr().err
+    table = (REPO / "docs/configuration.md").read_text(encoding="utf-8")
+    for name, field in Settings.model_fields.items():
+        assert f"| `RELAY_{name.upper()}` |" in table and field.description in table
+    # a stale file is caught
+    assert reference.doc_text(table.replace("| `RELAY_PORT` |", "| `RELAY_PORTS` |")) == table
+    assert reference.example_text() == (REPO / "relay.example.toml").read_text(encoding="utf-8")
 
 
 DB_PASSWORD = "Db-pa55word-0123"

@@ -119,10 +119,10 @@ def _ids(value: str) -> set[str]:
 
 def allowed(rt: Runtime, message: Message) -> bool:
     """Allowed chats: RELAY_FEISHU_ALLOWED_CHATS, or by default the chats relay sends cards to
-    (RELAY_FEISHU_APP_CHATS); `*` allows every chat. RELAY_FEISHU_ALLOWED_USERS, when set, must
+    (the feishu_app destinations); `*` allows every chat. RELAY_FEISHU_ALLOWED_USERS, when set, must
     also list the sender."""
     s = rt.settings
-    chats = _ids(s.feishu_allowed_chats) or set(s.feishu_app_chats.values())
+    chats = _ids(s.feishu_allowed_chats) or set(s.chats("feishu_app").values())
     if "*" not in chats and message.chat_id not in chats:
         return False
     users = _ids(s.feishu_allowed_users)
