@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from relay.config.secrets import password_url_fields, secret_fields
-from relay.config.settings import DEPRECATED, Settings
+from relay.config.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "configuration.md"
@@ -107,12 +107,10 @@ def example_of(name: str) -> Any:
 
 
 def example_text() -> str:
-    """relay.example.toml: every plain setting but the deprecated names, then the tables (in TOML a key after a table's
+    """relay.example.toml: every plain setting, then the tables (in TOML a key after a table's
     header belongs to that table)."""
     plain, tables = [], []
     for name in Settings.model_fields:
-        if name in DEPRECATED:  # an old name belongs in no new config file
-            continue
         value = example_of(name)
         lines = comment(meaning(name))
         if isinstance(value, dict):

@@ -104,7 +104,8 @@ class Settings(BaseSettings):
                      "connect to last byte; `RELAY_FEISHU_TIMEOUT` is its old name, still read"))
     feishu_timeout: float | None = Field(
         None, gt=0,
-        description="deprecated: the old name of `RELAY_CHAT_TIMEOUT`, which wins when both are set")
+        description="deprecated: the old name of `RELAY_CHAT_TIMEOUT`, which wins when both are set",
+        examples=[10.0])
     feishu_bot_secrets: dict[str, SecretStr] = Field(
         {},
         description=("older form of a custom bot's `secret`: signing secrets by destination "
