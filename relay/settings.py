@@ -25,6 +25,7 @@ from relay.platforms.mentions import check_levels, check_people
 from relay.platforms.registry import check_webhook_url, parse_destination
 
 DEFAULT_DESTINATION = "default"
+MIN_LINK_SECRET = 32  # bytes of RELAY_ACTION_LINK_SECRET
 # the config file load_settings found; Settings() built elsewhere (tests, sandbox) reads none
 _CONFIG_FILE: ContextVar[Path | None] = ContextVar("relay_config_file", default=None)
 
@@ -103,6 +104,8 @@ class Settings(BaseSettings):
     public_url: str | None = None  # where chat users reach relay, e.g. https://relay.example.com
     action_link_secret: SecretStr | None = None  # signs the Claim / Resolve links on cards
     action_link_hours: int = Field(72, ge=1, le=24 * 90)  # how long such a link works
+    # a /mute ends at most this many hours after it was set (a renewal too)
+    mute_max_hours: int = Field(24, ge=1, le=24 * 7)
     # level (P0, P1, …) → minutes unclaimed before a reminder
     reminders: dict[str, Annotated[int, Field(ge=1)]] = {}
     reminder_max: int = Field(1, ge=1, le=10)  # reminders per issue at most
@@ -146,6 +149,19 @@ class Settings(BaseSettings):
         if value is None or not value.strip():
             return None
         return cls._http_url(value.strip())
+
+    @field_validator("action_link_secret")
+    @classmethod
+    def _link_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        """A short secret is found offline from one link in chat history, and then any action
+        can be forged: at least MIN_LINK_SECRET bytes."""
+        if value is not None and value.get_secret_value().strip() and \
+                len(value.get_secret_value().encode()) < MIN_LINK_SECRET:
+            raise ValueError(
+                f"must be at least {MIN_LINK_SECRET} bytes of random text (it signs the action "
+                "links anyone in the chat can read); generate one with: python -c 'import "
+                "secrets; print(secrets.token_urlsafe(32))'")
+        return value
 
     @field_validator("feishu_card_template", mode="before")
     @classmethod

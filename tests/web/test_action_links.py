@@ -16,7 +16,7 @@ from tests.helpers import cards
 from tests.robots import DING_TOKEN, WECOM_KEY, ding_url, new_issues, wecom_url
 
 PUBLIC = "https://relay.example.com"
-SECRET = "action-link-secret-0123456789"
+SECRET = "action-link-secret-0123456789-abcdefghij"
 LINK = re.compile(r"\[(Claim|Resolve)\]\((https://relay\.example\.com/actions/[^)]+)\)")
 
 

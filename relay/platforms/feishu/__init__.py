@@ -25,14 +25,14 @@ FLOW_KIND = "feishu_flow"  # any URL no other kind claims
 
 def _flow(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
     return FlowWebhookSink(dest.url.get_secret_value(), rt.settings.tz, rt.text, http,
-                           rt.settings.feishu_timeout, link_signer(rt.settings))
+                           rt.settings.feishu_timeout, link_signer(rt.settings, rt.clock.now))
 
 
 def _bot(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
     s = rt.settings
     return BotWebhookSink(dest.url.get_secret_value(), s.tz, rt.card, s.guance_console_url,
                           rt.text, dest.secret_value(), http, s.feishu_timeout, rt.mentions,
-                          link_signer(s))
+                          link_signer(s, rt.clock.now))
 
 
 def _setup(rt: Runtime, http: requests.Session) -> dict[str, Sink]:
