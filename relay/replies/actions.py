@@ -149,8 +149,11 @@ def _apply_mute(rt: Runtime, issue: str, command: Command, origin: str, route: s
     """`/mute 2h`: relay holds back new cards of the issue's source for the destinations of
     the chat it came from, and says so in Guance."""
     chat = destinations_of(rt, CHAT_PLATFORMS.get(route, route), chat_id)
-    done, said = mute(rt, issue, command.note, origin, chat)
     text = rt.text
+    if chat_id and not chat:  # a chat relay sends no cards to: nothing of it to hold back
+        done, said = False, text("action.mute_not_ours", chat=chat_id[:64])
+    else:
+        done, said = mute(rt, issue, command.note, origin, chat)
     rt.metrics.actions.labels("mute", route, "ok" if done else "refused").inc()
     if not done:
         return Outcome(400, {"error": said, "issueUUID": issue, "said": said})

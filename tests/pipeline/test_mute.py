@@ -205,3 +205,17 @@ def test_deliver_reads_the_mutes_once_a_look_and_an_ended_one_holds_nothing(rt, 
     row = next(r for r in outbox(rt) if r.issue_uuid == later and r.destination == "ops-chat")
     assert hold_back(rt, row, muted) is False
     assert status(rt, later, "ops-chat") == "pending"
+
+
+def test_a_chat_relay_sends_no_cards_to_cannot_mute(app_rt, open_api, guance, clock):
+    rt = app_rt(feishu_allowed_chats="*")  # the bot answers in any chat it is in
+    client = create_app(rt).test_client()
+    poll(rt)
+    [issue] = new(rt, guance, clock, ("disk full", "disk-mon"))
+    event = thread_reply(open_api, f"#{issue}#/mute 2h", chat="oc_thirdchat0000000000000003")
+    signed_post(client, event, clock.now())
+    asked = event["event"]["message"]["message_id"]
+    (answer,) = wait_for(lambda: open_api.texts_replying_to(asked))
+    assert answer.startswith("Not muted: relay sends no cards to this chat")
+    assert "oc_thirdchat0000000000000003" in answer
+    assert mute_store.active(rt.engine, int(clock.now())) == []

@@ -240,12 +240,14 @@ def test_a_far_future_created_at_cannot_make_a_used_link_act_again_after_prune(
 
     poll(rt)
     clock.advance(30)
-    uuid = guance.add_issue("disk full", listed_as={"createAt": int(clock.now()) + 5 * 365 * 86400})
+    ahead = int(clock.now()) + 5 * 365 * 86400
+    uuid = guance.add_issue("disk full", listed_as={"createAt": ahead})
     clock.advance(30)
     poll(rt)
     deliver(rt)
     [body] = dingtalk.for_robot(DING_TOKEN)
-    links = {label: url.removeprefix(PUBLIC) for label, url in LINK.findall(body["markdown"]["text"])}
+    links = {label: url.removeprefix(PUBLIC)
+             for label, url in LINK.findall(body["markdown"]["text"])}
     assert client.post(links["Resolve"]).status_code == 200
     clock.advance(31 * 86_400)
     prune(rt, days=30)
