@@ -219,3 +219,17 @@ def test_a_chat_relay_sends_no_cards_to_cannot_mute(app_rt, open_api, guance, cl
     assert answer.startswith("Not muted: relay sends no cards to this chat")
     assert "oc_thirdchat0000000000000003" in answer
     assert mute_store.active(rt.engine, int(clock.now())) == []
+
+
+def test_reminders_wait_only_in_the_chat_that_muted(app_rt, open_api, guance, clock):
+    from relay.pipeline.remind import remind
+
+    rt = app_rt(feishu_app_chats={"ops-chat": CHAT, "db-chat": OTHER_CHAT},
+                routes={"default": ["ops-chat", "db-chat"]}, reminders={"P2": 10})
+    client = create_app(rt).test_client()
+    poll(rt)
+    [issue] = new(rt, guance, clock, ("disk full on db-1", "disk-mon"))
+    say(client, open_api, clock, rt, issue, "/mute 2h")
+    clock.advance(10 * 60)
+    remind(rt)
+    assert [r.destination for r in outbox(rt) if r.kind == "reminder"] == ["db-chat"]
