@@ -55,6 +55,9 @@ class IssueCard(Card):
     """An issue's own card, queued by the poller."""
 
     kind = ISSUE
+    # what a /mute of it holds back (relay/guance/model.py mute_key_of): "" none; None on a
+    # card queued before mutes had keys (its `source` stands in)
+    mute_key: str | None = None
 
     def issue_uuid(self) -> str | None:
         return self.uuid

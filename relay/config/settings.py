@@ -27,6 +27,7 @@ from relay.config.secrets import (MIN_SECRET, PasswordUrl, password_url_fields, 
 from relay.errors import ConfigError
 
 DEFAULT_DESTINATION = "default"
+MIN_LINK_SECRET = 32  # bytes of RELAY_ACTION_LINK_SECRET
 DEPRECATED = {"feishu_timeout": "chat_timeout"}  # old setting → the one it became
 # the config file load_settings found; Settings() built elsewhere (tests, sandbox) reads none
 _CONFIG_FILE: ContextVar[Path | None] = ContextVar("relay_config_file", default=None)
@@ -303,12 +304,19 @@ class Settings(BaseSettings):
         examples=['https://relay.example.com'])
     action_link_secret: SecretStr | None = Field(
         None,
-        description=("signs those links (HMAC-SHA256); a long random value; changing it voids "
-                     "every link on old cards; unset: no links"),
-        examples=['a-long-random-value'])
+        description=("signs those links (HMAC-SHA256); at least 32 bytes of random text, e.g. "
+                     "`python -c 'import secrets; print(secrets.token_urlsafe(32))'` (a shorter "
+                     "one stops start-up and `relay check`); changing it voids every link on old "
+                     "cards; unset: no links"),
+        examples=['a-long-random-value-of-32-bytes-or-more'])
     action_link_hours: int = Field(
         72, ge=1, le=24 * 90,
-        description="how long a link works, counted from the issue's creation")
+        description=("how long a link works, counted from the issue's creation (or from when its "
+                     "card was sent, if that is earlier)"))
+    mute_max_hours: int = Field(
+        24, ge=1, le=24 * 7,
+        description=("a `/mute` ends at most this many hours after it was set, a renewal too (1 "
+                     "to 168); see [Mute from chat](actions.md#mute-from-chat)"))
     reminders: dict[str, Annotated[int, Field(ge=1)]] = Field(
         {},
         description=('level → minutes, JSON: `{"P0": 10, "P1": 30}`; the `remind` job reminds '
@@ -365,6 +373,19 @@ class Settings(BaseSettings):
         if value is None or not value.strip():
             return None
         return cls._http_url(value.strip())
+
+    @field_validator("action_link_secret")
+    @classmethod
+    def _link_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        """A short secret is found offline from one link in chat history, and then any action
+        can be forged: at least MIN_LINK_SECRET bytes."""
+        if value is not None and value.get_secret_value().strip() and \
+                len(value.get_secret_value().encode()) < MIN_LINK_SECRET:
+            raise ValueError(
+                f"must be at least {MIN_LINK_SECRET} bytes of random text (it signs the action "
+                "links anyone in the chat can read); generate one with: python -c 'import "
+                "secrets; print(secrets.token_urlsafe(32))'")
+        return value
 
     @field_validator("feishu_card_template", mode="before")
     @classmethod

@@ -15,6 +15,7 @@ LEVEL_NAMES = {"system_level_0": "P0", "system_level_1": "P1", "system_level_2":
                "system_level_3": "Unknown"}
 MAX_UNIX_SECONDS = 32_503_680_000  # 3000-01-01: a createAt past this is not Unix seconds
 MAX_UUID = 64  # the outbox's issue_uuid column
+MAX_MUTE_KEY = 255  # the mutes table's resource column
 
 
 class MalformedIssue(ValueError):
@@ -42,10 +43,12 @@ class Issue:
     create_at: int
     deleted: bool = False
     managers: tuple[str, ...] = ()  # account UUIDs of the people responsible (extend.manager)
+    mute_key: str = ""  # what `/mute` holds back: see mute_key_of; "" when it cannot be muted
 
     def as_dict(self) -> dict[str, Any]:
         values = {"uuid": self.uuid, "title": self.title, "level": self.level,
-                  "source": self.source, "message": self.message, "create_at": self.create_at}
+                  "source": self.source, "message": self.message, "create_at": self.create_at,
+                  "mute_key": self.mute_key}
         if self.managers:  # cards @-mention them (relay/platforms/mentions.py)
             values["managers"] = list(self.managers)
         return values
@@ -103,7 +106,20 @@ def parse_issue(obj: dict[str, Any]) -> Issue:
         create_at=unix_seconds(obj.get("createAt"), uuid),
         deleted=delete_at not in (-1, None, 0, "-1"),
         managers=tuple(managers_of(obj)),
+        mute_key=mute_key_of(obj),
     )
+
+
+def mute_key_of(obj: dict[str, Any]) -> str:
+    """What a mute of this issue holds back: the monitor or check that raised it
+    (`resourceUUID`), else its `resource`; "" when it has neither, or only its `resourceType`
+    (`event`, `dashboard`, …): such a mute would silence every issue of that type."""
+    check = str(obj.get("resourceUUID") or "").strip()
+    resource = str(obj.get("resource") or "").strip()
+    kind = str(obj.get("resourceType") or "").strip()
+    if check:
+        return check[:MAX_MUTE_KEY]
+    return resource[:MAX_MUTE_KEY] if resource and resource.lower() != kind.lower() else ""
 
 
 def managers_of(obj: dict[str, Any]) -> list[str]:

@@ -215,12 +215,30 @@ MESSAGES: dict[str, str] = {
     "action.reminder_title": "⏰ Unclaimed for {minutes} min: {title}",
     "action.reminder_digest_title": "⏰ {count} issues unclaimed",
     # mutes from chat
-    "action.mute_done": "Muted {resource} until {until}: new cards of it are held back (listed "
-                        "on the delivery log page) and summed up in one card when the mute "
-                        "ends.",
-    "action.mute_usage": "Not muted: say for how long, e.g. /mute 2h (30m to 7d).",
+    "action.mute_done": "Muted {resource} until {until} for this chat's destinations "
+                        "({destinations}): new cards of it are held back here (listed on the "
+                        "delivery log page) and summed up in one card when the mute ends; other "
+                        "groups still get them. {p0}",
+    "action.mute_p0_through": "P0 cards still come through (/mute 2h P0 holds them too).",
+    "action.mute_p0_held": "P0 cards are held back too, as the mute says P0.",
+    "action.mute_capped": "A mute lasts at most {hours} h (RELAY_MUTE_MAX_HOURS).",
+    "action.mute_usage": "Not muted: say for how long, e.g. /mute 2h (1m to {hours}h; "
+                         "/mute 2h P0 holds P0 cards too).",
     "action.mute_unknown": "Not muted: relay has not sent a card of {issue}, so it does not "
                            "know its source.",
+    "action.mute_no_chat": "Not muted: a mute covers only the chat it comes from, and this "
+                           "route does not say which chat that is (the Feishu flow, a signed "
+                           "link). Mute from a group relay's app bot serves "
+                           "(RELAY_FEISHU_APP_CHATS, RELAY_DINGTALK_APP_GROUPS).",
+    "action.mute_not_ours": "Not muted: relay sends no cards to this chat ({chat}: it is in "
+                            "none of RELAY_FEISHU_APP_CHATS, RELAY_DINGTALK_APP_GROUPS), so a "
+                            "mute from it would hold back nothing.",
+    "action.mute_generic": "Not muted: {issue} names no monitor, check or resource, only its "
+                           "kind ({source}); muting that would silence every issue of the kind.",
+    "action.mute_notice": "🔕 {resource} muted here until {until} ({who})",
+    "action.mute_notice_text": "New cards of it for this group are held back and summed up in "
+                               "one card when the mute ends. {p0}",
+    "action.mute_none": "Nothing was held back.",
     "action.mute_summary": "🔕 Mute of {resource} ended: {count} card(s) were held back",
     "action.mute_more": "… and {count} more",
     # signed links: the confirmation page (GET never acts) and its outcome
@@ -247,6 +265,7 @@ MESSAGES: dict[str, str] = {
     "page.mutes": "Active mutes",
     "page.mutes_note": "(their cards are listed above as muted)",
     "page.mute_source": "Source",
+    "page.mute_destinations": "Destinations",
     "page.mute_until": "Until",
     "page.mute_by": "Muted by",
     "page.mute_issue": "From issue",

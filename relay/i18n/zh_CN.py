@@ -201,10 +201,25 @@ MESSAGES: dict[str, str] = {
     "action.reminder_title": "⏰ {minutes} 分钟无人认领：{title}",
     "action.reminder_digest_title": "⏰ {count} 个 Issue 无人认领",
     # 聊天中的静音
-    "action.mute_done": "已将 {resource} 静音至 {until}：它的新卡片会被暂存（列在投递日志页面上），"
-                        "静音结束时汇总成一张卡片。",
-    "action.mute_usage": "未静音：请说明时长，例如 /mute 2h（30m 到 7d）。",
+    "action.mute_done": "已将 {resource} 静音至 {until}，只对本群的目的地（{destinations}）："
+                        "它的新卡片在这里会被暂存（列在投递日志页面上），静音结束时汇总成一张卡片；"
+                        "其他群照常收到。{p0}",
+    "action.mute_p0_through": "P0 卡片照常发送（/mute 2h P0 会连 P0 一起暂存）。",
+    "action.mute_p0_held": "P0 卡片也会被暂存，因为静音指明了 P0。",
+    "action.mute_capped": "静音最长 {hours} 小时（RELAY_MUTE_MAX_HOURS）。",
+    "action.mute_usage": "未静音：请说明时长，例如 /mute 2h（1m 到 {hours}h；"
+                         "/mute 2h P0 会连 P0 卡片一起暂存）。",
     "action.mute_unknown": "未静音：relay 没有发送过 {issue} 的卡片，所以不知道它的来源。",
+    "action.mute_no_chat": "未静音：静音只作用于发出它的群，而这条路径不带群的身份（飞书流程、签名链接）。"
+                           "请在 relay 的应用机器人所在的群里静音"
+                           "（RELAY_FEISHU_APP_CHATS、RELAY_DINGTALK_APP_GROUPS）。",
+    "action.mute_not_ours": "未静音：relay 不向这个群发卡片（{chat} 不在 RELAY_FEISHU_APP_CHATS、"
+                            "RELAY_DINGTALK_APP_GROUPS 中），在这里静音不会暂存任何卡片。",
+    "action.mute_generic": "未静音：{issue} 没有监控器、检测项或资源，只有它的类型（{source}）；"
+                           "静音它会让这一类的所有 Issue 都被静音。",
+    "action.mute_notice": "🔕 {resource} 已在本群静音至 {until}（{who}）",
+    "action.mute_notice_text": "它发往本群的新卡片会被暂存，静音结束时汇总成一张卡片。{p0}",
+    "action.mute_none": "期间没有暂存任何卡片。",
     "action.mute_summary": "🔕 {resource} 的静音已结束：期间暂存了 {count} 张卡片",
     "action.mute_more": "…… 另有 {count} 个",
     # 签名链接：确认页面（GET 从不执行）及其结果
@@ -228,6 +243,7 @@ MESSAGES: dict[str, str] = {
     "page.mutes": "生效中的静音",
     "page.mutes_note": "（它们的卡片在上方列为“已静音”）",
     "page.mute_source": "来源",
+    "page.mute_destinations": "目的地",
     "page.mute_until": "截止",
     "page.mute_by": "静音人",
     "page.mute_issue": "来自 Issue",

@@ -13,7 +13,7 @@ import random
 from collections import deque
 from dataclasses import dataclass
 
-from relay.pipeline.mute import active_resources, hold_back
+from relay.pipeline.mute import Muted, active_mutes, hold_back
 from relay.runtime import Runtime
 from relay.store import outbox as store
 
@@ -79,7 +79,7 @@ def _deliver(rt: Runtime, max_seconds: float, report: DeliverReport) -> None:
     # comes every few cards while the send limits pace the run)
     drained: set[str] = set()
     look_at = 0.0  # when to look for destinations with due rows (and mutes) again
-    muted: dict[str, int] = {}  # /mute from chat: resource → until, read at each look
+    muted: Muted = {}  # /mute from chat, read at each look
     try:
         while clock.now() - started < max_seconds and not rt.stopping.is_set():
             now = clock.now()
@@ -89,7 +89,7 @@ def _deliver(rt: Runtime, max_seconds: float, report: DeliverReport) -> None:
             unclaimed = []
             if now >= look_at:
                 due = store.due_destinations(engine, int(now))
-                muted = active_resources(rt)
+                muted = active_mutes(rt)
                 drained -= due
                 unclaimed = list(due - held - owned.keys())
                 look_at = now + (0.0 if len(unclaimed) > CLAIM_AT_ONCE else LOOK_EVERY)

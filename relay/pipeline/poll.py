@@ -15,8 +15,9 @@ from dataclasses import dataclass, field, replace
 
 from relay.guance import MAX_PAGES, Channel, GuanceBudgetExhausted, GuanceError, Issue, IssuePage
 from relay.i18n import Text
-from relay.payloads import IssueCard
+from relay.payloads import IssueCard, StormDigest, load
 from relay.pipeline.digest import storm_digest
+from relay.pipeline.mute import active_mutes, holds
 from relay.platforms.base import MAX_STORED_MESSAGE, MAX_STORED_TITLE, bounded
 from relay.runtime import Runtime
 from relay.store import outbox as store
@@ -189,10 +190,15 @@ def poll_channel(rt: Runtime, channel: Channel, destinations: list[str], cursor:
         next_cursor = cursor if cursor is not None else window.end
     else:
         next_cursor = max(window.end, cursor or window.end)
+    muted = active_mutes(rt)  # a storm digest leaves out the cards a mute holds
+
+    def digest(new_rows: list[dict]) -> StormDigest | None:
+        return storm_digest([r for r in new_rows if not holds(
+            muted, load(r["kind"], r["payload"]), r["destination"], now)], channel, now,
+            settings.storm_threshold, settings.storm_titles, rt.text)
+
     new = store.record_poll(rt.engine, channel.uuid, channel.name, next_cursor, now, rows,
-                            digest=lambda new_rows: storm_digest(
-                                new_rows, channel, now, settings.storm_threshold,
-                                settings.storm_titles, rt.text), window=left)
+                            digest=digest, window=left)
     remember_recorded(rt, channel, rows, window.start)
     if new or left:
         log.info("poll %s: %d issue(s) read, %d new deliveries queued%s", channel.name,

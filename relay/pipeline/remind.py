@@ -12,7 +12,7 @@ as on a card (relay/platforms/mentions.py): the channel's people for the issue's
 
 Whether the due issues are still unclaimed is read from one list of Guance's open issues (one
 call per 100 of them, at most MAX_CALLS a run, within the shared budget), not one call per issue.
-Issues of a muted source wait until the mute ends.
+A destination whose mute holds the issue's cards gets no reminder of it until the mute ends.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from relay.guance import PAGE_SIZE, GuanceBudgetExhausted, GuanceError, managers_of
 from relay.payloads import ISSUE, Reminder, ReminderDigest
 from relay.pipeline.digest import level_rank
-from relay.pipeline.mute import active_resources
+from relay.pipeline.mute import active_mutes, holds
 from relay.runtime import Runtime
 from relay.store import actions as action_store
 from relay.store import outbox
@@ -98,8 +98,10 @@ def remind(rt: Runtime, max_issues: int = 100) -> RemindReport:
     if not rt.settings.reminders:
         return report
     now = int(rt.clock.now())
-    muted = active_resources(rt)
-    found = [d for d in due(rt, now) if muted.get(d[3][0].card().source, 0) <= now][:max_issues]
+    muted = active_mutes(rt)
+    found = [(issue, k, minutes, kept) for issue, k, minutes, cards in due(rt, now)
+             for kept in ([c for c in cards if not holds(muted, c.card(), c.destination, now)],)
+             if kept][:max_issues]
     if not found:
         return report
     try:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from relay.config.mentions import PLATFORM_KEYS
 from relay.guance import (GuanceAuthError, GuanceBudgetExhausted, GuanceError, GuanceHTTPError,
                           GuanceNoAnswer, GuanceNotFound, GuanceRateLimited)
+from relay.incidents.chats import destinations_of
 from relay.pipeline.follow import record_action
 from relay.pipeline.mute import mute
 from relay.replies.comments import Outcome, in_reply_slot, note_outcome, post_comment, post_reply
@@ -101,14 +102,16 @@ def origin_of_link(text: Text, via: str, actor: str = "") -> str:
 
 
 def apply_action(rt: Runtime, issue: str, command: Command, origin: str, route: str,
-                 operator_ids: tuple[str, ...] = (), actor: str = "") -> Outcome:
+                 operator_ids: tuple[str, ...] = (), actor: str = "",
+                 chat_id: str | None = None) -> Outcome:
     """Change the issue, then comment who did it ("Resolved from Feishu by …" and the note),
     and let its cards follow (relay/pipeline/follow.py record_action: the app-bot cards show
     the new state, and the tracker does not announce it again). The outcome's body carries
-    `said`, the sentence for the person who acted."""
+    `said`, the sentence for the person who acted. `chat_id`: the chat the action came from
+    (None: a route with no chat identity)."""
     action, text = command.action, rt.text
     if action is MUTE:
-        return _apply_mute(rt, issue, command, origin, route)
+        return _apply_mute(rt, issue, command, origin, route, chat_id)
     known = mapped_person(rt, operator_ids)  # the operator's RELAY_MENTIONS key, if any
     manager = guance_account(rt, operator_ids) if action.name == "claim" else None
     try:
@@ -136,10 +139,21 @@ def apply_action(rt: Runtime, issue: str, command: Command, origin: str, route: 
                          "time": posted.body.get("time", ""), "said": said})
 
 
-def _apply_mute(rt: Runtime, issue: str, command: Command, origin: str, route: str) -> Outcome:
-    """`/mute 2h`: relay holds back new cards of the issue's source, and says so in Guance."""
-    done, said = mute(rt, issue, command.note, origin)
+# the platform a route's chat is on, for relay/incidents/chats.py
+CHAT_PLATFORMS = {"feishu_app": "feishu_app", "feishu_card": "feishu_app", "dingtalk": "dingtalk",
+                  "dingtalk_app": "dingtalk_app", "dingtalk_card": "dingtalk_app"}
+
+
+def _apply_mute(rt: Runtime, issue: str, command: Command, origin: str, route: str,
+                chat_id: str | None) -> Outcome:
+    """`/mute 2h`: relay holds back new cards of the issue's source for the destinations of
+    the chat it came from, and says so in Guance."""
+    chat = destinations_of(rt, CHAT_PLATFORMS.get(route, route), chat_id)
     text = rt.text
+    if chat_id and not chat:  # a chat relay sends no cards to: nothing of it to hold back
+        done, said = False, text("action.mute_not_ours", chat=chat_id[:64])
+    else:
+        done, said = mute(rt, issue, command.note, origin, chat)
     rt.metrics.actions.labels("mute", route, "ok" if done else "refused").inc()
     if not done:
         return Outcome(400, {"error": said, "issueUUID": issue, "said": said})
@@ -212,7 +226,8 @@ def _label(status: int) -> str:
 
 
 def handle_reply(rt: Runtime, message: str, via: str, actor: str, route: str,
-                 sender: str = "", operator_ids: tuple[str, ...] = ()) -> Outcome:
+                 sender: str = "", operator_ids: tuple[str, ...] = (),
+                 chat_id: str | None = None) -> Outcome:
     """A reply route's text: `#<uuid>#/resolve note` acts on the issue; any other text is a
     plain comment (comments.post_reply), exactly as without actions. An action waits on Guance
     in a web thread like a reply, so it takes one of RELAY_REPLIES_IN_FLIGHT's slots."""
@@ -225,6 +240,6 @@ def handle_reply(rt: Runtime, message: str, via: str, actor: str, route: str,
         return post_reply(rt, message, sender)
     outcome = in_reply_slot(rt, parsed.issue_uuid, lambda: apply_action(
         rt, parsed.issue_uuid, command, origin_in_chat(rt.text, via, actor), route,
-        operator_ids, actor))
+        operator_ids, actor, chat_id))
     note_outcome(rt, outcome, parsed.issue_uuid, parsed.text, sender)
     return outcome

@@ -4,14 +4,19 @@ custom bots and flows, DingTalk and WeCom robots).
 A link is a capability made by relay: HMAC-SHA256 keyed with RELAY_ACTION_LINK_SECRET over the
 issue, the action, the platform it was sent to and its expiry, so it is useless for another issue
 or action, or after it expires. Its expiry counts from the issue's creation, so a card sent again
-carries the same links. Opening one (GET) only shows a confirmation page (relay/web/actions.py).
+carries the same links, but never from later than the card's send time: Guance may list a
+createAt far in the future, and a link living past the time its use is remembered
+(jobs/prune.py keeps a use as long as a link lives) would act again. A link whose expiry lies
+further ahead than a link lives is refused for the same reason. Only the actions cards link to
+(LINKED) are accepted. Opening one (GET) only shows a confirmation page (relay/web/actions.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Callable
 from urllib.parse import quote, urlencode
 
 from relay.payloads import Card
@@ -24,18 +29,21 @@ if TYPE_CHECKING:
 
 PATH = "/actions/<issue>/<action>"
 LINKED = ("claim", "resolve")  # the actions a card links to (close and reopen: by command)
+SKEW = 300  # seconds a replica's clock may run ahead of another's
 
 
 class LinkSigner:
-    def __init__(self, public_url: str, secret: str, hours: int) -> None:
+    def __init__(self, public_url: str, secret: str, hours: int,
+                 clock: Callable[[], float] = time.time) -> None:
         self.public_url, self._key, self.hours = public_url.rstrip("/"), secret.encode(), hours
+        self.clock = clock  # the send time of the card being drawn
 
     def signature(self, issue: str, action: str, via: str, expires: int) -> str:
         message = f"relay-action-link\n{issue}\n{action}\n{via}\n{expires}".encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
     def url(self, issue: str, action: str, via: str, created_at: int) -> str:
-        expires = int(created_at) + self.hours * 3600
+        expires = min(int(created_at), int(self.clock())) + self.hours * 3600
         query = urlencode({"via": via, "e": expires,
                            "s": self.signature(issue, action, via, expires)})
         return f"{self.public_url}/actions/{quote(issue)}/{action}?{query}"
@@ -53,21 +61,23 @@ class LinkSigner:
               now: float) -> str:
         """"" when the link is good; else "bad" or "expired" (a bad one is never "expired")."""
         until = whole_number(expires)
-        if until is None or len(given) != 64:
+        if until is None or len(given) != 64 or action not in LINKED:
             return "bad"
         expected = self.signature(issue, action, via, until)
         if not hmac.compare_digest(expected.encode(), given.lower().encode()):
             return "bad"
-        return "expired" if now > until else ""
+        # too far ahead: made from a far-future createAt before expiries were capped
+        return "expired" if now > until or until > now + self.hours * 3600 + SKEW else ""
 
 
-def link_signer(settings: Settings) -> LinkSigner | None:
+def link_signer(settings: Settings, clock: Callable[[], float] = time.time) -> LinkSigner | None:
     """The signer when RELAY_PUBLIC_URL and RELAY_ACTION_LINK_SECRET are both set; else None
-    (cards then carry no links)."""
+    (cards then carry no links). `clock`: the runtime's, for the cards' send time."""
     secret = settings.action_link_secret
     if not settings.public_url or secret is None or not secret.get_secret_value().strip():
         return None
-    return LinkSigner(settings.public_url, secret.get_secret_value(), settings.action_link_hours)
+    return LinkSigner(settings.public_url, secret.get_secret_value(), settings.action_link_hours,
+                      clock)
 
 
 def links_markdown(links: list[tuple[str, str, str]], separator: str = " · ") -> str:

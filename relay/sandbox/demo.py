@@ -124,7 +124,7 @@ def run_sandbox(crontab: Path | None = None, keep: bool = False) -> int:
             ok = run_app_bot_step(guance, g_url, Path(tmp)) and ok
             ok = run_follow_step(guance, g_url, Path(tmp)) and ok
             print("\n10. acting on issues from chat: a text command, a signed link, a card "
-                  "button, a mute")
+                  "button, a mute scoped to the chat that muted")
             ok = run_actions_step(guance, g_url, Path(tmp)) and ok
             print("\n11. DingTalk app robot over Stream, relay reachable from nowhere: a card, "
                   "an @-message and a button, a dropped connection")

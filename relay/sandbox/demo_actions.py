@@ -1,5 +1,6 @@
 """`relay sandbox`, actions step: a text command, a signed link and a card button acting on fake
-issues (claim, resolve, close, reopen from chat)."""
+issues (claim, resolve, close, reopen from chat), and a mute that holds back cards only in the
+chat that muted (a second group still gets them)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
 from relay.runtime import Runtime
 from relay.sandbox.demo_app_bot import _wait
-from relay.sandbox.feishu_app import FakeFeishuApp, click_event, push_event
+from relay.sandbox.feishu_app import FakeFeishuApp, click_event, message_event, push_event
 from relay.sandbox.guance import FakeGuance
 from relay.sandbox.robots import FakeDingTalk, robot_url
 from relay.sandbox.server import ServerThread
@@ -42,7 +43,7 @@ def run_actions_step(guance: FakeGuance, guance_url: str, workdir: Path) -> bool
     settings = Settings(
         _env_file=None, guance_base_url=guance_url, guance_api_key=guance.api_key,
         channels="ledger", reply_token=reply_token, public_url=f"http://127.0.0.1:{port}",
-        action_link_secret=secrets.token_urlsafe(24),
+        action_link_secret=secrets.token_urlsafe(32),
         destinations={"ledger-ding": robot_url(servers[0].url, "dingtalk", "ledger0005")},
         feishu_app_id=open_api.app_id, feishu_app_secret=open_api.app_secret,
         feishu_verification_token=vtoken, feishu_encrypt_key=key,
@@ -110,14 +111,26 @@ def run_actions_step(guance: FakeGuance, guance_url: str, workdir: Path) -> bool
         text = f"#{by_text}#/mute 1h noisy while we migrate"
         resp = requests.post(f"{web.url}/feishu/reply", timeout=10, json={"content": text},
                              headers={"Authorization": f"Bearer {reply_token}"})
-        print(f"   {text!r} → {resp.json().get('said')!r}")
-        before = len(dingtalk.for_robot("ledger0005"))
+        print(f"   {text!r} through the flow → {resp.status_code}: {resp.json().get('said')!r}")
+        text_card = next(m["message_id"] for m in open_api.in_chat(CHAT)
+                         if by_text in str(m["content"]))
+        event = message_event(vtoken, CHAT, "/mute 1h noisy while we migrate",
+                              root_id=text_card, mention_bot=open_api.bot_open_id)
+        push_event(f"{web.url}/feishu/events", event, key, rt.clock.now())
+        asked = event["event"]["message"]["message_id"]
+        _wait(lambda: open_api.texts_replying_to(asked))
+        said = open_api.texts_replying_to(asked)
+        print(f"   '@relay /mute 1h' in the app chat's thread → {said[0] if said else None!r}")
+        in_chat, in_ding = len(open_api.in_chat(CHAT)), len(dingtalk.for_robot("ledger0005"))
         held = guance.add_issue("Ledger export slow", ["ledger"], created_at=rt.clock.now())
         poll(rt)
         deliver(rt)
-        # what the robot got since: the other actions' follow-up lines, never the new card
-        muted = not any(held in str(m) for m in dingtalk.for_robot("ledger0005")[before:])
-        print(f"   a new issue of the same source ({held}) is held back, not sent: {muted}")
+        # the muting chat: its notice, never the new card; the DingTalk group: the card
+        muted = not any(held in str(m) for m in open_api.in_chat(CHAT)[in_chat:])
+        still = any(held in str(m) for m in dingtalk.for_robot("ledger0005")[in_ding:])
+        print(f"   a new issue of the same source ({held}): held back in the app chat: {muted}; "
+              f"still sent to the DingTalk group, which did not mute: {still}")
+        muted = muted and still and resp.status_code == 400
         return bool(ok_text and ok_link and ok_button and muted)
     finally:
         web.stop()

@@ -10,7 +10,7 @@
 - watch: why a watched channel could not be looked up (shown on /healthz)
 - follow: the last known state of each relayed issue, the tracker's sweep position
 - actions: signed links used and card clicks taken (issue actions act once)
-- mutes: `/mute` from chat (cards of a resource held back for a time)
+- mutes: `/mute` from chat (cards of a source held back for the muting chat, for a time)
 """
 
 from relay.store import (actions, budget, chat, follow, leases, mutes, outbox,  # noqa: F401

@@ -165,7 +165,8 @@ def queue(conn: Connection, rows: list[dict[str, Any]], now: int,
 
     `digest` sees each destination's really-new rows and may return one card to send instead
     of them (a storm digest, a reminder digest): a burst then costs one message, while every
-    row is still recorded (as `digested`), so its repeats stay no-ops."""
+    row is still recorded, so its repeats stay no-ops. The rows of the issues the card lists
+    are `digested`; any other (a card a mute holds, left out of a storm digest) stays pending."""
     values = [dict(r, status=PENDING, attempts=0, next_attempt_at=now, created_at=now,
                    updated_at=now) for r in rows]
     fresh = _not_yet_recorded(conn, values)
@@ -183,7 +184,9 @@ def queue(conn: Connection, rows: list[dict[str, Any]], now: int,
         stand_in = digest(new_rows) if digest else None
         if stand_in is None:
             continue
-        for chunk in _chunks([r["dedupe_key"] for r in new_rows], 500):  # SQLite's bound
+        listed = set(getattr(stand_in, "issues", None) or [r["issue_uuid"] for r in new_rows])
+        covered = [r["dedupe_key"] for r in new_rows if r["issue_uuid"] in listed]
+        for chunk in _chunks(covered, 500):  # SQLite's bound
             conn.execute(update(Delivery).where(
                 Delivery.destination == destination,
                 Delivery.dedupe_key.in_(chunk)).values(status=DIGESTED))

@@ -1,4 +1,5 @@
-"""`/actions/<issue>/<action>`: the signed Claim / Resolve links on cards (relay/replies/links.py).
+"""`/actions/<issue>/<action>`: the signed Claim / Resolve links on cards (relay/replies/links.py);
+no other action is taken here, whatever its signature.
 
 GET never acts (chat apps fetch links to draw previews): it shows a confirmation page whose
 button POSTs. The POST checks the signature and expiry again and takes the link in the database
@@ -17,7 +18,7 @@ from flask import Blueprint, render_template, request
 from relay.platforms.render import format_time
 from relay.replies import log as replylog
 from relay.replies.actions import ACTIONS, Command, apply_action, origin_of_link
-from relay.replies.links import PATH, link_signer
+from relay.replies.links import LINKED, PATH, link_signer
 from relay.replies.parse import ISSUE_UUID
 from relay.store import actions as action_store
 from relay.web.ui import HEADERS
@@ -30,7 +31,7 @@ RELEASED_ON = (404, 502, 503)  # nothing changed in Guance: the link may be used
 
 def action_links_blueprint(rt: Runtime) -> Blueprint:
     bp = Blueprint("action_links", __name__, template_folder="templates")
-    signer = link_signer(rt.settings)
+    signer = link_signer(rt.settings, rt.clock.now)
     text = rt.text  # the pages in RELAY_LANGUAGE
 
     def page(status: int, title: str, message: str, button: str = ""):
@@ -46,7 +47,7 @@ def action_links_blueprint(rt: Runtime) -> Blueprint:
         if signer is None:
             return page(404, text("action.page_off_title"), text("action.page_off_text"))
         via, expires, given = (request.args.get(k, "") for k in ("via", "e", "s"))
-        if action not in ACTIONS or not ISSUE_UUID.fullmatch(issue) or len(via) > 32:
+        if action not in LINKED or not ISSUE_UUID.fullmatch(issue) or len(via) > 32:
             return page(403, text("action.page_bad_title"), text("action.page_bad_text"))
         problem = signer.check(issue, action, via, expires, given, rt.clock.now())
         if problem == "bad":

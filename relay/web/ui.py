@@ -106,8 +106,9 @@ def ui_blueprint(rt: Runtime) -> Blueprint:
         replies = [{"time": format_time(r.received_at, tz), "issue": r.issue_uuid or "",
                     "text": r.text, "status": r.http_status, "error": r.error or ""}
                    for r in replylog.recent(rt.engine)]
-        mutes = [{"resource": m.resource, "until": format_time(m.until, tz), "by": m.created_by,
-                  "issue": m.issue_uuid}
+        mutes = [{"resource": m.label if m.label == m.resource else f"{m.label} ({m.resource})",
+                  "destinations": ", ".join(m.destinations) + (" · P0" if m.include_p0 else ""),
+                  "until": format_time(m.until, tz), "by": m.created_by, "issue": m.issue_uuid}
                  for m in mute_store.active(rt.engine, int(rt.clock.now()))]
         return render_template("delivery_log.html", deliveries=deliveries, replies=replies,
                                mutes=mutes,

@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from relay.pipeline.deliver import deliver
+from relay.pipeline.poll import poll
 from relay.replies.links import LinkSigner
 from relay.store import replylog
 from relay.web.app import create_app
@@ -16,7 +18,7 @@ from tests.helpers import cards
 from tests.robots import DING_TOKEN, WECOM_KEY, ding_url, new_issues, wecom_url
 
 PUBLIC = "https://relay.example.com"
-SECRET = "action-link-secret-0123456789"
+SECRET = "action-link-secret-0123456789-abcdefghij"
 LINK = re.compile(r"\[(Claim|Resolve)\]\((https://relay\.example\.com/actions/[^)]+)\)")
 
 
@@ -225,3 +227,64 @@ def test_the_confirmation_page_speaks_relay_language_with_the_page_headers(
     assert resp.headers["X-Frame-Options"] == "DENY"
     assert "default-src 'none'" in resp.headers["Content-Security-Policy"]
     assert resp.headers["X-Robots-Tag"] == "noindex"
+
+
+# -- issue 22.9 and 22.10 -------------------------------------------------------------------------
+
+def test_a_far_future_created_at_cannot_make_a_used_link_act_again_after_prune(
+        rt, client, guance, dingtalk, clock):
+    """Guance listed a createAt years ahead: the link's expiry counted from it outlived the
+    memory of its use, so after `prune` the used link acted again. Now it counts from the
+    card's send time at the latest."""
+    from jobs.prune import prune
+
+    poll(rt)
+    clock.advance(30)
+    ahead = int(clock.now()) + 5 * 365 * 86400
+    uuid = guance.add_issue("disk full", listed_as={"createAt": ahead})
+    clock.advance(30)
+    poll(rt)
+    deliver(rt)
+    [body] = dingtalk.for_robot(DING_TOKEN)
+    links = {label: url.removeprefix(PUBLIC)
+             for label, url in LINK.findall(body["markdown"]["text"])}
+    assert client.post(links["Resolve"]).status_code == 200
+    clock.advance(31 * 86_400)
+    prune(rt, days=30)
+    again = client.post(links["Resolve"])
+    assert again.status_code == 410 and "expired" in again.get_data(as_text=True)
+    assert statuses(guance, uuid) == [20]
+
+
+def test_a_link_expiring_further_ahead_than_a_link_lives_is_refused(rt, client, guance, clock):
+    """A link signed before expiries were capped (from a far-future createAt) works no more."""
+    uuid = guance.add_issue("disk full")
+    ahead = LinkSigner(PUBLIC, SECRET, 72, clock=lambda: clock.now() + 365 * 86400)
+    url = ahead.url(uuid, "resolve", "DingTalk", int(clock.now()) + 365 * 86400)
+    resp = client.post(url.removeprefix(PUBLIC))
+    assert resp.status_code == 410 and guance.modifications == []
+
+
+@pytest.mark.parametrize("action", ["close", "reopen"])
+def test_only_the_actions_cards_link_are_taken_on_actions(rt, client, guance, clock, action):
+    """Cards link Claim and Resolve only: a rightly signed Close or Reopen is refused."""
+    uuid = guance.add_issue("disk full")
+    url = LinkSigner(PUBLIC, SECRET, 72, clock=clock.now).url(uuid, action, "DingTalk",
+                                                              int(clock.now()))
+    for method in (client.get, client.post):
+        resp = method(url.removeprefix(PUBLIC))
+        assert resp.status_code == 403 and "not valid" in resp.get_data(as_text=True)
+    assert guance.modifications == [] and guance.comments(uuid) == []
+
+
+@pytest.mark.parametrize("secret", ["x", "s3cr3t-" + "q" * 24, "短" * 10])  # 31, 30 bytes
+def test_a_short_link_secret_stops_start_up_naming_the_setting(clean_env, secret, capsys):
+    from relay.cli import main
+
+    clean_env.setenv("RELAY_ACTION_LINK_SECRET", secret)
+    clean_env.setenv("RELAY_PUBLIC_URL", PUBLIC)
+    assert main(["check"]) != 0
+    err = capsys.readouterr().err
+    assert "RELAY_ACTION_LINK_SECRET: must be at least 32 bytes" in err
+    assert "secrets.token_urlsafe(32)" in err
+    assert len(secret) == 1 or secret not in err  # never echoed

@@ -186,7 +186,8 @@ def dingtalk_reply_blueprint(rt: Runtime) -> Blueprint:
 
         def act() -> str:
             outcome = handle_reply(rt, content, "DingTalk", str(body.get("senderNick") or ""),
-                                   "dingtalk", sender, staff)
+                                   "dingtalk", sender, staff,
+                                   str(body.get("conversationId") or "") or None)
             log.info("DingTalk reply from %s: %d", body.get("senderNick") or "?", outcome.status)
             return sentence(outcome, rt.text)
 

@@ -113,7 +113,7 @@ def act_on_message(rt: Runtime, data: dict[str, Any]) -> tuple[str, str, str | N
         replylog.note(rt, 400, None, "", "not a text message", sender)
         return DONE, "not a text message", t("dingtalk.not_text", how_to=how_to(t)), group
     outcome = handle_reply(rt, content.strip(), "DingTalk", str(data.get("senderNick") or ""),
-                           "dingtalk_app", sender, (staff,) if staff else ())
+                           "dingtalk_app", sender, (staff,) if staff else (), group)
     return (DONE if outcome.status == 200 else FAILED, f"reply: {outcome.status}",
             sentence(outcome, t), group)
 

@@ -134,7 +134,8 @@ def act_on_click(rt: Runtime, event: dict[str, Any], attempts: int = 1
 
 def act_on_command(rt: Runtime, issue: str, command: Command, author: str,
                    sender_ids: tuple[str, ...], answer_to: str, route: str = "feishu_app",
-                   attempts: int = 1) -> tuple[str, str, str | None, str]:
+                   attempts: int = 1, chat_id: str | None = None
+                   ) -> tuple[str, str, str | None, str]:
     """A button or a `/resolve` in a card's thread: never retried (a stale action must not land
     later, so one taken up again after a crash is not acted on); the answer says what changed
     or why not."""
@@ -142,7 +143,7 @@ def act_on_command(rt: Runtime, issue: str, command: Command, author: str,
         return FAILED, f"{command.action.name} {issue}: interrupted, not acted on again", rt.text(
             "action.interrupted", issue=issue), answer_to
     outcome = apply_action(rt, issue, command, origin_in_chat(rt.text, "Feishu", author), route,
-                           sender_ids, author)
+                           sender_ids, author, chat_id)
     error = outcome.body.get("detail") or outcome.body.get("error")
     replylog.note(rt, outcome.status, issue, f"/{command.action.name} {command.note}".strip(),
                   None if outcome.status == 200 else error, author)

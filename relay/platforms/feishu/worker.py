@@ -157,7 +157,7 @@ def act(rt: Runtime, event: dict[str, Any], attempts: int) -> tuple[str, str, st
         return DONE, f"not posted: {problem}", problem, answer_to
     if (command := parse_command(text)) is not None:  # `/resolve note`: an action, not a comment
         return act_on_command(rt, issue, command, message.author, message.sender_ids, answer_to,
-                              attempts=attempts)
+                              attempts=attempts, chat_id=message.chat_id)
     comment = t("app.signature", text=text, author=message.author)
     outcome = post_comment(rt, issue, comment)
     detail = outcome.body.get("detail") or outcome.body.get("error", "")

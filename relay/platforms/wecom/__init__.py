@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 def _robot(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
     s = rt.settings
     sink = WeComSink(dest.url.get_secret_value(), s.tz, s.guance_console_url, rt.text, http,
-                     s.chat_timeout, link_signer(s))
+                     s.chat_timeout, link_signer(s, rt.clock.now))
     sink.mentions = rt.mentions
     return sink
 
