@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from relay.store import chat as chat_store
 from relay.pipeline.deliver import deliver
 from relay.pipeline.notify_replies import notify_replies
 from relay.pipeline.poll import poll
@@ -89,7 +90,8 @@ def test_relays_own_comments_are_not_echoed_back(app_rt, open_api, guance, clock
     client = create_app(rt).test_client()
     event = thread_reply(open_api, "restarted it", root_id=card_id)
     assert signed_post(client, event, clock.now()).status_code == 200
-    wait_for(lambda: guance.comments(issue))
+    # posted, and recorded as relay's own (the worker records it just after Guance answers)
+    wait_for(lambda: guance.comments(issue) and chat_store.known_replies(rt.engine, issue))
     guance.add_reply(issue, "thanks!", author="Bob")
     clock.advance(300)
     notify_replies(rt)
