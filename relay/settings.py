@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     # a locked database: how long a SQLite writer waits for another process's lock
     database_busy_timeout: float = Field(30.0, gt=0)
     reply_token: SecretStr | None = None
+    feishu_flow_actions: bool = True  # /feishu/reply may act (its `sender` is self-declared)
     crontab: Path = Path("crontab.example")
     timezone: str = "Asia/Shanghai"
     overlap_seconds: int = Field(300, ge=0)
@@ -68,6 +69,10 @@ class Settings(BaseSettings):
     dingtalk_session_origins: str = ""  # origins besides https://*.dingtalk.com (a local fake)
     dingtalk_app_key: str | None = None  # the DingTalk app robot over Stream: its Client ID
     dingtalk_app_groups: dict[str, str] = {}  # destination name → openConversationId (cid…)
+    # actions from DingTalk: the outgoing robot's conversationId → the destinations it stands for
+    # (an action needs the issue's card sent to one), and the staff ids who may act (empty: any)
+    dingtalk_conversations: dict[str, list[str]] = {}
+    dingtalk_allowed_users: str = ""
     dingtalk_card_template: str = ""  # the interactive card's template id (card builder)
     dingtalk_open_base_url: str = "https://api.dingtalk.com"  # OpenAPI and Stream gateway
     # the Feishu app bot: IM API cards, /feishu/events, reply notifications
@@ -115,7 +120,8 @@ class Settings(BaseSettings):
         path = _CONFIG_FILE.get()
         return sources + (ConfigFileSource(settings_cls, path, sources),) if path else sources
 
-    @field_validator("channels", "feishu_allowed_chats", "feishu_allowed_users", mode="before")
+    @field_validator("channels", "feishu_allowed_chats", "feishu_allowed_users",
+                     "dingtalk_allowed_users", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         """A TOML list is the same as the comma-separated string of the environment."""
@@ -168,7 +174,7 @@ class Settings(BaseSettings):
                     else parse_destination(str(name), entry) for name, entry in value.items()}
         return value
 
-    @field_validator("routes", mode="before")
+    @field_validator("routes", "dingtalk_conversations", mode="before")
     @classmethod
     def _routes(cls, value: object) -> object:
         if isinstance(value, dict):

@@ -134,3 +134,16 @@ def test_platform_code_stays_in_its_folder():
             and target.count(".") >= 2 else None) in platforms
         and not name.startswith((f"relay.platforms.{platform}", *allowed)))
     assert reaching == []
+
+
+def test_incidents_sit_below_the_routes_and_the_jobs():
+    """relay/incidents/ (actions, changes, who may act) imports neither relay/replies/ nor
+    relay/pipeline/, not even through another module: both build on it."""
+    graph = import_graph()
+    seen, todo = set(), [n for n in graph if n.startswith("relay.incidents")]
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(graph.get(name, ()))
+    assert sorted(n for n in seen if n.startswith(("relay.replies", "relay.pipeline"))) == []

@@ -46,7 +46,7 @@ def resource_of(rt: Runtime, issue: str) -> str | None:
         return card.card().source or None if card else None
 
 
-def mute(rt: Runtime, issue: str, note: str, who: str) -> tuple[bool, str]:
+def mute(rt: Runtime, issue: str, note: str, who: str, destinations: frozenset[str] = frozenset()) -> tuple[bool, str]:
     """(done, the sentence for the person); the Guance comment is the caller's."""
     seconds, text = duration(note), rt.text
     if seconds is None or not 60 <= seconds <= MAX_SECONDS:

@@ -16,8 +16,7 @@ import copy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from relay.replies import log as replylog
-from relay.replies.actions import ACTIONS, Command, apply_action, origin_in_chat
+from relay.replies.actions import ACTIONS, Command, Where, note_action, origin_in_chat, take_action
 from relay.replies.parse import ISSUE_UUID
 from relay.store import actions as action_store
 from relay.store import chat as chat_store
@@ -129,11 +128,12 @@ def act_on_click(rt: Runtime, event: dict[str, Any], attempts: int = 1
     if click is None:
         return DONE, "not a relay button", None, ""
     return act_on_command(rt, click.issue, Command(ACTIONS[click.action], ""), click.author,
-                          click.sender_ids, click.message_id, "feishu_card", attempts)
+                          Where("feishu_app", click.chat_id, click.sender_ids), click.message_id,
+                          "feishu_card", attempts)
 
 
-def act_on_command(rt: Runtime, issue: str, command: Command, author: str,
-                   sender_ids: tuple[str, ...], answer_to: str, route: str = "feishu_app",
+def act_on_command(rt: Runtime, issue: str, command: Command, author: str, where: Where,
+                   answer_to: str, route: str = "feishu_app",
                    attempts: int = 1) -> tuple[str, str, str | None, str]:
     """A button or a `/resolve` in a card's thread: never retried (a stale action must not land
     later, so one taken up again after a crash is not acted on); the answer says what changed
@@ -141,11 +141,8 @@ def act_on_command(rt: Runtime, issue: str, command: Command, author: str,
     if attempts > 1:
         return FAILED, f"{command.action.name} {issue}: interrupted, not acted on again", rt.text(
             "action.interrupted", issue=issue), answer_to
-    outcome = apply_action(rt, issue, command, origin_in_chat(rt.text, "Feishu", author), route,
-                           sender_ids, author)
-    error = outcome.body.get("detail") or outcome.body.get("error")
-    replylog.note(rt, outcome.status, issue, f"/{command.action.name} {command.note}".strip(),
-                  None if outcome.status == 200 else error, author)
-    status = DONE if outcome.status == 200 else FAILED
-    return status, f"{command.action.name} {issue}: {outcome.status}", outcome.body["said"], \
-        answer_to
+    outcome = take_action(rt, issue, command, origin_in_chat(rt.text, "Feishu", author), route,
+                          where, author)
+    note_action(rt, outcome, f"/{command.action.name} {command.note}".strip(), author)
+    return (DONE if outcome.done else FAILED, f"{command.action.name} {issue}: "
+            f"{outcome.kind.value}", outcome.said, answer_to)

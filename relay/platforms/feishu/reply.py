@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING
 
 from flask import Blueprint, jsonify, request
 
-from relay.replies.actions import handle_reply
+from relay.incidents.outcome import ActionOutcome
+from relay.replies.actions import ERRORS, Where, handle_reply, reply_status
+from relay.replies.comments import Outcome
 from relay.replies.log import ignore
 from relay.web.errors import error
 
@@ -23,7 +25,9 @@ if TYPE_CHECKING:
 
 PATH = "/feishu/reply"
 SENDER = "feishu-flow"  # the reply log's sender: the token holder is one sender (a flow's own
-# `sender` field, self-declared, only names who acted in an action's comment)
+# `sender` field, self-declared, only names who acted in an action's comment and follow-ups, and
+# the answer says so); the route names no chat, so RELAY_FEISHU_FLOW_ACTIONS can switch its
+# actions off
 
 
 def reply_text() -> str | None:
@@ -46,6 +50,24 @@ def sender_name() -> str:
     return sender.strip()[:80] if isinstance(sender, str) else ""
 
 
+def action_answer(rt: Runtime, outcome: ActionOutcome, sender: str) -> Outcome:
+    """An action's outcome as the flow's JSON: `said` (the sentence to show), and on success
+    `action`, `statusType` and `time`; else `error` (and Guance's `detail`). `senderNote` says
+    that the name in `sender` is the flow's own claim."""
+    body: dict = {"issueUUID": outcome.issue, "said": outcome.said}
+    if outcome.done:
+        body.update(action=outcome.action, statusType=outcome.status, time=outcome.time)
+    else:
+        body["error"] = ERRORS.get(outcome.kind, outcome.said)
+    if outcome.detail:
+        body["detail"] = outcome.detail
+    if outcome.retry_after is not None:
+        body["retryAfter"] = outcome.retry_after
+    if sender:
+        body["senderNote"] = rt.text("action.flow_sender", name=sender)
+    return Outcome(reply_status(outcome), body)
+
+
 def feishu_reply_blueprint(rt: Runtime) -> Blueprint:
     bp = Blueprint("feishu_reply", __name__)
     token = (rt.settings.reply_token.get_secret_value().strip().encode()
@@ -63,7 +85,11 @@ def feishu_reply_blueprint(rt: Runtime) -> Blueprint:
         message = reply_text()
         if message is None:
             return error(400, rt.text("feishu_reply.no_message"), hint=rt.text("reply.usage"))
-        outcome = handle_reply(rt, message, "Feishu", sender_name(), "feishu_flow", sender=SENDER)
+        name = sender_name()
+        outcome = handle_reply(rt, message, "Feishu", name, "feishu_flow", Where("feishu_flow"),
+                               sender=SENDER)
+        if isinstance(outcome, ActionOutcome):
+            outcome = action_answer(rt, outcome, name)
         resp = jsonify(outcome.body)
         resp.status_code = outcome.status
         if "retryAfter" in outcome.body:
