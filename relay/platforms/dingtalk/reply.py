@@ -34,6 +34,7 @@ from relay.replies import log as replylog
 from relay.incidents.outcome import ActionOutcome
 from relay.replies.actions import Where, handle_reply
 from relay.replies.comments import Outcome
+from relay.store.base import lock_deadline
 from relay.store.signatures import first_use
 from relay.web.errors import error as rejected
 from relay.web.untrusted import whole_number
@@ -171,8 +172,10 @@ def dingtalk_reply_blueprint(rt: Runtime) -> Blueprint:
         if not hmac.compare_digest(expected.encode(), given.encode()):
             return rejected(401, rt.text("dingtalk.bad_signature"))
         # the pair passes for an hour after its timestamp: remembered until then, used once
-        if not first_use(rt.engine, f"dingtalk:{given}", (ms + MAX_SKEW_MS) // 1000 + 1,
-                         int(rt.clock.now())):
+        with lock_deadline():  # DingTalk is waiting: a locked database is "busy, retry" in time
+            fresh = first_use(rt.engine, f"dingtalk:{given}", (ms + MAX_SKEW_MS) // 1000 + 1,
+                              int(rt.clock.now()))
+        if not fresh:
             return rejected(401, rt.text("dingtalk.replayed"))
         body = request.get_json(silent=True)
         body = body if isinstance(body, dict) else {}

@@ -18,6 +18,8 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import OperationalError
+
 from relay.platforms.dingtalk.reply import how_to, sentence
 from relay.platforms.dingtalk_app.card import read_click
 from relay.platforms.dingtalk_app.stream import (BOT_MESSAGE_TOPIC, CALLBACK, CARD_CALLBACK_TOPIC,
@@ -28,6 +30,7 @@ from relay.replies.actions import (ACTIONS, Command, Where, handle_reply, note_a
                                    origin_in_chat, take_action)
 from relay.store import actions as action_store
 from relay.store import chat as chat_store
+from relay.store.base import is_busy, lock_deadline
 from relay.store.chat import DONE, FAILED, IGNORED
 
 if TYPE_CHECKING:
@@ -66,8 +69,16 @@ def answer_frame(rt: Runtime, frame: Frame) -> Answer:
     except BadFrame as exc:
         log.warning("DingTalk Stream: %s; acknowledged and skipped", exc)
         return Answer(ack(frame, code=400, message="unreadable data"))
-    stored = chat_store.accept_event(rt.engine, f"dingtalk:{frame.message_id}", event_type,
-                                     body, int(rt.clock.now()))
+    try:
+        with lock_deadline():
+            stored = chat_store.accept_event(rt.engine, f"dingtalk:{frame.message_id}",
+                                             event_type, body, int(rt.clock.now()))
+    except OperationalError as exc:
+        if not is_busy(exc):
+            raise
+        log.warning("DingTalk Stream: the database is busy; %s not acknowledged (DingTalk "
+                    "pushes it again)", frame.message_id)
+        return Answer(None)
     if not stored:
         log.info("DingTalk Stream: %s delivered again; already accepted", frame.message_id)
     return Answer(ack(frame), stored=stored)

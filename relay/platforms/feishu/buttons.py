@@ -3,8 +3,10 @@ whose clicks come back as `card.action.trigger` callbacks on /feishu/events (ope
 card's open_message_id and open_chat_id, the button's `value`); custom-bot cards, which cannot
 call back, get signed link buttons instead (relay/replies/links.py).
 
-A click is answered within Feishu's 3 s with a toast and stored like a message event; the worker
-then acts (Guance may take longer than 3 s) and answers in the card's thread. A click is acted
+A click is answered within Feishu's 3 s with a toast and stored like a message event (a database
+another process holds locked is waited on for a second at most: the toast then says "not done,
+click again" and nothing is stored, so the click is never acted on after the clicker saw an
+error); the worker then acts (Guance may take longer than 3 s) and answers in the card's thread. A click is acted
 on once: a redelivered callback has the same event_id, and a second click on the same button of
 the same card in the same or the next DOUBLE_CLICK_SECONDS window is answered but not
 acted on.
@@ -13,12 +15,16 @@ acted on.
 from __future__ import annotations
 
 import copy
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.exc import OperationalError
 
 from relay.replies.actions import ACTIONS, Command, Where, note_action, origin_in_chat, take_action
 from relay.replies.parse import ISSUE_UUID
 from relay.store import actions as action_store
+from relay.store.base import is_busy, lock_deadline
 from relay.store import chat as chat_store
 from relay.store.chat import DONE, FAILED
 
@@ -26,6 +32,7 @@ if TYPE_CHECKING:
     from relay.i18n import Text
     from relay.runtime import Runtime
 
+log = logging.getLogger("relay.feishu_events")
 CARD_ACTION_EVENT = "card.action.trigger"
 DOUBLE_CLICK_SECONDS = 30
 VALUE_KEY = "relay_action"  # the button value's key naming the action
@@ -112,11 +119,19 @@ def answer_click(rt: Runtime, event_id: str, event: dict[str, Any], click: Click
     now = int(rt.clock.now())
     bucket = now // DOUBLE_CLICK_SECONDS
     key = f"card:{click.message_id}:{click.action}:"
-    if action_store.taken(rt.engine, [key + str(bucket - 1)]) or not action_store.take(
-            rt.engine, key + str(bucket), click.issue, click.action, "feishu_card", now):
-        return toast("info", text("action.toast_again", label=label))
-    if chat_store.accept_event(rt.engine, event_id, CARD_ACTION_EVENT, event, now) and \
-            rt.event_worker is not None:
+    try:  # the click's key and the stored click stand or fall together, within Feishu's 3 s
+        with lock_deadline(), rt.engine.begin() as conn:
+            if action_store.taken(conn, [key + str(bucket - 1)]) or not action_store.take(
+                    conn, key + str(bucket), click.issue, click.action, "feishu_card", now):
+                return toast("info", text("action.toast_again", label=label))
+            stored = chat_store.accept_event(conn, event_id, CARD_ACTION_EVENT, event, now)
+    except OperationalError as exc:
+        if not is_busy(exc):
+            raise
+        log.warning("card click %s: the database is busy; answered 'click again', not acted on",
+                    event_id)
+        return toast("error", text("action.toast_busy", label=label))
+    if stored and rt.event_worker is not None:
         rt.event_worker.wake()
     return toast("info", text("action.toast_working", label=label))
 
