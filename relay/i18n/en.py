@@ -160,7 +160,7 @@ MESSAGES: dict[str, str] = {
     "follow.hours": "{h} h {m} min",
     "follow.days": "{d} d {h} h",
     "follow.under_minute": "<1 min",
-    # acting on issues from chat (relay/replies/actions.py, links, card buttons)
+    # acting on issues from chat (relay/incidents/, relay/replies/actions.py, links, buttons)
     "action.label_claim": "Claim",
     "action.label_resolve": "Resolve",
     "action.label_close": "Close",

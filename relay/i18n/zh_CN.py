@@ -153,7 +153,7 @@ MESSAGES: dict[str, str] = {
     "follow.hours": "{h} 小时 {m} 分钟",
     "follow.days": "{d} 天 {h} 小时",
     "follow.under_minute": "不到 1 分钟",
-    # 在聊天中处理 Issue（relay/replies/actions.py、签名链接、卡片按钮）
+    # 在聊天中处理 Issue（relay/incidents/、relay/replies/actions.py、签名链接、卡片按钮）
     "action.label_claim": "认领",
     "action.label_resolve": "解决",
     "action.label_close": "关闭",
