@@ -12,12 +12,12 @@ import re
 from typing import TYPE_CHECKING
 
 from relay.incidents.actions import ACTIONS, MUTE, Command, apply, metric_label
-from relay.incidents.chats import Where, destinations_of, refusal
+from relay.incidents.chats import FEISHU_FLOW, Where, destinations_of, refusal
 from relay.incidents.comments import comment
 from relay.incidents.outcome import ActionOutcome, Kind
 from relay.pipeline.mute import mute
-from relay.replies.comments import Outcome, in_reply_slot, note_outcome, post_reply
 from relay.replies import log as replylog
+from relay.replies.comments import Outcome, in_reply_slot, note_outcome, post_reply
 from relay.replies.parse import ReplyParseError, parse_reply
 
 if TYPE_CHECKING:
@@ -41,7 +41,8 @@ STATUS = {Kind.DONE: 200, Kind.FALLBACK: 200, Kind.INVALID: 400, Kind.NOT_ALLOWE
 # what went wrong, in the reply log and the flow's `error` (beside `said`, in RELAY_LANGUAGE)
 ERRORS = {Kind.NOT_FOUND: "no such issue in Guance",
           Kind.NO_ANSWER: "Guance did not answer in time",
-          Kind.BUSY: "Guance is rate-limiting relay", Kind.REFUSED: "Guance did not take the change",
+          Kind.BUSY: "Guance is rate-limiting relay",
+          Kind.REFUSED: "Guance did not take the change",
           Kind.FAILED: "Guance did not take the change",
           Kind.MAY_HAVE_LANDED: "Guance failed while taking the change; it may have been made"}
 
@@ -95,7 +96,7 @@ def take_action(rt: Runtime, issue: str, command: Command, origin: str, route: s
         return refused
     if command.action is MUTE:
         return _apply_mute(rt, issue, command, origin, route, where)
-    declared = where.platform == "feishu_flow" and actor  # the flow's `sender`: not checked
+    declared = where.platform == FEISHU_FLOW and actor  # the flow's `sender`: not checked
     return apply(rt, issue, command, origin, route, where.user_ids, actor,
                  by=rt.text("action.self_declared", name=actor) if declared else "")
 

@@ -48,7 +48,8 @@ def run_actions_step(guance: FakeGuance, guance_url: str, workdir: Path) -> bool
         destinations={"ledger-ding": robot_url(servers[0].url, "dingtalk", "ledger0005")},
         feishu_app_id=open_api.app_id, feishu_app_secret=open_api.app_secret,
         feishu_verification_token=vtoken, feishu_encrypt_key=key,
-        feishu_open_base_url=servers[1].url, feishu_app_chats={"ledger-app": CHAT, "payments-app": OTHER_CHAT},
+        feishu_open_base_url=servers[1].url, feishu_app_chats={"ledger-app": CHAT,
+                                                              "payments-app": OTHER_CHAT},
         routes={"ledger": ["ledger-ding", "ledger-app"]},
         database_url=f"sqlite:///{workdir}/relay-actions.db")
     rt = Runtime(settings)

@@ -47,7 +47,8 @@ def test_a_dingtalk_group_acts_only_on_issues_carded_to_its_destinations(make_ru
     rt = make_runtime(dingtalk_app_secret=APP_SECRET,
                       destinations={"ops-ding": ding_url(dingtalk)},
                       routes={"default": ["default"], "payments": ["ops-ding"]},
-                      channels="default,payments", dingtalk_conversations={CONVERSATION: "ops-ding"})
+                      channels="default,payments",
+                      dingtalk_conversations={CONVERSATION: "ops-ding"})
     [ours] = new_issues(rt, guance, clock, "Payments 5xx", channels=["payments"])
     [theirs] = new_issues(rt, guance, clock, "HR portal down")  # carded to `default` only
     assert [ours in b["markdown"]["text"] for b in dingtalk.for_robot(DING_TOKEN)] == [True]

@@ -125,9 +125,9 @@ def act_on_message(rt: Runtime, data: dict[str, Any]) -> tuple[str, str, str | N
     if data.get("msgtype", "text") != "text" or not isinstance(content, str):
         replylog.note(rt, 400, None, "", "not a text message", sender)
         return DONE, "not a text message", t("dingtalk.not_text", how_to=how_to(t)), group
+    where = Where("dingtalk_app", group, (staff,) if staff else ())  # its own group, by its cid
     outcome = handle_reply(rt, content.strip(), "DingTalk", str(data.get("senderNick") or ""),
-                           "dingtalk_app", Where("dingtalk_app", group, (staff,) if staff else ()),
-                           sender)
+                           "dingtalk_app", where, sender)
     if isinstance(outcome, ActionOutcome):
         return (DONE if outcome.done else FAILED, f"{outcome.action} {outcome.issue}: "
                 f"{outcome.kind.value}", sentence(outcome, t), group)

@@ -6,10 +6,10 @@ call back, get signed link buttons instead (relay/replies/links.py).
 A click is answered within Feishu's 3 s with a toast and stored like a message event (a database
 another process holds locked is waited on for a second at most: the toast then says "not done,
 click again" and nothing is stored, so the click is never acted on after the clicker saw an
-error); the worker then acts (Guance may take longer than 3 s) and answers in the card's thread. A click is acted
+error); the worker then acts (Guance may take longer than 3 s) and answers in the card's
+thread, also when the click is refused (a chat the issue's card did not go to). A click is acted
 on once: a redelivered callback has the same event_id, and a second click on the same button of
-the same card in the same or the next DOUBLE_CLICK_SECONDS window is answered but not
-acted on.
+the same card in the same or the next DOUBLE_CLICK_SECONDS window is answered but not acted on.
 """
 
 from __future__ import annotations
