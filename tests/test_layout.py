@@ -136,14 +136,39 @@ def test_platform_code_stays_in_its_folder():
     assert reaching == []
 
 
+def reached(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for nxt in graph.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def test_configuration_is_at_the_bottom():
+    """Settings load without the platforms, the store, the CLI or the web app: relay.config
+    reaches no module of relay outside itself but the leaf relay.errors."""
+    graph = import_graph()
+    config = [name for name in graph if name == "relay.config" or name.startswith("relay.config.")]
+    outside = sorted({target for name in config for target in reached(graph, name)
+                      if not target.startswith("relay.config") and target != "relay.errors"})
+    assert config and outside == []
+    assert graph["relay.errors"] == set()
+
+
+def test_every_destination_type_has_a_sink():
+    from relay.config.destinations import TYPES
+    from relay.platforms.registry import KINDS, unregistered
+
+    assert unregistered() == [] and set(TYPES) == set(KINDS)
+
+
 def test_incidents_sit_below_the_routes_and_the_jobs():
     """relay/incidents/ (actions, changes, who may act) imports neither relay/replies/ nor
     relay/pipeline/, not even through another module: both build on it."""
     graph = import_graph()
-    seen, todo = set(), [n for n in graph if n.startswith("relay.incidents")]
-    while todo:
-        name = todo.pop()
-        if name not in seen:
-            seen.add(name)
-            todo.extend(graph.get(name, ()))
-    assert sorted(n for n in seen if n.startswith(("relay.replies", "relay.pipeline"))) == []
+    incidents = [name for name in graph if name.startswith("relay.incidents")]
+    above = sorted({target for name in incidents for target in reached(graph, name)
+                    if target.startswith(("relay.replies", "relay.pipeline"))})
+    assert incidents and above == []

@@ -15,11 +15,12 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
-from relay.admin.configfile import config_path
+from relay.config import load_settings
+from relay.config.settings import exposed_config_file
+from relay.config.file import config_path
 from relay.guance import GuanceAuthError, GuanceBudgetExhausted, GuanceError
 from relay.platforms.registry import PLATFORMS
 from relay.runtime import Runtime
-from relay.settings import load_settings
 from relay.store.budget import GuanceBudget
 
 
@@ -94,6 +95,7 @@ def run_check() -> int:
         out.append(budget_line(rt))
         out += destination_lines(rt)
         warnings = [w for p in PLATFORMS if p.warnings for w in p.warnings(rt)]
+        warnings += [w for w in (exposed_config_file(),) if w]
     finally:
         rt.close()
     for line in out:

@@ -10,13 +10,13 @@ import sys
 
 import requests
 
+from relay.config import load_settings
 from relay.errors import ConfigError
 from relay.http import http_session
 from relay.payloads import TestCard
 from relay.platforms.base import Sink
 from relay.platforms.registry import KINDS, PLATFORMS
 from relay.runtime import Runtime
-from relay.settings import load_settings
 
 
 def test_payload(now: float) -> TestCard:

@@ -7,15 +7,15 @@ from pathlib import Path
 
 from pydantic import BaseModel, SecretStr
 
-from relay.admin.configfile import config_path, env_sources, read_config, where
-from relay.platforms.base import Destination
-from relay.settings import Settings, load_settings
-
-MASK = "***"
+from relay.config import Settings, load_settings
+from relay.config.destinations import Destination
+from relay.config.file import config_path, env_sources, read_config, where
+from relay.config.secrets import MASK, mask_url_password, password_url_fields
 
 
 def shown(value: object) -> object:
-    """A value as it may be printed: every secret (SecretStr, a destination's URL) masked."""
+    """A value as it may be printed: every secret (SecretStr, a destination's URL) masked; a
+    PasswordUrl's password is masked by report_lines."""
     if isinstance(value, SecretStr):
         return MASK
     if isinstance(value, Destination):
@@ -34,7 +34,7 @@ def shown(value: object) -> object:
 def report_lines(settings: Settings, path: Path | None, env: dict[str, str]) -> list[str]:
     """One line per setting: `RELAY_NAME = value  (source)`."""
     from_file = set(read_config(path, Settings.model_fields)) if path else set()
-    lines = []
+    lines, password_urls = [], password_url_fields(Settings)
     for name in Settings.model_fields:
         if name in env:
             source = env[name]
@@ -42,7 +42,8 @@ def report_lines(settings: Settings, path: Path | None, env: dict[str, str]) -> 
             source = f"file {where(path, name)}"
         else:
             source = "default"
-        value = shown(getattr(settings, name))
+        value = getattr(settings, name)
+        value = mask_url_password(value) if name in password_urls else shown(value)
         text = "(unset)" if value is None else json.dumps(value, ensure_ascii=False)
         lines.append(f"RELAY_{name.upper()} = {text}  ({source})")
     return lines

@@ -23,7 +23,7 @@ from relay.guance import (GuanceAuthError, GuanceBudgetExhausted, GuanceError, G
 from relay.incidents.changes import record_action
 from relay.incidents.comments import comment
 from relay.incidents.outcome import ActionOutcome, Kind
-from relay.platforms.mentions import PLATFORM_KEYS
+from relay.config.mentions import PLATFORM_KEYS
 from relay.store import actions as action_store
 
 if TYPE_CHECKING:

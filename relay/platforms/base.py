@@ -9,6 +9,7 @@ the platform said yes; a limit answer carries how long to wait.
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol
@@ -16,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 import requests
 from flask import Blueprint
-from pydantic import BaseModel, ConfigDict, SecretStr
 
+from relay.config.destinations import Destination
 from relay.i18n import Text
 from relay.payloads import Card
 
@@ -41,30 +42,13 @@ class Sink(Protocol):
     def send(self, payload: Card, now: float) -> SendResult: ...
 
 
-class Destination(BaseModel):
-    """Where a channel's cards go: the kind of endpoint, its URL and its signing secret."""
-
-    model_config = ConfigDict(frozen=True)
-    kind: str
-    url: SecretStr
-    secret: SecretStr | None = None
-
-    def secret_value(self) -> str | None:
-        return self.secret.get_secret_value() if self.secret else None
-
-
 @dataclass(frozen=True)
 class Kind:
-    """A kind of destination (a `type` in RELAY_DESTINATIONS): how its webhook URL is told apart
-    and how its sink is built."""
+    """How the sink of a destination type (a `type` in RELAY_DESTINATIONS, declared with its URL
+    shape in relay/config/destinations.py) is built."""
 
     name: str
-    url_path: str | None  # the URL's path ("…/" = a prefix the token follows); None: any URL
-    url_shape: str  # what such a URL looks like, for error messages
     sink: Callable[[Runtime, Destination, requests.Session], Sink]
-    token_param: str | None = None  # the query parameter that holds the URL's token
-    hosts: tuple[str, ...] = ()  # a URL on one of these hosts must be of this kind
-    signs: bool = False  # takes a signing secret
 
 
 @dataclass(frozen=True)
@@ -76,9 +60,33 @@ class ReplyRoute:
     counted: bool = True  # requests it refuses unread count in relay_reply_requests_total
 
 
+Inert = Callable[[str], str]  # text from outside → the same text, shown as is, never markup
+
+
+def as_is(text: str) -> str:
+    """For text relay wrote itself (the catalogues, its own mentions): nothing to defuse."""
+    return text
+
+
+ZERO_WIDTH = "\u200b"  # ZERO WIDTH SPACE: shown as nothing, so the text reads as it came
+
+
+def zero_width_after(pattern: str) -> Inert:
+    """An `Inert` that puts a zero-width space after each match of `pattern` (a regex of the
+    characters that open a platform's markup, e.g. `<` of `<at …>`): the text reads the same,
+    but no mention or tag starts there any more. For dialects with no documented escape. Text
+    made inert twice is the same as once."""
+    compiled = re.compile(f"(?:{pattern})(?!{ZERO_WIDTH})")
+    return lambda text: compiled.sub(lambda m: m.group(0) + ZERO_WIDTH, text)
+
+
 @dataclass(frozen=True)
 class Platform:
     name: str
+    # what makes text from outside (Guance's issues and comments, chat names) inert in the
+    # platform's plain text messages (thread lines, answers); its sinks use it and their own
+    # markup dialects' functions for every such text they lay out
+    inert: Inert = as_is
     kinds: tuple[Kind, ...] = ()
     replies: tuple[ReplyRoute, ...] = ()
     # run once as the runtime starts: checks the platform's own settings and returns the

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from relay.config import Settings
 from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
 from relay.platforms.dingtalk_app.stream import BOT_MESSAGE_TOPIC, CARD_CALLBACK_TOPIC
@@ -14,7 +15,6 @@ from relay.runtime import Runtime
 from relay.sandbox.dingtalk_app import FakeDingTalkApp, wait_until, bot_message, card_click
 from relay.sandbox.guance import FakeGuance
 from relay.sandbox.server import ServerThread
-from relay.settings import Settings
 from relay.web.app import create_app
 
 GROUP = "cidSandboxOrders00000001=="

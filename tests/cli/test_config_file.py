@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from relay.cli import main
+from relay.config import Settings, load_settings
 from relay.errors import ConfigError
-from relay.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 API_KEY = "tkn_FILE_api_key_0123456789"
@@ -156,3 +156,55 @@ def test_the_example_file_lists_every_setting_and_parses_when_uncommented(clean_
     assert set(data) == set(Settings.model_fields)
     Settings(_env_file=None, **data)  # every example value is valid
     assert tomllib.loads(text) == {}  # as shipped, it sets nothing
+
+
+DB_PASSWORD = "Db-pa55word-0123"
+DB_URL = f"postgresql+psycopg://relay:{DB_PASSWORD}@db.internal:5432/relay"
+
+
+def test_relay_config_masks_the_database_password(clean_env, capsys):
+    clean_env.setenv("RELAY_DATABASE_URL", DB_URL)
+    assert main(["config"]) == 0
+    out, _ = capsys.readouterr()
+    line = next(line for line in out.splitlines() if line.startswith("RELAY_DATABASE_URL"))
+    assert line == ('RELAY_DATABASE_URL = "postgresql+psycopg://relay:***@db.internal:5432/relay"'
+                    "  (env)")
+    assert DB_PASSWORD not in out
+
+
+def test_the_database_password_is_redacted_from_log_lines(clean_env):
+    from relay.logs import Redactor
+
+    encoded = "p%40ss%3Aword-0123"  # p@ss:word-0123, percent-encoded in the URL
+    for url, password in ((DB_URL, DB_PASSWORD),
+                          (f"postgresql+psycopg://relay:{encoded}@db/relay", "p@ss:word-0123")):
+        redact = Redactor(load_settings(database_url=url).secrets())
+        line = redact(f"connect to {url} failed: password {password} refused")
+        assert password not in line and "***" in line, line
+        assert "db" in line  # the rest of the URL stays readable
+
+
+def test_a_config_file_with_secrets_every_user_may_read_is_warned_of_at_start_up(
+        clean_env, tmp_path, capsys, root_logging):
+    toml = write(tmp_path / "relay.toml", f'feishu_webhook_url = "{HOOK}"\n'
+                                          f'database_url = "sqlite:///{tmp_path}/relay.db"\n')
+    toml.chmod(0o644)
+    assert main(["deliver"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if " WARNING " in line]
+    assert len(warnings) == 1 and warnings[0].endswith(
+        "WARNING relay: relay.toml holds secrets (feishu_webhook_url) and every user of this "
+        "machine may read it: chmod 600 relay.toml")
+    toml.chmod(0o600)
+    assert main(["deliver"]) == 0
+    assert " WARNING " not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ['port = 9000\n', 'database_url = "sqlite:///relay.db"\n'])
+def test_a_readable_config_file_without_secrets_is_no_warning(clean_env, tmp_path, text):
+    from relay.config.settings import exposed_config_file
+
+    write(tmp_path / "relay.toml", text).chmod(0o644)
+    assert exposed_config_file() is None
+    write(tmp_path / "relay.toml", text + f'database_url = "{DB_URL}"\n'
+          if "database_url" not in text else f'database_url = "{DB_URL}"\n')
+    assert "(database_url)" in (exposed_config_file() or "")

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 
 import requests
 
-from relay.platforms.base import Destination, Kind, Platform, ReplyRoute, Sink
+from relay.config.destinations import Destination
+from relay.platforms.base import Kind, Platform, ReplyRoute, Sink
 from relay.platforms.dingtalk import reply
-from relay.platforms.dingtalk.robot import DingTalkSink
+from relay.platforms.dingtalk.robot import DingTalkSink, inert
 from relay.replies.links import link_signer
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ def _robot(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
 
 PLATFORM = Platform(
     name="dingtalk",
-    kinds=(Kind("dingtalk", "/robot/send", "https://oapi.dingtalk.com/robot/send?access_token=<token>",
-                _robot, token_param="access_token", hosts=("dingtalk.com",), signs=True),),
+    kinds=(Kind("dingtalk", _robot),),
     replies=(ReplyRoute(reply.PATH, reply.dingtalk_reply_blueprint),),
+    inert=inert,
 )

@@ -11,6 +11,7 @@ import requests
 from relay.errors import ConfigError
 from relay.platforms.base import Platform, Sink
 from relay.platforms.dingtalk_app.openapi import DingTalkApp
+from relay.platforms.dingtalk_app.card import inert
 from relay.platforms.dingtalk_app.sink import AppGroupSink
 
 if TYPE_CHECKING:
@@ -62,4 +63,4 @@ def _listen(rt: Runtime) -> None:
     rt.dingtalk_stream = DingTalkStream(rt, rt.dingtalk_app, secret.strip()).start()
 
 
-PLATFORM = Platform(name="dingtalk_app", setup=_setup, listen=_listen)
+PLATFORM = Platform(name="dingtalk_app", setup=_setup, listen=_listen, inert=inert)

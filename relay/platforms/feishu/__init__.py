@@ -9,16 +9,18 @@ from typing import TYPE_CHECKING
 import requests
 
 from relay.errors import ConfigError
-from relay.platforms.base import Destination, Kind, Platform, ReplyRoute, Sink
+from relay.config.destinations import Destination
+from relay.platforms.base import Kind, Platform, ReplyRoute, Sink
 from relay.platforms.feishu import events, reply
 from relay.platforms.feishu.app import AppChatSink, app_from_settings
 from relay.platforms.feishu.card import json_2_warning, load_card_template
+from relay.platforms.feishu.inert import text_message
 from relay.platforms.feishu.webhook import BotWebhookSink, FlowWebhookSink
 from relay.replies.links import link_signer
 
 if TYPE_CHECKING:
+    from relay.config import Settings
     from relay.runtime import Runtime
-    from relay.settings import Settings
 
 FLOW_KIND = "feishu_flow"  # any URL no other kind claims
 
@@ -64,13 +66,10 @@ def _check_bot_secrets(settings: Settings) -> None:
 
 PLATFORM = Platform(
     name="feishu",
-    kinds=(
-        Kind("feishu_bot", "/open-apis/bot/v2/hook/",
-             "https://open.feishu.cn/open-apis/bot/v2/hook/<token>", _bot, signs=True),
-        Kind(FLOW_KIND, None, "https://www.feishu.cn/flow/api/trigger-webhook/<id>", _flow),
-    ),
+    kinds=(Kind("feishu_bot", _bot), Kind(FLOW_KIND, _flow)),
     replies=(ReplyRoute(reply.PATH, reply.feishu_reply_blueprint),
              ReplyRoute(events.PATH, events.feishu_events_blueprint, counted=False)),
     setup=_setup,
     warnings=_warnings,
+    inert=text_message,
 )

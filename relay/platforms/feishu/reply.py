@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, jsonify, request
 
 from relay.incidents.outcome import ActionOutcome
+from relay.platforms.feishu.inert import text_message
 from relay.replies.actions import ERRORS, Where, handle_reply, reply_status
 from relay.replies.comments import Outcome
 from relay.replies.log import ignore
@@ -68,6 +69,16 @@ def action_answer(rt: Runtime, outcome: ActionOutcome, sender: str) -> Outcome:
     return Outcome(reply_status(outcome), body)
 
 
+def answer(body: dict) -> dict:
+    """The JSON answer, its sentences inert: the flow may post them into the chat as they are,
+    and they can echo what was written (a wrong UUID) or Guance's reason."""
+    return {key: text_message(value) if key in SENTENCES and isinstance(value, str) else value
+            for key, value in body.items()}
+
+
+SENTENCES = ("said", "error", "detail", "hint", "senderNote")
+
+
 def feishu_reply_blueprint(rt: Runtime) -> Blueprint:
     bp = Blueprint("feishu_reply", __name__)
     token = (rt.settings.reply_token.get_secret_value().strip().encode()
@@ -90,7 +101,7 @@ def feishu_reply_blueprint(rt: Runtime) -> Blueprint:
                                sender=SENDER)
         if isinstance(outcome, ActionOutcome):
             outcome = action_answer(rt, outcome, name)
-        resp = jsonify(outcome.body)
+        resp = jsonify(answer(outcome.body))
         resp.status_code = outcome.status
         if "retryAfter" in outcome.body:
             resp.headers["Retry-After"] = str(outcome.body["retryAfter"])

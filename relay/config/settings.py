@@ -1,5 +1,5 @@
 """Settings from the environment (prefix RELAY_), a `.env` file or the config file (`relay.toml`,
-relay/admin/configfile.py), in that order of precedence.
+relay/config/file.py), in that order of precedence.
 
 Every failure names the variable and never echoes its value, so a mistyped secret is not printed.
 """
@@ -7,6 +7,7 @@ Every failure names the variable and never echoes its value, so a mistyped secre
 from __future__ import annotations
 
 import re
+import stat
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Literal
@@ -16,17 +17,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
-from relay.admin.configfile import ConfigFileSource, config_path, env_sources, read_config, where
+from relay.config.destinations import Destination, check_webhook_url, parse_destination
+from relay.config.file import ConfigFileSource, config_path, env_sources, read_config, where
+from relay.config.mentions import check_levels, check_people
+from relay.config.secrets import (MIN_SECRET, PasswordUrl, password_url_fields, secret_fields,
+                                  secret_values, url_passwords)
 from relay.errors import ConfigError
-from relay.logs import secret_values
-from relay.platforms.base import Destination
-from relay.platforms.follow import TRANSITIONS
-from relay.platforms.mentions import check_levels, check_people
-from relay.platforms.registry import check_webhook_url, parse_destination
 
 DEFAULT_DESTINATION = "default"
 # the config file load_settings found; Settings() built elsewhere (tests, sandbox) reads none
 _CONFIG_FILE: ContextVar[Path | None] = ContextVar("relay_config_file", default=None)
+# the transitions a setting can ask to announce (RELAY_FOLLOW_ANNOUNCE)
+TRANSITIONS = ("claimed", "resolved", "closed", "reopened", "pending")
 
 
 class Settings(BaseSettings):
@@ -49,7 +51,7 @@ class Settings(BaseSettings):
     feishu_bot_secrets: dict[str, SecretStr] = {}  # destination name → custom bot signing secret
     feishu_card_template: Path | None = None
     guance_console_url: str = "https://console.guance.com"
-    database_url: str = "sqlite:///relay.db"
+    database_url: Annotated[str, PasswordUrl()] = "sqlite:///relay.db"
     # a locked database: how long a SQLite writer waits for another process's lock
     database_busy_timeout: float = Field(30.0, gt=0)
     reply_token: SecretStr | None = None
@@ -250,8 +252,10 @@ class Settings(BaseSettings):
         return table
 
     def secrets(self) -> list[str]:
-        """Every secret value, for redaction from logs and stored errors (relay/logs.py)."""
-        return secret_values(dict(self))
+        """Every secret value, to redact from logs and stored errors (config/secrets.py)."""
+        return secret_values(dict(self)) + [
+            p for name in password_url_fields(Settings) for p in url_passwords(getattr(self, name))
+            if len(p) >= MIN_SECRET]
 
     def routing(self) -> dict[str, list[str]]:
         """Channel (name or UUID) → destination names. Raises ConfigError for unknown names."""
@@ -281,6 +285,21 @@ class Settings(BaseSettings):
                 value = value.get_secret_value()
             if value is None or not str(value).strip():  # RELAY_X= (empty) counts as unset
                 raise ConfigError(f"RELAY_{name.upper()} is not set")
+
+
+def exposed_config_file() -> str | None:
+    """A warning when the config file holds a secret and every user of the machine may read
+    it (a secret the environment overrides still sits in the file); None otherwise."""
+    path = config_path()
+    if path is None or not path.stat().st_mode & stat.S_IROTH:
+        return None
+    secret, urls = secret_fields(Settings), password_url_fields(Settings)
+    held = sorted(key for key, value in read_config(path, Settings.model_fields).items()
+                  if key in secret and (key not in urls or url_passwords(str(value))))
+    if not held:
+        return None
+    return (f"{path} holds secrets ({', '.join(held)}) and every user of this machine may read "
+            f"it: chmod 600 {path}")
 
 
 def load_settings(**overrides: object) -> Settings:
