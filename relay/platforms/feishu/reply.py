@@ -2,9 +2,11 @@
 relay turns it into a Guance issue comment.
 
 Every answer is JSON: 200 {issueUUID, time} on success, else {error, hint?} with 400 malformed,
-401 bad token, 404 unknown issue or route off, 413 too large, 502 Guance failed, 503 Guance busy
-(retry later), 504 Guance did not answer in time (the comment may have landed: not to be resent
-blindly).
+401 bad token, 403 an action while RELAY_FEISHU_FLOW_ACTIONS is off, 404 unknown issue or route
+off, 413 too large, 502 Guance failed, 503 Guance busy (retry later), 504 Guance did not answer in
+time (the comment may have landed: not to be resent blindly). An action's answer is its outcome
+(relay/incidents/outcome.py) in these words: `said`, and `senderNote` (the flow's `sender` is
+self-declared).
 """
 
 from __future__ import annotations
