@@ -162,3 +162,13 @@ def test_every_destination_type_has_a_sink():
     from relay.platforms.registry import KINDS, unregistered
 
     assert unregistered() == [] and set(TYPES) == set(KINDS)
+
+
+def test_incidents_sit_below_the_routes_and_the_jobs():
+    """relay/incidents/ (actions, changes, who may act) imports neither relay/replies/ nor
+    relay/pipeline/, not even through another module: both build on it."""
+    graph = import_graph()
+    incidents = [name for name in graph if name.startswith("relay.incidents")]
+    above = sorted({target for name in incidents for target in reached(graph, name)
+                    if target.startswith(("relay.replies", "relay.pipeline"))})
+    assert incidents and above == []

@@ -135,6 +135,10 @@ class Settings(BaseSettings):
         description=("bearer token the Feishu flow sends to `/feishu/reply`; unset, that route "
                      "answers 404 and the other reply routes (DingTalk, app bot) still work"),
         examples=['bearer-token-of-the-feishu-flow'])
+    feishu_flow_actions: bool = Field(
+        True,
+        description=("`false`: the Feishu flow's `/feishu/reply` takes comments only, no actions "
+                     "(its `sender` is self-declared: the flow names no chat relay could check)"))
     crontab: Path = Field(
         Path("crontab.example"), description="the schedule file")
     timezone: str = Field(
@@ -187,6 +191,18 @@ class Settings(BaseSettings):
         description=("older form of `dingtalk_app` destinations: the app robot's groups by name,"
                      ' JSON name → openConversationId: `{"orders-oncall": "cid…=="}`'),
         examples=[{'old-group': 'cidAbCdEf0123456789=='}])
+    dingtalk_conversations: dict[str, list[str]] = Field(
+        {},
+        description=("the DingTalk outgoing robot's groups: conversationId → the destination "
+                     "name(s) it stands for, JSON; an action from a group needs the issue's card "
+                     "sent to one of them (unmapped groups may comment, not act) — see [Who may "
+                     "act](actions.md#who-may-act-from-where)"),
+        examples=[{'cidAbCdEf0123456789==': ['ops-ding']}])
+    dingtalk_allowed_users: str = Field(
+        "",
+        description=("DingTalk staff ids (senderStaffId) who may act, comma-separated; unset: "
+                     "anyone in a group that got the card"),
+        examples=[['manager4220']])
     dingtalk_card_template: str = Field(
         "",
         description=("the app robot's interactive card template ID (`….schema`); needed when "
@@ -342,7 +358,8 @@ class Settings(BaseSettings):
                 setattr(self, new, getattr(self, old))
         return self
 
-    @field_validator("channels", "feishu_allowed_chats", "feishu_allowed_users", mode="before")
+    @field_validator("channels", "feishu_allowed_chats", "feishu_allowed_users",
+                     "dingtalk_allowed_users", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         """A TOML list is the same as the comma-separated string of the environment."""
@@ -408,7 +425,7 @@ class Settings(BaseSettings):
                     else parse_destination(str(name), entry) for name, entry in value.items()}
         return value
 
-    @field_validator("routes", mode="before")
+    @field_validator("routes", "dingtalk_conversations", mode="before")
     @classmethod
     def _routes(cls, value: object) -> object:
         if isinstance(value, dict):

@@ -226,9 +226,11 @@ class GuanceClient:
         return ([o for o in items if isinstance(o, dict) and o.get("uuid")],
                 total if isinstance(total, int) else None)
 
-    def issue(self, issue_uuid: str, spare: int | None = None) -> dict[str, Any]:
-        """One issue's detail (GET /api/v1/issue/{uuid}/get; adds managerInfos)."""
-        body = self._call("GET", f"/api/v1/issue/{issue_uuid}/get", spare=spare)
+    def issue(self, issue_uuid: str, spare: int | None = None,
+              reply: bool = False) -> dict[str, Any]:
+        """One issue's detail (GET /api/v1/issue/{uuid}/get; adds managerInfos). `reply`: a
+        person is waiting (an action reads the issue first): spent from the reply reserve."""
+        body = self._call("GET", f"/api/v1/issue/{issue_uuid}/get", spare=spare, reply=reply)
         return body.get("content") if isinstance(body.get("content"), dict) else {}
 
     def replies(self, issue_uuid: str) -> list[dict[str, Any]]:
@@ -247,12 +249,17 @@ class GuanceClient:
         return body.get("content") if isinstance(body.get("content"), dict) else {}
 
     def modify_issue(self, issue_uuid: str, status_type: int | None = None,
-                     managers: list[str] | None = None) -> dict[str, Any]:
+                     managers: list[str] | None = None,
+                     channels: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """Change the issue's status (`statusType`: 10 Open, 15 Working, 20 Resolved, 25 Closed,
         30 Pending; the modify page documents only 10, 20 and 30) and/or its managers (account
-        UUIDs). `extend` is required by Guance. Spent from the reply reserve (a person is waiting)
-        and, like a comment, never retried after no answer: it may have been applied."""
+        UUIDs, emails or team UUIDs); `channels` (`extend.channels`, as the issue's detail has
+        them) keeps it in its channels. `extend` is required by Guance. Spent from the reply
+        reserve (a person is waiting) and, like a comment, never retried after no answer: it may
+        have been applied."""
         body: dict[str, Any] = {"extend": {"manager": list(managers)} if managers else {}}
+        if channels is not None:
+            body["extend"]["channels"] = list(channels)
         if status_type is not None:
             body["statusType"] = int(status_type)
         answer = self._call("POST", f"/api/v1/issue/{issue_uuid}/modify", reply=True, json=body)

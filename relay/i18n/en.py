@@ -160,7 +160,7 @@ MESSAGES: dict[str, str] = {
     "follow.hours": "{h} h {m} min",
     "follow.days": "{d} d {h} h",
     "follow.under_minute": "<1 min",
-    # acting on issues from chat (relay/replies/actions.py, links, card buttons)
+    # acting on issues from chat (relay/incidents/, relay/replies/actions.py, links, buttons)
     "action.label_claim": "Claim",
     "action.label_resolve": "Resolve",
     "action.label_close": "Close",
@@ -187,8 +187,8 @@ MESSAGES: dict[str, str] = {
                               "the status Working through its API, so the status stays as it "
                               "was.",
     "action.manager_needs_uuid": "RELAY_MENTIONS knows you as {person}, but Guance takes only "
-                                 "an account UUID (acnt_…) as manager: map yours to make a "
-                                 "claim set you as manager.",
+                                 "an account UUID (acnt_…), an email or a team UUID (group_…) "
+                                 "as manager: map yours to make a claim set you as manager.",
     "action.claimed_comment_only": "Claimed {issue}: Guance does not take the status Working "
                                    "through its API and relay does not know your Guance "
                                    "account, so the claim is recorded as a comment only.",
@@ -205,12 +205,29 @@ MESSAGES: dict[str, str] = {
                           "not act on it again by itself. Look at the issue in Guance and try "
                           "again if needed.",
     "action.failed": "Not done: Guance did not take the change ({reason}). Try again later.",
+    "action.may_have_landed": "Not sure: Guance failed while changing {issue} ({reason}), the "
+                              "change may have been made. Look at {issue} in Guance before "
+                              "trying again.",
+    # who may act from where (relay/incidents/chats.py)
+    "action.not_carded_here": "Not done: the card of {issue} was not sent to this chat, and an "
+                              "issue is changed only from a chat that got its card (this chat "
+                              "stands for {destinations} in {setting}).",
+    "action.unknown_chat": "Not done: this chat ({chat}) stands for no destination in {setting}, "
+                           "so it cannot change issues (comments still work).",
+    "action.user_not_listed": "Not done: only the people listed in {setting} may change issues "
+                              "from here.",
+    "action.flow_off": "Not done: actions through the Feishu flow are switched off ({setting}); "
+                       "use the card's button or link.",
+    "action.self_declared": "{name} (as the Feishu flow says, not checked)",
+    "action.flow_sender": "The sender “{name}” is what the Feishu flow sent: self-declared, not "
+                          "checked by relay.",
     # Feishu card buttons (toasts answer the click at once; the result follows in the thread)
     "action.toast_working": "{label}: working on it, the result follows in the card's thread.",
     "action.toast_again": "{label} was just clicked on this card; it is done once.",
     "action.toast_refused": "Sorry, my admin has not allowed this chat (or you) to change "
                             "issues.",
     "action.toast_unknown": "This button is not one of relay's.",
+    "action.toast_busy": "{label}: not done, relay's database is busy. Click again in a moment.",
     # reminders when nobody claims an issue
     "action.reminder_title": "⏰ Unclaimed for {minutes} min: {title}",
     "action.reminder_digest_title": "⏰ {count} issues unclaimed",

@@ -153,7 +153,7 @@ MESSAGES: dict[str, str] = {
     "follow.hours": "{h} 小时 {m} 分钟",
     "follow.days": "{d} 天 {h} 小时",
     "follow.under_minute": "不到 1 分钟",
-    # 在聊天中处理 Issue（relay/replies/actions.py、签名链接、卡片按钮）
+    # 在聊天中处理 Issue（relay/incidents/、relay/replies/actions.py、签名链接、卡片按钮）
     "action.label_claim": "认领",
     "action.label_resolve": "解决",
     "action.label_close": "关闭",
@@ -179,7 +179,8 @@ MESSAGES: dict[str, str] = {
     "action.claimed_manager": "已认领 {issue}：你现在是它的负责人。观测云的 API 不接受“处理中”"
                               "状态，所以状态保持不变。",
     "action.manager_needs_uuid": "RELAY_MENTIONS 中你的条目是 {person}，但观测云只接受账号 UUID"
-                                 "（acnt_…）作为负责人：用你的账号 UUID 配置后，认领才会把你设为负责人。",
+                                 "（acnt_…）、邮箱或团队 UUID（group_…）作为负责人：用其中一种配置后，"
+                                 "认领才会把你设为负责人。",
     "action.claimed_comment_only": "已认领 {issue}：观测云的 API 不接受“处理中”状态，relay "
                                    "也不知道你的观测云账号，所以认领只记录为一条评论。",
     "action.fallback": "{done} {issue}：观测云的 API 不接受“{wanted}”状态，所以现在是{status}。",
@@ -192,11 +193,23 @@ MESSAGES: dict[str, str] = {
     "action.interrupted": "不确定：relay 处理 {issue} 时被中断，不会自动再次执行。请在观测云中"
                           "查看该 Issue，需要时再试一次。",
     "action.failed": "未完成：观测云没有接受变更（{reason}）。请稍后重试。",
+    "action.may_have_landed": "不确定：观测云在修改 {issue} 时出错（{reason}），变更可能已经生效。"
+                              "重试之前请先在观测云中查看 {issue}。",
+    # 谁可以在哪里操作（relay/incidents/chats.py）
+    "action.not_carded_here": "未执行：{issue} 的卡片没有发到这个群，只有收到 Issue 卡片的群才能修改它"
+                              "（{setting} 中这个群对应 {destinations}）。",
+    "action.unknown_chat": "未执行：这个群（{chat}）在 {setting} 中没有对应的目的地，不能修改 Issue"
+                           "（评论仍然可以）。",
+    "action.user_not_listed": "未执行：只有 {setting} 中列出的人可以在这里修改 Issue。",
+    "action.flow_off": "未执行：飞书流程的操作已关闭（{setting}）；请使用卡片上的按钮或链接。",
+    "action.self_declared": "{name}（飞书流程声明，未核实）",
+    "action.flow_sender": "发送者“{name}”是飞书流程发来的：自行声明，relay 未核实。",
     # 飞书卡片按钮（提示会立即回应点击；结果随后发在卡片的话题中）
     "action.toast_working": "{label}：正在处理，结果将发在卡片的话题中。",
     "action.toast_again": "这张卡片刚刚点过“{label}”；只会执行一次。",
     "action.toast_refused": "抱歉，管理员没有允许这个群（或你）修改 Issue。",
     "action.toast_unknown": "这个按钮不是 relay 的。",
+    "action.toast_busy": "{label}：未执行，relay 的数据库正忙。请稍后再点一次。",
     # 无人认领时的提醒
     "action.reminder_title": "⏰ {minutes} 分钟无人认领：{title}",
     "action.reminder_digest_title": "⏰ {count} 个 Issue 无人认领",

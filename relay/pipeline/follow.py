@@ -12,9 +12,8 @@ within a minute, however many issues are followed. The calls leave RELAY_FOLLOW_
 minute (plus the replies' reserve) untouched and never wait, so new-issue polling is never delayed
 by tracking.
 
-A change is recorded in the same transaction that queues its rows, and only if the stored state
-is still the one read (relay/store/follow.py); each row is keyed by issue, state and Guance's
-updateAt per destination, so re-runs, restarts and replicas queue it once.
+Each change is recorded, and who is told decided, by relay/incidents/changes.py, the one place
+a chat action's change is recorded too.
 """
 
 from __future__ import annotations
@@ -24,13 +23,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from relay.guance import PAGE_SIZE, GuanceBudgetExhausted, GuanceError, managers_of
-from relay.payloads import DigestStatus, StatusChange
-from relay.platforms.follow import FINAL, status_name, transition
+from relay.incidents.changes import record_change
+from relay.payloads import DigestStatus
+from relay.platforms.follow import FINAL, transition
 from relay.store import follow as store
 from relay.store import outbox
-from relay.store.outbox import DIGESTED
 
-if TYPE_CHECKING:  # the actions (relay/replies/actions.py) record their changes here too
+if TYPE_CHECKING:
     from relay.runtime import Runtime
 
 log = logging.getLogger("relay.follow")
@@ -145,8 +144,8 @@ def observe(rt: Runtime, items: list[dict[str, Any]], now: int, report: FollowRe
         if name is None:
             unchanged.append(old.issue_uuid)
         else:
-            queued = _record(rt, old, _detailed(rt, report, obj, managers), status, managers,
-                             name, now)
+            queued = record_change(rt, old, _detailed(rt, report, obj, managers), status,
+                                   managers, name, now)
             if queued is not None:
                 report.changes += 1
                 report.queued += queued
@@ -165,57 +164,6 @@ def _detailed(rt: Runtime, report: FollowReport, obj: dict[str, Any],
         return obj  # the change is told all the same, its managers by UUID
     report.calls += 1
     return dict(obj, managerInfos=detail.get("managerInfos") or [])
-
-
-def record_action(rt: Runtime, issue: str, status: int | None, managers: list[str] | None,
-                  by: str) -> int | None:
-    """A change relay itself made (a chat action): recorded as the tracker would record it, so
-    the app-bot cards show it at once (a PATCH through the outbox, no thread line: the person
-    was answered there) and the other chats learn it once; the tracker then finds nothing new.
-    The rows queued, or None when the issue is not followed or nothing changed."""
-    now = int(rt.clock.now())
-    cards = store.cards(rt.engine, [issue])
-    if not cards:
-        return None
-    store.start_tracking(rt.engine, {issue: min(c.issue_created_at for c in cards)}, now)
-    old = store.states(rt.engine, [issue]).get(issue)
-    if old is None:
-        return None
-    status = old.status_type if status is None else status
-    managers = list(old.managers or []) if managers is None else managers
-    name = transition(old.status_type, status, set(managers) != set(old.managers or []))
-    if name is None:
-        return None
-    obj = {"uuid": issue, "updator": by, "updateAt": now}
-    return _record(rt, old, obj, status, managers, name, now, acted=True)
-
-
-def _record(rt: Runtime, old: store.IssueState, obj: dict[str, Any], status: int,
-            managers: list[str], name: str, now: int, acted: bool = False) -> int | None:
-    """Record one change with its outbox rows; the rows queued, or None if another run
-    recorded it first. `acted`: relay made it, and its app-bot cards are only updated."""
-    info = obj.get("updatorInfo") if isinstance(obj.get("updatorInfo"), dict) else {}
-    by = str(info.get("name") or info.get("username") or info.get("email")
-             or obj.get("updator") or "")
-    update_at = _int(obj.get("updateAt")) or now
-    announce = name in rt.settings.announced
-    infos = obj.get("managerInfos") if isinstance(obj.get("managerInfos"), list) else []
-    people = [i for i in infos if isinstance(i, dict)] or managers
-    rows, app_chats = [], rt.settings.app_chats()
-    for card in store.cards(rt.engine, [old.issue_uuid]):
-        app = card.destination in app_chats
-        if card.status == DIGESTED or not (announce or app):
-            continue  # a digest is followed up once (follow_digests); claims: app cards only
-        issue = card.card()
-        change = StatusChange(**dict(
-            issue.stored(), status=status_name(status, rt.text), status_type=status,
-            previous_type=old.status_type, transition=name,
-            announce=announce and not (acted and app), by=by, changed_at=update_at,
-            open_seconds=max(update_at - (issue.create_at or old.created_at), 0),
-            managers=people, message_id=card.message_id))
-        rows.append(outbox.row(change, card.destination, now, card.channel))
-    new = {"status_type": status, "managers": managers, "updator": by, "update_at": update_at}
-    return len(rows) if store.record_change(rt.engine, old, new, rows, now) else None
 
 
 def follow_digests(rt: Runtime, since: int, now: int) -> int:

@@ -1,28 +1,25 @@
 """Post a chat reply as a Guance comment and say how it went: shared by every reply route.
 
 The outcome is the JSON answer of `/feishu/reply` (its status and body); other routes turn it
-into their platform's message.
+into their platform's message. An action's result is not one of these: it is a domain outcome
+(relay/incidents/outcome.py) each route words itself.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
-from relay.guance import (GuanceBudgetExhausted, GuanceError, GuanceNoAnswer, GuanceNotFound,
-                          GuanceRateLimited)
-from relay.platforms.render import format_time
+from relay.incidents.comments import comment
+from relay.incidents.outcome import Kind
 from relay.replies import log as replylog
 from relay.replies.parse import ReplyParseError, ReplyTooLong, parse_reply
-from relay.store import chat as chat_store
-from relay.store.chat import POSTED_BY_RELAY
 
 if TYPE_CHECKING:
     from relay.runtime import Runtime
 
-log = logging.getLogger("relay.comments")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -54,7 +51,7 @@ def post_reply(rt: Runtime, message: str, sender: str = "") -> Outcome:
     return outcome
 
 
-def in_reply_slot(rt: Runtime, issue_uuid: str, act: Callable[[], Outcome]) -> Outcome:
+def in_reply_slot(rt: Runtime, issue_uuid: str, act: Callable[[], T]) -> T | Outcome:
     """`act()` (a call to Guance) in one of the RELAY_REPLIES_IN_FLIGHT slots, or 503 at once
     when all are taken: a web thread waiting on Guance is bounded, so replies cannot take the
     threads health and events need."""
@@ -79,26 +76,14 @@ def note_outcome(rt: Runtime, outcome: Outcome, issue_uuid: str | None, text: st
 
 
 def post_comment(rt: Runtime, issue_uuid: str, text: str) -> Outcome:
-    try:
-        reply = rt.guance.reply(issue_uuid, text)
-    except GuanceNotFound:
-        return failed(404, rt.text("comment.not_found"), issueUUID=issue_uuid)
-    except GuanceNoAnswer:
-        return failed(504, rt.text("comment.no_answer"), issueUUID=issue_uuid)
-    except (GuanceBudgetExhausted, GuanceRateLimited) as exc:
-        wait = int(getattr(exc, "wait", 60)) + 1
-        return Outcome(503, {"error": rt.text("comment.rate_limited"),
-                             "issueUUID": issue_uuid, "retryAfter": wait}, retryable=True)
-    except GuanceError as exc:
-        log.error("reply to %s failed: %s", issue_uuid, rt.redact(str(exc)),
-                  extra={"issue": issue_uuid})
-        return Outcome(502, {"error": rt.text("comment.refused"),
-                             "detail": rt.redact(str(exc)), "issueUUID": issue_uuid},
-                       retryable=exc.retryable)
-    if reply.get("uuid") and rt.settings.chats("feishu_app"):
-        # relay's own comment: notify_replies (app chats only) must not echo it back as news
-        chat_store.record_reply(rt.engine, str(reply["uuid"]), issue_uuid, POSTED_BY_RELAY,
-                                int(rt.clock.now()))
-    when = reply.get("updateAt") or reply.get("createAt") or rt.clock.now()
-    log.info("reply to %s posted", issue_uuid, extra={"issue": issue_uuid})
-    return Outcome(200, {"issueUUID": issue_uuid, "time": format_time(int(when), rt.settings.tz)})
+    """The comment (relay/incidents/comments.py) as the reply routes answer it."""
+    posted = comment(rt, issue_uuid, text)
+    if posted.kind is Kind.DONE:
+        return Outcome(200, {"issueUUID": issue_uuid, "time": posted.time})
+    status = {Kind.NOT_FOUND: 404, Kind.NO_ANSWER: 504, Kind.BUSY: 503}.get(posted.kind, 502)
+    body = {"error": posted.problem(rt), "issueUUID": issue_uuid}
+    if posted.detail:
+        body["detail"] = posted.detail
+    if posted.retry_after is not None:
+        body["retryAfter"] = posted.retry_after
+    return Outcome(status, body, retryable=posted.retryable)

@@ -1,6 +1,7 @@
 """`relay sandbox`, actions step: a text command, a signed link and a card button acting on fake
-issues (claim, resolve, close, reopen from chat), and a mute that holds back cards only in the
-chat that muted (a second group still gets them)."""
+issues (claim, resolve, close, reopen from chat), a command refused in a chat the issue's card did
+not go to, and a mute that holds back cards only in the chat that muted (a second group still
+gets them)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from relay.web.app import create_app
 from relay.web.server import WebServer
 
 CHAT = "oc_sandboxactions0000000000001"
+OTHER_CHAT = "oc_sandboxpayments000000000002"  # another team's chat: no ledger card goes there
 STATUS = {10: "Open", 15: "Working", 20: "Resolved", 25: "Closed", 30: "Pending"}
 
 
@@ -47,7 +49,8 @@ def run_actions_step(guance: FakeGuance, guance_url: str, workdir: Path) -> bool
         destinations={"ledger-ding": robot_url(servers[0].url, "dingtalk", "ledger0005")},
         feishu_app_id=open_api.app_id, feishu_app_secret=open_api.app_secret,
         feishu_verification_token=vtoken, feishu_encrypt_key=key,
-        feishu_open_base_url=servers[1].url, feishu_app_chats={"ledger-app": CHAT},
+        feishu_open_base_url=servers[1].url, feishu_app_chats={"ledger-app": CHAT,
+                                                              "payments-app": OTHER_CHAT},
         routes={"ledger": ["ledger-ding", "ledger-app"]},
         database_url=f"sqlite:///{workdir}/relay-actions.db")
     rt = Runtime(settings)
@@ -107,6 +110,16 @@ def run_actions_step(guance: FakeGuance, guance_url: str, workdir: Path) -> bool
         print(f"   {by_button}: status {status(by_button)}, comments "
               f"{guance.comments(by_button)}")
         ok_button = answered and status(by_button) == "Resolved"
+
+        other = message_event(vtoken, OTHER_CHAT, f"#{by_text}#/reopen",
+                              mention_bot=open_api.bot_open_id)
+        push_event(f"{web.url}/feishu/events", other, key, rt.clock.now())
+        asked = other["event"]["message"]["message_id"]
+        _wait(lambda: open_api.texts_replying_to(asked))
+        refused = open_api.texts_replying_to(asked)
+        print(f"   '/reopen' on {by_text} from another team's chat (its card did not go there): "
+              f"{refused[0] if refused else None!r}; still {status(by_text)}")
+        ok_button = ok_button and bool(refused) and status(by_text) == "Resolved"
 
         text = f"#{by_text}#/mute 1h noisy while we migrate"
         resp = requests.post(f"{web.url}/feishu/reply", timeout=10, json={"content": text},

@@ -222,6 +222,8 @@ class FakeGuance:
             if found is None:
                 return _envelope(None, 404, "ft.IssueNotFound", "issue does not exist")
             detail = {k: v for k, v in found.items() if k != "_channels"}
+            detail["bindChannels"] = [{"name": self.channels[c], "uuid": c}
+                                      for c in found["_channels"][1:]]
             detail["managerInfos"] = [dict(self.accounts.get(m, {}), uuid=m)
                                       for m in found["extend"].get("manager", [])]
             return _envelope(detail)
@@ -263,11 +265,20 @@ class FakeGuance:
             found = next((i for i in self.issues if i["uuid"] == issue), None)
             if found is None:
                 return _envelope(None, 404, "ft.IssueNotFound", "issue does not exist")
+            channels = body["extend"].get("channels", [])
+            if not isinstance(channels, list) or not all(
+                    isinstance(c, dict) and c.get("uuid") in self.channels for c in channels):
+                return _envelope(None, 400, "ft.ParamError", "extend.channels: unknown channel")
             with self._lock:
                 if status is not None:
                     found["statusType"] = status
                 if "manager" in body["extend"]:
                     found["extend"]["manager"] = list(body["extend"]["manager"])
+                # as an older modify page says: a modify without `channels` leaves the issue in
+                # the default channel only (relay sends the issue's channels every time)
+                found["extend"]["channels"] = [dict(c) for c in channels]
+                found["_channels"] = [DEFAULT_CHANNEL] + [c["uuid"] for c in channels
+                                                          if c["uuid"] != DEFAULT_CHANNEL]
                 found["updateAt"] = max(int(self.clock.now()), found["updateAt"] + 1)
                 found["updator"] = "wsak_sandbox"
                 self.modifications.append((issue, body))

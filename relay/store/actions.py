@@ -8,10 +8,10 @@ have landed (no answer in time) stays taken.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Engine, Index, String, Text, delete, select, update
+from sqlalchemy import BigInteger, Connection, Engine, Index, String, Text, delete, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from relay.store.base import Base, dialect_insert
+from relay.store.base import Base, dialect_insert, transaction
 
 
 class ActionUse(Base):
@@ -25,12 +25,13 @@ class ActionUse(Base):
     outcome: Mapped[str | None] = mapped_column(Text)
 
 
-def take(engine: Engine, key: str, issue_uuid: str, action: str, source: str, now: int) -> bool:
+def take(bind: Engine | Connection, key: str, issue_uuid: str, action: str, source: str,
+         now: int) -> bool:
     """Take the key; False when it was taken before (a used link, a second click)."""
-    stmt = dialect_insert(engine)(ActionUse).values(
+    stmt = dialect_insert(bind.engine)(ActionUse).values(
         key=key, issue_uuid=issue_uuid, action=action, source=source, used_at=now
     ).on_conflict_do_nothing(index_elements=["key"])
-    with engine.begin() as conn:
+    with transaction(bind) as conn:
         return conn.execute(stmt.returning(ActionUse.key)).first() is not None
 
 
@@ -50,8 +51,8 @@ def release(engine: Engine, key: str) -> None:
         conn.execute(delete(ActionUse).where(ActionUse.key == key))
 
 
-def taken(engine: Engine, keys: list[str]) -> bool:
-    with engine.connect() as conn:
+def taken(bind: Engine | Connection, keys: list[str]) -> bool:
+    with transaction(bind) as conn:
         found = conn.scalar(select(ActionUse.key).where(ActionUse.key.in_(keys)).limit(1))
     return found is not None
 

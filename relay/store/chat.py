@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import (JSON, BigInteger, Engine, Index, Integer, String, Text, delete, or_, select,
-                        update)
+from sqlalchemy import (JSON, BigInteger, Connection, Engine, Index, Integer, String, Text,
+                        delete, or_, select, update)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from relay.store.base import Base, dialect_insert
+from relay.store.base import Base, dialect_insert, transaction
 from relay.payloads import ISSUE
 from relay.store.outbox import SENT, Delivery
 
@@ -61,14 +61,14 @@ class ReplyCheck(Base):
 
 # -- events ------------------------------------------------------------------------------------
 
-def accept_event(engine: Engine, event_id: str, event_type: str, body: dict[str, Any],
-                 now: int) -> bool:
+def accept_event(bind: Engine | Connection, event_id: str, event_type: str,
+                 body: dict[str, Any], now: int) -> bool:
     """Store an event for the worker; False when this event_id was accepted before."""
-    stmt = dialect_insert(engine)(FeishuEvent).values(
+    stmt = dialect_insert(bind.engine)(FeishuEvent).values(
         event_id=event_id, event_type=event_type, body=body, status=PENDING, attempts=0,
         next_attempt_at=now, received_at=now, updated_at=now
     ).on_conflict_do_nothing(index_elements=["event_id"])
-    with engine.begin() as conn:
+    with transaction(bind) as conn:
         return conn.execute(stmt.returning(FeishuEvent.event_id)).first() is not None
 
 

@@ -5,7 +5,8 @@ GET never acts (chat apps fetch links to draw previews): it shows a confirmation
 button POSTs. The POST checks the signature and expiry again and takes the link in the database
 (one insert: a link acts once, across replicas), then acts like a command in chat and comments
 "Resolved from DingTalk link". A use Guance refused or rate-limited gives the link back, so it can
-be tried again by hand; one that may have landed (no answer in time) stays used. Each use is on
+be tried again by hand; one that may have landed (no answer in time, or a 5xx from Guance once
+the change was sent) stays used. Each use is on
 the delivery log page's reply log and in /metrics. Pages are server-rendered and escaped, no JS.
 """
 
@@ -16,8 +17,9 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, render_template, request
 
 from relay.platforms.render import format_time
-from relay.replies import log as replylog
-from relay.replies.actions import ACTIONS, Command, apply_action, origin_of_link
+from relay.incidents.outcome import UNSURE
+from relay.replies.actions import (ACTIONS, Command, Where, note_action, origin_of_link,
+                                   reply_status, take_action)
 from relay.replies.links import LINKED, PATH, link_signer
 from relay.replies.parse import ISSUE_UUID
 from relay.store import actions as action_store
@@ -26,7 +28,6 @@ from relay.web.ui import HEADERS
 if TYPE_CHECKING:
     from relay.runtime import Runtime
 
-RELEASED_ON = (404, 502, 503)  # nothing changed in Guance: the link may be used again
 
 
 def action_links_blueprint(rt: Runtime) -> Blueprint:
@@ -84,18 +85,15 @@ def action_links_blueprint(rt: Runtime) -> Blueprint:
         if not action_store.take(rt.engine, key, issue, action, "link", now):
             return used_page(now)  # another click won the race a moment ago
         name = " ".join(str(request.form.get("name", "")).split())[:80]
-        outcome = apply_action(rt, issue, Command(ACTIONS[action], ""),
-                               origin_of_link(text, via, name), "link", actor=name)
-        said = outcome.body["said"]
-        error = outcome.body.get("detail") or outcome.body.get("error")
-        replylog.note(rt, outcome.status, issue, f"/{action} by {via} link {name}".strip(),
-                      None if outcome.status == 200 else error, name or f"{via} link")
-        if outcome.status in RELEASED_ON:
+        outcome = take_action(rt, issue, Command(ACTIONS[action], ""),
+                              origin_of_link(text, via, name), "link", Where("link"), name)
+        note_action(rt, outcome, f"/{action} by {via} link {name}".strip(), name or f"{via} link")
+        if outcome.done or outcome.kind in UNSURE:  # Guance holds the change, or may
+            action_store.finish(rt.engine, key, outcome.said)
+        else:  # nothing changed in Guance: the link may be used again
             action_store.release(rt.engine, key)
-        else:
-            action_store.finish(rt.engine, key, said)
-        if outcome.status == 200:
-            return page(200, text("action.page_done_title"), said)
-        return page(outcome.status, text("action.page_failed_title"), said)
+        if outcome.done:
+            return page(200, text("action.page_done_title"), outcome.said)
+        return page(reply_status(outcome), text("action.page_failed_title"), outcome.said)
 
     return bp

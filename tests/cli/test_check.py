@@ -193,3 +193,15 @@ def test_check_warns_of_a_config_file_with_secrets_every_user_may_read(setup, ca
     assert err.splitlines() == [
         "warning: relay.toml holds secrets (destinations, feishu_app_secret, guance_api_key) "
         "and every user of this machine may read it: chmod 600 relay.toml"]
+
+
+def test_check_warns_that_the_dingtalk_outgoing_robot_acts_from_no_group(setup, capsys):
+    """Issue 22.3: its commands act only from groups RELAY_DINGTALK_CONVERSATIONS maps."""
+    setup.setenv("RELAY_DINGTALK_APP_SECRET", "outgoing-robot-appsecret")
+    code, out, err = run(capsys, "check")
+    assert code == 0 and len(err.splitlines()) == 1
+    assert err.startswith("warning: RELAY_DINGTALK_CONVERSATIONS is empty: commands")
+    setup.setenv("RELAY_DINGTALK_CONVERSATIONS", '{"cidOps==": ["ops-ding", "ops-dnig"]}')
+    code, out, err = run(capsys, "check")
+    assert err.splitlines() == ["warning: RELAY_DINGTALK_CONVERSATIONS: 'cidOps==' names "
+                                "'ops-dnig', which is no destination"]

@@ -9,7 +9,7 @@ from relay.sandbox.feishu_app import click_event
 from relay.web.app import create_app
 from tests.appbot import CHAT, ENGINEER, VTOKEN, signed_post, wait_for
 from tests.follow import cycle, everywhere, relay_issue
-from tests.platforms.test_dingtalk_reply import APP_SECRET, headers, mention, said
+from tests.platforms.test_dingtalk_reply import APP_SECRET, CONVERSATION, headers, mention, said
 from tests.robots import DING_TOKEN
 
 TITLE = "Disk full on db-1"
@@ -63,7 +63,8 @@ def test_a_claim_click_shows_the_new_manager_on_the_card(app_rt, open_api, guanc
 
 def test_a_command_on_another_route_updates_the_app_card_and_tells_other_chats_once(
         app_rt, open_api, guance, clock, feishu, dingtalk, wecom):
-    rt = everywhere(app_rt, feishu, dingtalk, wecom, dingtalk_app_secret=APP_SECRET)
+    rt = everywhere(app_rt, feishu, dingtalk, wecom, dingtalk_app_secret=APP_SECRET,
+                    dingtalk_conversations={CONVERSATION: "ding"})  # the group that got the card
     issue = relay_issue(rt, guance, clock, TITLE)
     resp = create_app(rt).test_client().post(
         "/dingtalk/reply", json=mention(f"#{issue}#/resolve"), headers=headers(clock))

@@ -235,3 +235,20 @@ def test_a_message_from_a_group_relay_does_not_serve_is_not_acted_on(rt, dingtal
     assert dingtalk.wait_acked(message_id)
     rt.dingtalk_stream.worker.run_due()
     assert guance.comments(issue) == [] and dingtalk.group_messages == []
+
+
+def test_a_group_of_relay_acts_only_on_issues_carded_to_it(make_dt, dingtalk, guance, clock):
+    """Issue 22.3: the Stream message names its group (conversationId); both groups are relay's,
+    the card went to GROUP only, so the other group is told why and nothing changes."""
+    other = "cidHrGroup0000000002=="
+    rt = make_dt(dingtalk_app_groups={"ops-dt": GROUP, "hr-dt": other})
+    issue, _ = send_card(rt, dingtalk, guance, clock)
+    serving(rt, dingtalk)
+    dingtalk.push(BOT_MESSAGE_TOPIC, bot_message(other, f"#{issue}#/resolve", dingtalk.app_key))
+    assert wait_until(lambda: dingtalk.texts_in(other))
+    (answer,) = dingtalk.texts_in(other)
+    assert answer.startswith("Not done") and "RELAY_DINGTALK_APP_GROUPS" in answer
+    assert guance.modifications == []
+    dingtalk.push(BOT_MESSAGE_TOPIC, bot_message(GROUP, f"#{issue}#/resolve", dingtalk.app_key))
+    assert wait_until(lambda: dingtalk.texts_in(GROUP))
+    assert [uuid for uuid, _ in guance.modifications] == [issue]

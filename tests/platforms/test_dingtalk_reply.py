@@ -15,6 +15,7 @@ from tests.helpers import assert_json_error
 
 APP_SECRET = "dingtalk-app-secret-0123456789abcdef"
 UNKNOWN_ISSUE = "issue_00000000000000000000000000dead"
+CONVERSATION = "cidOpsGroup0001=="  # the group's conversationId in every callback here
 
 
 def headers(clock, secret: str = APP_SECRET, skew_ms: int = 0) -> dict[str, str]:
@@ -29,7 +30,8 @@ def headers(clock, secret: str = APP_SECRET, skew_ms: int = 0) -> dict[str, str]
 
 def mention(content: str) -> dict:
     return {"msgtype": "text", "text": {"content": content}, "senderNick": "Alice",
-            "conversationType": "2", "chatbotUserId": "$:LWCP_v1:$robot"}
+            "conversationType": "2", "conversationId": CONVERSATION,
+            "chatbotUserId": "$:LWCP_v1:$robot"}
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import re
 import pytest
 
 from relay.pipeline.deliver import deliver
-from relay.pipeline.follow import record_action
+from relay.incidents.changes import record_action
 from relay.pipeline.notify_replies import notify_replies
 from relay.payloads import (DigestStatus, IssueCard, MuteSummary, Reminder, ReminderDigest,
                             StatusChange, StormDigest)
@@ -26,7 +26,7 @@ from relay.web.app import create_app
 from tests.appbot import CHAT, signed_post, thread_reply, wait_for
 from tests.follow import BOT, FLOW, cycle, relay_issue
 from tests.helpers import REPLY_TOKEN
-from tests.platforms.test_dingtalk_reply import headers, mention
+from tests.platforms.test_dingtalk_reply import CONVERSATION, headers, mention
 from tests.robots import DING_TOKEN, WECOM_KEY, ding_url, wecom_url
 
 ZW = "\u200b"
@@ -80,6 +80,7 @@ def rt(app_rt, feishu, dingtalk, wecom, dt_app, template):
         dingtalk_app_key=dt_app.app_key, dingtalk_app_secret=APP_SECRET,
         dingtalk_app_groups={"ops-dt": GROUP}, dingtalk_card_template=TEMPLATE,
         dingtalk_open_base_url=dt_app.url, mentions=PEOPLE,
+        dingtalk_conversations={CONVERSATION: "ding"},  # the outgoing robot's group: `ding`
         level_mentions={"*": {"P1": ["acnt_lilei"]}}, public_url=PUBLIC,
         action_link_secret=LINK_SECRET)
 

@@ -10,12 +10,15 @@ from relay.i18n import text_for
 from relay.replies.actions import origin_in_chat, origin_of_link, parse_command
 from relay.web.app import create_app
 from tests.helpers import EN, REPLY_TOKEN
-from tests.platforms.test_dingtalk_reply import APP_SECRET, headers, mention, said
+from tests.platforms.test_dingtalk_reply import APP_SECRET, CONVERSATION, headers, mention, said
+from tests.robots import new_issues
 
 
 @pytest.fixture
 def rt(make_runtime):
-    return make_runtime(dingtalk_app_secret=APP_SECRET)
+    # the DingTalk group of the callbacks stands for `default`, the destination cards go to
+    return make_runtime(dingtalk_app_secret=APP_SECRET,
+                        dingtalk_conversations={CONVERSATION: "default"})
 
 
 @pytest.fixture
@@ -136,9 +139,9 @@ def test_unknown_issue_is_told(client):
 
 @pytest.mark.parametrize("command, status, done", [("/resolve", 20, "Resolved"),
                                                    ("/重开", 10, "Reopened")])
-def test_dingtalk_command_modifies_once_and_answers_what_changed(client, guance, clock, command,
-                                                                  status, done):
-    uuid = guance.add_issue("disk full")
+def test_dingtalk_command_modifies_once_and_answers_what_changed(rt, client, guance, clock,
+                                                                  command, status, done):
+    [uuid] = new_issues(rt, guance, clock, "disk full")  # its card went to the group's destination
     resp = ding(client, clock, f"#{uuid}#{command} fixed")
     assert said(resp) == f"{done} {uuid}: status is now {'Resolved' if status == 20 else 'Open'}."
     assert statuses(guance, uuid) == [status]

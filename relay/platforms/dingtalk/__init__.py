@@ -24,9 +24,23 @@ def _robot(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
                         link_signer(s, rt.clock.now))
 
 
+def _warnings(rt: Runtime) -> list[str]:
+    """The outgoing robot can act only from the groups RELAY_DINGTALK_CONVERSATIONS maps."""
+    s = rt.settings
+    if s.dingtalk_app_secret is not None and not s.dingtalk_conversations:
+        return ["RELAY_DINGTALK_CONVERSATIONS is empty: commands (/claim … /mute) through "
+                "/dingtalk/reply are refused until a group's conversationId is mapped to the "
+                "destinations whose cards it gets (comments work); docs/actions.md"]
+    known = set(rt.sinks)
+    return [f"RELAY_DINGTALK_CONVERSATIONS: {cid!r} names {name!r}, which is no destination"
+            for cid, names in s.dingtalk_conversations.items() for name in names
+            if name not in known]
+
+
 PLATFORM = Platform(
     name="dingtalk",
     kinds=(Kind("dingtalk", _robot),),
     replies=(ReplyRoute(reply.PATH, reply.dingtalk_reply_blueprint),),
     inert=inert,
+    warnings=_warnings,
 )

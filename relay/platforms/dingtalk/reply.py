@@ -32,8 +32,10 @@ from relay.http import UrlGuard
 from relay.i18n import Text
 from relay.platforms.dingtalk.robot import sign
 from relay.replies import log as replylog
-from relay.replies.actions import handle_reply
+from relay.incidents.outcome import ActionOutcome
+from relay.replies.actions import Where, handle_reply
 from relay.replies.comments import Outcome
+from relay.store.base import lock_deadline
 from relay.store.signatures import first_use
 from relay.web.errors import error as rejected
 from relay.web.untrusted import whole_number
@@ -60,11 +62,11 @@ def how_to(text: Text) -> str:
     return usage[0].upper() + usage[1:]
 
 
-def sentence(outcome: Outcome, text: Text) -> str:
+def sentence(outcome: Outcome | ActionOutcome, text: Text) -> str:
     """What the sender reads in the group, in RELAY_LANGUAGE."""
+    if isinstance(outcome, ActionOutcome):  # an action (#uuid#/resolve …) says what it changed
+        return outcome.said
     body, uuid = outcome.body, outcome.body.get("issueUUID", "")
-    if "said" in body:  # an action (#uuid#/resolve …) says itself what it changed
-        return body["said"]
     if outcome.status == 200:
         return text("dingtalk.posted", uuid=uuid, time=body["time"])
     if outcome.status == 400:
@@ -169,8 +171,10 @@ def dingtalk_reply_blueprint(rt: Runtime) -> Blueprint:
         if not hmac.compare_digest(expected.encode(), given.encode()):
             return rejected(401, rt.text("dingtalk.bad_signature"))
         # the pair passes for an hour after its timestamp: remembered until then, used once
-        if not first_use(rt.engine, f"dingtalk:{given}", (ms + MAX_SKEW_MS) // 1000 + 1,
-                         int(rt.clock.now())):
+        with lock_deadline():  # DingTalk is waiting: a locked database is "busy, retry" in time
+            fresh = first_use(rt.engine, f"dingtalk:{given}", (ms + MAX_SKEW_MS) // 1000 + 1,
+                              int(rt.clock.now()))
+        if not fresh:
             return rejected(401, rt.text("dingtalk.replayed"))
         body = request.get_json(silent=True)
         body = body if isinstance(body, dict) else {}
@@ -184,11 +188,13 @@ def dingtalk_reply_blueprint(rt: Runtime) -> Blueprint:
             return say(rt.text("dingtalk.not_text", how_to=how_to(rt.text)))
         staff = tuple(str(body[k]) for k in ("senderStaffId",) if body.get(k))
 
+        where = Where("dingtalk", str(body.get("conversationId") or "") or None, staff)
+
         def act() -> str:
             outcome = handle_reply(rt, content, "DingTalk", str(body.get("senderNick") or ""),
-                                   "dingtalk", sender, staff,
-                                   str(body.get("conversationId") or "") or None)
-            log.info("DingTalk reply from %s: %d", body.get("senderNick") or "?", outcome.status)
+                                   "dingtalk", where, sender)
+            log.info("DingTalk reply from %s: %s", body.get("senderNick") or "?",
+                     outcome.kind.value if isinstance(outcome, ActionOutcome) else outcome.status)
             return sentence(outcome, rt.text)
 
         return answer(body, act)

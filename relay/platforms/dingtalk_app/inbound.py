@@ -18,14 +18,19 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import OperationalError
+
 from relay.platforms.dingtalk.reply import how_to, sentence
 from relay.platforms.dingtalk_app.card import read_click
 from relay.platforms.dingtalk_app.stream import (BOT_MESSAGE_TOPIC, CALLBACK, CARD_CALLBACK_TOPIC,
                                                  DISCONNECT, PING, SYSTEM, BadFrame, Frame, ack)
 from relay.replies import log as replylog
-from relay.replies.actions import ACTIONS, Command, apply_action, handle_reply, origin_in_chat
+from relay.incidents.outcome import ActionOutcome
+from relay.replies.actions import (ACTIONS, Command, Where, handle_reply, note_action,
+                                   origin_in_chat, take_action)
 from relay.store import actions as action_store
 from relay.store import chat as chat_store
+from relay.store.base import is_busy, lock_deadline
 from relay.store.chat import DONE, FAILED, IGNORED
 
 if TYPE_CHECKING:
@@ -64,8 +69,16 @@ def answer_frame(rt: Runtime, frame: Frame) -> Answer:
     except BadFrame as exc:
         log.warning("DingTalk Stream: %s; acknowledged and skipped", exc)
         return Answer(ack(frame, code=400, message="unreadable data"))
-    stored = chat_store.accept_event(rt.engine, f"dingtalk:{frame.message_id}", event_type,
-                                     body, int(rt.clock.now()))
+    try:
+        with lock_deadline():
+            stored = chat_store.accept_event(rt.engine, f"dingtalk:{frame.message_id}",
+                                             event_type, body, int(rt.clock.now()))
+    except OperationalError as exc:
+        if not is_busy(exc):
+            raise
+        log.warning("DingTalk Stream: the database is busy; %s not acknowledged (DingTalk "
+                    "pushes it again)", frame.message_id)
+        return Answer(None)
     if not stored:
         log.info("DingTalk Stream: %s delivered again; already accepted", frame.message_id)
     return Answer(ack(frame), stored=stored)
@@ -112,8 +125,12 @@ def act_on_message(rt: Runtime, data: dict[str, Any]) -> tuple[str, str, str | N
     if data.get("msgtype", "text") != "text" or not isinstance(content, str):
         replylog.note(rt, 400, None, "", "not a text message", sender)
         return DONE, "not a text message", t("dingtalk.not_text", how_to=how_to(t)), group
+    where = Where("dingtalk_app", group, (staff,) if staff else ())  # its own group, by its cid
     outcome = handle_reply(rt, content.strip(), "DingTalk", str(data.get("senderNick") or ""),
-                           "dingtalk_app", sender, (staff,) if staff else (), group)
+                           "dingtalk_app", where, sender)
+    if isinstance(outcome, ActionOutcome):
+        return (DONE if outcome.done else FAILED, f"{outcome.action} {outcome.issue}: "
+                f"{outcome.kind.value}", sentence(outcome, t), group)
     return (DONE if outcome.status == 200 else FAILED, f"reply: {outcome.status}",
             sentence(outcome, t), group)
 
@@ -142,11 +159,10 @@ def act_on_click(rt: Runtime, data: dict[str, Any], attempts: int
             rt.engine, key + str(bucket), issue, click.action, "dingtalk_card", now):
         return DONE, f"{click.action} {issue}: clicked again, acted once", None, group
     author = click.user_id or rt.text("app.unknown_user")
-    outcome = apply_action(rt, issue, Command(ACTIONS[click.action], ""),
-                           origin_in_chat(rt.text, "DingTalk", author), "dingtalk_card",
-                           (click.user_id,), author)
-    error = outcome.body.get("detail") or outcome.body.get("error")
-    replylog.note(rt, outcome.status, issue, f"/{click.action}",
-                  None if outcome.status == 200 else error, f"dingtalk:{author}")
-    return (DONE if outcome.status == 200 else FAILED, f"{click.action} {issue}: "
-            f"{outcome.status}", outcome.body["said"], group)
+    chat = str(data.get("openConversationId") or group)  # the card's group, where it was clicked
+    outcome = take_action(rt, issue, Command(ACTIONS[click.action], ""),
+                          origin_in_chat(rt.text, "DingTalk", author), "dingtalk_card",
+                          Where("dingtalk_app", chat, (click.user_id,)), author)
+    note_action(rt, outcome, f"/{click.action}", f"dingtalk:{author}")
+    return (DONE if outcome.done else FAILED, f"{click.action} {issue}: {outcome.kind.value}",
+            outcome.said, group)

@@ -3,23 +3,28 @@ whose clicks come back as `card.action.trigger` callbacks on /feishu/events (ope
 card's open_message_id and open_chat_id, the button's `value`); custom-bot cards, which cannot
 call back, get signed link buttons instead (relay/replies/links.py).
 
-A click is answered within Feishu's 3 s with a toast and stored like a message event; the worker
-then acts (Guance may take longer than 3 s) and answers in the card's thread. A click is acted
+A click is answered within Feishu's 3 s with a toast and stored like a message event (a database
+another process holds locked is waited on for a second at most: the toast then says "not done,
+click again" and nothing is stored, so the click is never acted on after the clicker saw an
+error); the worker then acts (Guance may take longer than 3 s) and answers in the card's
+thread, also when the click is refused (a chat the issue's card did not go to). A click is acted
 on once: a redelivered callback has the same event_id, and a second click on the same button of
-the same card in the same or the next DOUBLE_CLICK_SECONDS window is answered but not
-acted on.
+the same card in the same or the next DOUBLE_CLICK_SECONDS window is answered but not acted on.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from relay.replies import log as replylog
-from relay.replies.actions import ACTIONS, Command, apply_action, origin_in_chat
+from sqlalchemy.exc import OperationalError
+
+from relay.replies.actions import ACTIONS, Command, Where, note_action, origin_in_chat, take_action
 from relay.replies.parse import ISSUE_UUID
 from relay.store import actions as action_store
+from relay.store.base import is_busy, lock_deadline
 from relay.store import chat as chat_store
 from relay.store.chat import DONE, FAILED
 
@@ -27,6 +32,7 @@ if TYPE_CHECKING:
     from relay.i18n import Text
     from relay.runtime import Runtime
 
+log = logging.getLogger("relay.feishu_events")
 CARD_ACTION_EVENT = "card.action.trigger"
 DOUBLE_CLICK_SECONDS = 30
 VALUE_KEY = "relay_action"  # the button value's key naming the action
@@ -113,11 +119,19 @@ def answer_click(rt: Runtime, event_id: str, event: dict[str, Any], click: Click
     now = int(rt.clock.now())
     bucket = now // DOUBLE_CLICK_SECONDS
     key = f"card:{click.message_id}:{click.action}:"
-    if action_store.taken(rt.engine, [key + str(bucket - 1)]) or not action_store.take(
-            rt.engine, key + str(bucket), click.issue, click.action, "feishu_card", now):
-        return toast("info", text("action.toast_again", label=label))
-    if chat_store.accept_event(rt.engine, event_id, CARD_ACTION_EVENT, event, now) and \
-            rt.event_worker is not None:
+    try:  # the click's key and the stored click stand or fall together, within Feishu's 3 s
+        with lock_deadline(), rt.engine.begin() as conn:
+            if action_store.taken(conn, [key + str(bucket - 1)]) or not action_store.take(
+                    conn, key + str(bucket), click.issue, click.action, "feishu_card", now):
+                return toast("info", text("action.toast_again", label=label))
+            stored = chat_store.accept_event(conn, event_id, CARD_ACTION_EVENT, event, now)
+    except OperationalError as exc:
+        if not is_busy(exc):
+            raise
+        log.warning("card click %s: the database is busy; answered 'click again', not acted on",
+                    event_id)
+        return toast("error", text("action.toast_busy", label=label))
+    if stored and rt.event_worker is not None:
         rt.event_worker.wake()
     return toast("info", text("action.toast_working", label=label))
 
@@ -129,24 +143,21 @@ def act_on_click(rt: Runtime, event: dict[str, Any], attempts: int = 1
     if click is None:
         return DONE, "not a relay button", None, ""
     return act_on_command(rt, click.issue, Command(ACTIONS[click.action], ""), click.author,
-                          click.sender_ids, click.message_id, "feishu_card", attempts)
+                          Where("feishu_app", click.chat_id, click.sender_ids), click.message_id,
+                          "feishu_card", attempts)
 
 
-def act_on_command(rt: Runtime, issue: str, command: Command, author: str,
-                   sender_ids: tuple[str, ...], answer_to: str, route: str = "feishu_app",
-                   attempts: int = 1, chat_id: str | None = None
-                   ) -> tuple[str, str, str | None, str]:
+def act_on_command(rt: Runtime, issue: str, command: Command, author: str, where: Where,
+                   answer_to: str, route: str = "feishu_app",
+                   attempts: int = 1) -> tuple[str, str, str | None, str]:
     """A button or a `/resolve` in a card's thread: never retried (a stale action must not land
     later, so one taken up again after a crash is not acted on); the answer says what changed
     or why not."""
     if attempts > 1:
         return FAILED, f"{command.action.name} {issue}: interrupted, not acted on again", rt.text(
             "action.interrupted", issue=issue), answer_to
-    outcome = apply_action(rt, issue, command, origin_in_chat(rt.text, "Feishu", author), route,
-                           sender_ids, author, chat_id)
-    error = outcome.body.get("detail") or outcome.body.get("error")
-    replylog.note(rt, outcome.status, issue, f"/{command.action.name} {command.note}".strip(),
-                  None if outcome.status == 200 else error, author)
-    status = DONE if outcome.status == 200 else FAILED
-    return status, f"{command.action.name} {issue}: {outcome.status}", outcome.body["said"], \
-        answer_to
+    outcome = take_action(rt, issue, command, origin_in_chat(rt.text, "Feishu", author), route,
+                          where, author)
+    note_action(rt, outcome, f"/{command.action.name} {command.note}".strip(), author)
+    return (DONE if outcome.done else FAILED, f"{command.action.name} {issue}: "
+            f"{outcome.kind.value}", outcome.said, answer_to)

@@ -28,6 +28,7 @@ from flask import Blueprint, jsonify, request
 from relay.platforms.feishu.buttons import CARD_ACTION_EVENT, answer_click, read_click
 from relay.platforms.feishu.worker import MESSAGE_EVENT, allowed, ensure_worker
 from relay.store import chat as chat_store
+from relay.store.base import lock_deadline
 from relay.web.errors import error
 from relay.web.untrusted import loads, whole_number
 
@@ -153,7 +154,8 @@ def feishu_events_blueprint(rt: Runtime) -> Blueprint:
         except EventRejected as exc:
             log.warning("/feishu/events: rejected: %s", exc)
             return error(exc.status, str(exc))
-        return accept(rt, event)
+        with lock_deadline():  # Feishu waits 3 s: a locked database is "busy, retry" in time
+            return accept(rt, event)
 
     return bp
 

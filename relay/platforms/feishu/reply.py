@@ -2,9 +2,11 @@
 relay turns it into a Guance issue comment.
 
 Every answer is JSON: 200 {issueUUID, time} on success, else {error, hint?} with 400 malformed,
-401 bad token, 404 unknown issue or route off, 413 too large, 502 Guance failed, 503 Guance busy
-(retry later), 504 Guance did not answer in time (the comment may have landed: not to be resent
-blindly).
+401 bad token, 403 an action while RELAY_FEISHU_FLOW_ACTIONS is off, 404 unknown issue or route
+off, 413 too large, 502 Guance failed, 503 Guance busy (retry later), 504 Guance did not answer in
+time (the comment may have landed: not to be resent blindly). An action's answer is its outcome
+(relay/incidents/outcome.py) in these words: `said`, and `senderNote` (the flow's `sender` is
+self-declared).
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from typing import TYPE_CHECKING
 
 from flask import Blueprint, jsonify, request
 
+from relay.incidents.outcome import ActionOutcome
 from relay.platforms.feishu.inert import text_message
-from relay.replies.actions import handle_reply
+from relay.replies.actions import ERRORS, Where, handle_reply, reply_status
+from relay.replies.comments import Outcome
 from relay.replies.log import ignore
 from relay.web.errors import error
 
@@ -24,7 +28,9 @@ if TYPE_CHECKING:
 
 PATH = "/feishu/reply"
 SENDER = "feishu-flow"  # the reply log's sender: the token holder is one sender (a flow's own
-# `sender` field, self-declared, only names who acted in an action's comment)
+# `sender` field, self-declared, only names who acted in an action's comment and follow-ups, and
+# the answer says so); the route names no chat, so RELAY_FEISHU_FLOW_ACTIONS can switch its
+# actions off
 
 
 def reply_text() -> str | None:
@@ -47,6 +53,24 @@ def sender_name() -> str:
     return sender.strip()[:80] if isinstance(sender, str) else ""
 
 
+def action_answer(rt: Runtime, outcome: ActionOutcome, sender: str) -> Outcome:
+    """An action's outcome as the flow's JSON: `said` (the sentence to show), and on success
+    `action`, `statusType` and `time`; else `error` (and Guance's `detail`). `senderNote` says
+    that the name in `sender` is the flow's own claim."""
+    body: dict = {"issueUUID": outcome.issue, "said": outcome.said}
+    if outcome.done:
+        body.update(action=outcome.action, statusType=outcome.status, time=outcome.time)
+    else:
+        body["error"] = ERRORS.get(outcome.kind, outcome.said)
+    if outcome.detail:
+        body["detail"] = outcome.detail
+    if outcome.retry_after is not None:
+        body["retryAfter"] = outcome.retry_after
+    if sender:
+        body["senderNote"] = rt.text("action.flow_sender", name=sender)
+    return Outcome(reply_status(outcome), body)
+
+
 def answer(body: dict) -> dict:
     """The JSON answer, its sentences inert: the flow may post them into the chat as they are,
     and they can echo what was written (a wrong UUID) or Guance's reason."""
@@ -54,7 +78,7 @@ def answer(body: dict) -> dict:
             for key, value in body.items()}
 
 
-SENTENCES = ("said", "error", "detail", "hint")
+SENTENCES = ("said", "error", "detail", "hint", "senderNote")
 
 
 def feishu_reply_blueprint(rt: Runtime) -> Blueprint:
@@ -74,7 +98,11 @@ def feishu_reply_blueprint(rt: Runtime) -> Blueprint:
         message = reply_text()
         if message is None:
             return error(400, rt.text("feishu_reply.no_message"), hint=rt.text("reply.usage"))
-        outcome = handle_reply(rt, message, "Feishu", sender_name(), "feishu_flow", sender=SENDER)
+        name = sender_name()
+        outcome = handle_reply(rt, message, "Feishu", name, "feishu_flow", Where("feishu_flow"),
+                               sender=SENDER)
+        if isinstance(outcome, ActionOutcome):
+            outcome = action_answer(rt, outcome, name)
         resp = jsonify(answer(outcome.body))
         resp.status_code = outcome.status
         if "retryAfter" in outcome.body:

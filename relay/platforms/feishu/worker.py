@@ -22,7 +22,7 @@ from relay.platforms.feishu.buttons import CARD_ACTION_EVENT, act_on_click, act_
 from relay.platforms.feishu.inert import text_message
 from relay.replies.event_worker import EventWorker
 from relay.replies import log as replylog
-from relay.replies.actions import parse_command
+from relay.replies.actions import Where, parse_command
 from relay.replies.comments import post_comment
 from relay.replies.parse import MAX_TEXT, ReplyParseError, ReplyTooLong, parse_reply
 from relay.store import chat as chat_store
@@ -156,8 +156,9 @@ def act(rt: Runtime, event: dict[str, Any], attempts: int) -> tuple[str, str, st
     if problem:
         return DONE, f"not posted: {problem}", problem, answer_to
     if (command := parse_command(text)) is not None:  # `/resolve note`: an action, not a comment
-        return act_on_command(rt, issue, command, message.author, message.sender_ids, answer_to,
-                              attempts=attempts, chat_id=message.chat_id)
+        where = Where("feishu_app", message.chat_id, message.sender_ids)
+        return act_on_command(rt, issue, command, message.author, where, answer_to,
+                              attempts=attempts)
     comment = t("app.signature", text=text, author=message.author)
     outcome = post_comment(rt, issue, comment)
     detail = outcome.body.get("detail") or outcome.body.get("error", "")
