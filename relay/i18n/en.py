@@ -247,9 +247,6 @@ MESSAGES: dict[str, str] = {
                            "route does not say which chat that is (the Feishu flow, a signed "
                            "link). Mute from a group relay's app bot serves "
                            "(RELAY_FEISHU_APP_CHATS, RELAY_DINGTALK_APP_GROUPS).",
-    "action.mute_not_ours": "Not muted: relay sends no cards to this chat ({chat}: it is in "
-                            "none of RELAY_FEISHU_APP_CHATS, RELAY_DINGTALK_APP_GROUPS), so a "
-                            "mute from it would hold back nothing.",
     "action.mute_generic": "Not muted: {issue} names no monitor, check or resource, only its "
                            "kind ({source}); muting that would silence every issue of the kind.",
     "action.mute_notice": "🔕 {resource} muted here until {until} ({who})",

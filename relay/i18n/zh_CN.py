@@ -226,8 +226,6 @@ MESSAGES: dict[str, str] = {
     "action.mute_no_chat": "未静音：静音只作用于发出它的群，而这条路径不带群的身份（飞书流程、签名链接）。"
                            "请在 relay 的应用机器人所在的群里静音"
                            "（RELAY_FEISHU_APP_CHATS、RELAY_DINGTALK_APP_GROUPS）。",
-    "action.mute_not_ours": "未静音：relay 不向这个群发卡片（{chat} 不在 RELAY_FEISHU_APP_CHATS、"
-                            "RELAY_DINGTALK_APP_GROUPS 中），在这里静音不会暂存任何卡片。",
     "action.mute_generic": "未静音：{issue} 没有监控器、检测项或资源，只有它的类型（{source}）；"
                            "静音它会让这一类的所有 Issue 都被静音。",
     "action.mute_notice": "🔕 {resource} 已在本群静音至 {until}（{who}）",

@@ -103,14 +103,11 @@ def take_action(rt: Runtime, issue: str, command: Command, origin: str, route: s
 
 def _apply_mute(rt: Runtime, issue: str, command: Command, origin: str, route: str,
                 where: Where) -> ActionOutcome:
-    """`/mute 2h`: relay holds back new cards of the issue's source, and says so in Guance."""
+    """`/mute 2h`: relay holds back new cards of the issue's source for the destinations of the
+    chat it came from (relay/pipeline/mute.py), and says so in Guance."""
+    text = rt.text  # (a chat that stands for no destination was refused by take_action)
     done, said = mute(rt, issue, command.note, origin,
-                      destinations=destinations_of(rt, where.platform, where.chat_id))
-    text = rt.text
-    if chat_id and not chat:  # a chat relay sends no cards to: nothing of it to hold back
-        done, said = False, text("action.mute_not_ours", chat=chat_id[:64])
-    else:
-        done, said = mute(rt, issue, command.note, origin, chat)
+                      destinations_of(rt, where.platform, where.chat_id))
     rt.metrics.actions.labels("mute", route, "ok" if done else "refused").inc()
     if not done:
         return ActionOutcome(Kind.INVALID, issue, "mute", said)

@@ -216,8 +216,9 @@ def test_a_chat_relay_sends_no_cards_to_cannot_mute(app_rt, open_api, guance, cl
     signed_post(client, event, clock.now())
     asked = event["event"]["message"]["message_id"]
     (answer,) = wait_for(lambda: open_api.texts_replying_to(asked))
-    assert answer.startswith("Not muted: relay sends no cards to this chat")
-    assert "oc_thirdchat0000000000000003" in answer
+    # refused like any action from a chat that did not get the card, naming the setting
+    assert answer.startswith("Not done: this chat (oc_thirdchat0000000000000003)")
+    assert "RELAY_FEISHU_APP_CHATS" in answer
     assert mute_store.active(rt.engine, int(clock.now())) == []
 
 
