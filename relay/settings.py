@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     feishu_verification_token: SecretStr | None = None
     feishu_encrypt_key: SecretStr | None = None
     feishu_open_base_url: str = "https://open.feishu.cn"
+    feishu_events: Literal["http", "long"] = Field("http", description=(
+        "How the Feishu app bot's events and card callbacks reach relay: `http` (POST "
+        "/feishu/events, a public URL) or `long` (relay opens the app's long connection with "
+        "the App ID and Secret: no public address, no Verification Token or Encrypt Key). "
+        "The app's console setting (事件与回调 → 订阅方式) must say the same."))
     feishu_app_chats: dict[str, str] = {}  # destination name → chat_id (oc_…)
     feishu_allowed_chats: str = ""  # comma-separated chat_ids; empty: the chats of app_chats
     feishu_allowed_users: str = ""  # comma-separated open_id/user_id; empty: anyone in them
