@@ -213,7 +213,7 @@ class Parts:
                 del self._pending[key]
             at, parts = self._pending.get(message_id, (now, [None] * total))
             if len(parts) != total:
-                raise BadFrame(f"{message_id}: parts announced as {len(parts)} and {total}")
+                raise BadFrame(f"parts of one event announced as {len(parts)} and {total}")
             if message_id not in self._pending and len(self._pending) >= MAX_PENDING:
                 raise BadFrame(f"over {MAX_PENDING} events waiting for their parts")
             parts[seq] = payload
