@@ -113,7 +113,8 @@ def open_tls(sock: socket.socket, host: str, deadline: float,
         return (context or tls_context()).wrap_socket(sock, server_hostname=host)
     except ssl.SSLCertVerificationError as exc:
         sock.close()
-        raise ConnectError("tls", f"{host}: {exc.verify_message or exc.reason}") from None
+        raise ConnectError("tls", f"{host}: certificate verify failed: "
+                                  f"{exc.verify_message or exc.reason}") from None
     except ssl.SSLError as exc:
         sock.close()
         raise ConnectError("tls", f"{host}: {exc.reason or exc}") from None
