@@ -22,6 +22,7 @@ from relay.i18n import Text
 from relay.payloads import Card
 
 if TYPE_CHECKING:
+    from relay.connections import Link
     from relay.runtime import Runtime
 
 
@@ -89,6 +90,9 @@ class Platform:
     # run once in the serving process (relay run / serve): opens the connections the platform
     # keeps to its chat service (DingTalk's Stream)
     listen: Callable[[Runtime], None] | None = None
+    # the long connections the platform keeps, not started (relay/connections/): `relay check`
+    # opens each once, layer by layer
+    links: Callable[[Runtime], list[Link]] | None = None
 
 
 class CachedToken:
