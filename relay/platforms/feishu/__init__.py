@@ -1,6 +1,7 @@
 """Feishu (飞书/Lark): flow webhooks and custom bots take cards; the app bot posts cards into its
-chats, takes replies in their threads (`/feishu/events`) and updates them; a flow's @-mention
-trigger writes back through `/feishu/reply`."""
+chats, takes replies in their threads and card clicks (`/feishu/events`, or over its long
+connection: longconn.py) and updates them; a flow's @-mention trigger writes back through
+`/feishu/reply`."""
 
 from __future__ import annotations
 
@@ -49,7 +50,12 @@ def _setup(rt: Runtime, http: requests.Session) -> dict[str, Sink]:
 
 def _warnings(rt: Runtime) -> list[str]:
     warning = json_2_warning(rt.card) if rt.card is not None else None
-    return [warning] if warning else []
+    warnings = [warning] if warning else []
+    s = rt.settings
+    if s.feishu_events == "long" and (s.feishu_verification_token or s.feishu_encrypt_key):
+        warnings.append("RELAY_FEISHU_VERIFICATION_TOKEN / RELAY_FEISHU_ENCRYPT_KEY are unused "
+                        "with RELAY_FEISHU_EVENTS=long (/feishu/events is not served)")
+    return warnings
 
 
 def _check_bot_secrets(settings: Settings) -> None:
@@ -60,6 +66,27 @@ def _check_bot_secrets(settings: Settings) -> None:
             raise ConfigError(
                 f"RELAY_FEISHU_BOT_SECRETS: {name!r} is not a destination with a custom bot "
                 "URL (…/open-apis/bot/v2/hook/<token>); the default webhook's name is 'default'")
+
+
+def _links(rt: Runtime) -> list:
+    """The app bot's long connection (RELAY_FEISHU_EVENTS=long), not started."""
+    from relay.platforms.feishu.longconn import feishu_link
+
+    link = feishu_link(rt)
+    return [link] if link is not None else []
+
+
+def _listen(rt: Runtime) -> None:
+    """The long connection, in the serving process (once), and the worker acting on what
+    arrives over it (the one /feishu/events uses)."""
+    from relay.connections import Connection
+    from relay.platforms.feishu.worker import ensure_worker
+
+    if any(c.platform == "feishu" for c in rt.connections):
+        return
+    for link in _links(rt):
+        ensure_worker(rt)
+        rt.connections.append(Connection(rt, link).start())
 
 
 PLATFORM = Platform(
@@ -73,4 +100,6 @@ PLATFORM = Platform(
              ReplyRoute(events.PATH, events.feishu_events_blueprint, counted=False)),
     setup=_setup,
     warnings=_warnings,
+    listen=_listen,
+    links=_links,
 )
