@@ -116,9 +116,10 @@ class FakeFeishuLong:
             body["data"] = json.loads(base64.b64decode(body["data"]))
         return body
 
-    def push(self, event: dict[str, Any], parts: int = 1, message_id: str | None = None) -> str:
-        """An event as a data frame (type event) to the newest open connection, split in
-        `parts` frames (headers sum and seq) when asked; its message_id."""
+    def push(self, event: dict[str, Any], parts: int = 1, message_id: str | None = None,
+             to: int = -1) -> str:
+        """An event as a data frame (type event) to an open connection (the newest, or the
+        `to`th), split in `parts` frames (headers sum and seq) when asked; its message_id."""
         message_id = message_id or f"msg-{next(self._ids):05d}-{uuidlib.uuid4().hex[:8]}"
         payload = json.dumps(event, ensure_ascii=False).encode()
         size = -(-len(payload) // parts)
@@ -130,16 +131,17 @@ class FakeFeishuLong:
             for seq in range(parts)]
         self._pushed[message_id] = raws
         for raw in raws:
-            self._send(raw)
+            self._send(raw, to)
         return message_id
 
-    def push_again(self, message_id: str) -> None:
-        """The same frames once more (Feishu redelivering an event it saw no answer to)."""
+    def push_again(self, message_id: str, to: int = -1) -> None:
+        """The same frames once more (Feishu redelivering an event it saw no answer to), to the
+        same or another of the app's connections (Feishu picks one at random)."""
         for raw in self._pushed[message_id]:
-            self._send(raw)
+            self._send(raw, to)
 
     def send_raw(self, raw: bytes) -> None:
-        self._send(raw)
+        self._send(raw, -1)
 
     def drop(self) -> None:
         """Close every connection at once (the server going away)."""
@@ -153,10 +155,10 @@ class FakeFeishuLong:
             with self._lock:
                 self._muted.add(id(conns[-1]))
 
-    def _send(self, raw: bytes) -> None:
+    def _send(self, raw: bytes, to: int) -> None:
         if not wait_until(lambda: bool(self.open_connections()), 30.0):
             raise RuntimeError("no client is connected to the fake Feishu long connection")
-        self.open_connections()[-1].send(raw)
+        self.open_connections()[to].send(raw)
 
     # -- the WebSocket ---------------------------------------------------------------------------
     def _connection(self, conn: ServerConnection) -> None:

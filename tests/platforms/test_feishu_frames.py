@@ -91,6 +91,16 @@ def test_the_response_frame_is_what_the_sdk_writes_for_an_event():
         assert ours == sdk.SerializeToString()
 
 
+def test_a_failed_event_is_answered_500_without_biz_rt_as_the_sdk_does():
+    from lark_oapi.core.json import JSON
+    from lark_oapi.ws.model import Response
+
+    sdk = lark(**CASES["event"])
+    sdk.payload = JSON.marshal(Response(code=500)).encode()
+    ours = frames.response(frames.decode(lark(**CASES["event"]).SerializeToString()), 500)
+    assert ours == sdk.SerializeToString()
+
+
 @pytest.mark.parametrize("raw", [b"\x08", b"\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff",
                                  b"\x2a\x05\x0a\x03ab", b"\x42\x80\x01", b"\x0b", b"\x00",
                                  b"\x3a\x02\xff\xfe", b"\x2a\x02\x08\x01"])

@@ -69,9 +69,12 @@ def test_a_thread_reply_over_the_long_connection_becomes_one_comment(long_rt, op
                                                            ["message_id"]))
     assert guance.comments(issue)[0].startswith("restarted the disk cleaner")
     assert issue in answer
-    # /feishu/events is not served in this mode
-    resp = rt.web.test_client().post("/feishu/events", json=event)
+    # /feishu/events is not served in this mode; /healthz shows the connection
+    client = rt.web.test_client()
+    resp = client.post("/feishu/events", json=event)
     assert resp.status_code == 404 and "long connection" in resp.get_json()["error"]
+    feishu = client.get("/healthz").get_json()["connections"]["feishu"]
+    assert feishu["state"] == "connected" and feishu["ok"] and feishu["last_error"] is None
 
 
 def test_a_button_click_is_answered_with_its_toast_in_the_response_frame(long_rt, open_api, long,
@@ -107,6 +110,44 @@ def test_a_redelivered_event_acts_once_also_after_a_restart(long_rt, open_api, l
     assert long.answer(again) == {"code": 200}
     time.sleep(0.3)  # room for a wrong second comment to show
     assert len(guance.comments(issue)) == 1
+
+
+def test_a_redelivered_event_acts_once_across_replicas(long_rt, open_api, long, guance, clock,
+                                                       database_url):
+    """Feishu pushes each event to one of the app's connections at random: the redelivery may
+    reach another replica's, which shares the database (SQLite here, then PostgreSQL)."""
+    first = long_rt(database_url=database_url)
+    assert long.wait_connected(1)
+    second = long_rt(database_url=database_url)
+    assert long.wait_connected(2) and len(long.open_connections()) == 2
+    issue, card_id = send_card(first, guance, clock)
+    event = reply(open_api, "one comment only", card_id)
+    said = long.push(event, to=0)
+    long.push_again(said, to=1)  # the answer was late: Feishu tries the other connection
+    assert long.wait_answered(said, 2)
+    assert [long.answer(said)["code"]] == [200]
+    wait_for(lambda: open_api.texts_replying_to(event["event"]["message"]["message_id"]))
+    for rt in (first, second):
+        rt.event_worker.run_due()
+    assert len(guance.comments(issue)) == 1
+    counts = [rt.metrics.connection_events.labels("feishu", kind)._value.get()
+              for rt in (first, second) for kind in ("received", "redelivered")]
+    assert sorted(counts) == [0, 0, 1, 1]  # one replica took it, the other saw it again
+
+
+def test_a_click_is_answered_within_feishus_3_s_while_guance_hangs(long_rt, open_api, long,
+                                                                   guance, clock):
+    rt = long_rt()
+    assert long.wait_connected(1)
+    issue, card_id = send_card(rt, guance, clock)
+    guance.faults.append("hold")  # Guance answers only when released
+    started = time.monotonic()
+    said = long.push(click_event("", CHAT, card_id, {"relay_action": "close", "issue": issue}))
+    assert long.wait_answered(said, timeout=3)
+    assert time.monotonic() - started < 3 and long.answer(said)["code"] == 200
+    assert statuses(guance, issue) == []
+    guance.release.set()
+    wait_for(lambda: statuses(guance, issue) == [20])
 
 
 def test_a_malformed_frame_is_skipped_and_the_connection_kept(long_rt, open_api, long, guance,
