@@ -221,3 +221,11 @@ def test_the_link_reads_the_endpoint_and_answers_frames_without_a_connection(mak
     pong = frames.encode(frames.Frame(method=0, headers=(("type", "pong"),),
                                       payload=b'{"PingInterval": 7}'))
     assert link.on_frame(pong).endpoint.ping_seconds == 7
+
+
+def test_long_mode_without_the_app_credentials_is_a_clear_error(make_runtime):
+    from relay.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"RELAY_FEISHU_APP_ID is not set \(RELAY_FEISHU_EVENTS="
+                                          r"long needs the Feishu app bot\)"):
+        make_runtime(feishu_events="long")

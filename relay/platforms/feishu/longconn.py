@@ -34,6 +34,7 @@ from relay.platforms.feishu import frames
 from relay.platforms.feishu.buttons import CARD_ACTION_EVENT
 from relay.platforms.feishu.events import take
 from relay.platforms.feishu.frames import BadFrame, Parts
+from relay.platforms.feishu.worker import FEISHU_EVENTS
 from relay.store import chat as chat_store
 from relay.web.untrusted import loads
 
@@ -170,10 +171,12 @@ class FeishuLink:
             log.warning("%s: the database could not take event %s (%s); Feishu will push it "
                         "again", VIA, str(event_id)[:64], type(exc).__name__)
             return Answer(send=[frames.response(frame, 500)])
-        data = body if header.get("event_type") == CARD_ACTION_EVENT and status == 200 else None
+        kind = header.get("event_type")
+        data = body if kind == CARD_ACTION_EVENT and status == 200 else None
         biz_ms = int((time.monotonic() - started) * 1000)
         return Answer(send=[frames.response(frame, status, data, biz_ms)],
-                      received=status == 200 and not seen, redelivered=seen,
+                      received=status == 200 and not seen and kind in FEISHU_EVENTS,
+                      redelivered=seen,
                       skipped="" if status == 200 else "an event without header.event_id")
 
 
