@@ -3,6 +3,7 @@ fake open platform (relay/sandbox/feishu_app.py), on 127.0.0.1: the endpoint cal
 (`POST /callback/ws/endpoint` {AppID, AppSecret} → {code, data: {URL, ClientConfig}}) and the
 WebSocket it names, carrying protobuf Frames.
 
+Past `max_connections` (Feishu allows 50 an app) the handshake is refused as Feishu does.
 `push` plays Feishu pushing an event (optionally split in `sum` parts); every frame the client
 sends back is recorded: pings (answered with a pong, carrying a ClientConfig when `pong_config`
 is set) and the response frames by message_id. `drop` closes every connection; `half_open`
@@ -73,7 +74,9 @@ class FakeFeishuLong:
         self._tickets: set[str] = set()
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._ws = serve(self._connection, "127.0.0.1", 0, ping_interval=None)
+        self.max_connections = 50  # Feishu's per-app limit; more are refused at the handshake
+        self._ws = serve(self._connection, "127.0.0.1", 0, ping_interval=None,
+                         process_request=self._admit)
         self.ws_url = f"ws://127.0.0.1:{self._ws.socket.getsockname()[1]}/ws/v2"
         threading.Thread(target=self._ws.serve_forever, daemon=True).start()
 
@@ -161,6 +164,17 @@ class FakeFeishuLong:
         self.open_connections()[to].send(raw)
 
     # -- the WebSocket ---------------------------------------------------------------------------
+    def _admit(self, conn: ServerConnection, _request: Any):
+        """Past max_connections: refused with the handshake-* headers the SDK reads (status
+        514, auth error code 1000040350: too many connections); the HTTP status is this fake's."""
+        if len(self.open_connections()) < self.max_connections:
+            return None
+        refusal = conn.respond(403, "too many connections\n")
+        refusal.headers["handshake-status"] = "514"
+        refusal.headers["handshake-autherrcode"] = "1000040350"
+        refusal.headers["handshake-msg"] = "exceed connection limit"
+        return refusal
+
     def _connection(self, conn: ServerConnection) -> None:
         query = parse_qs(urlsplit(conn.request.path).query)  # type: ignore[union-attr]
         ticket = query.get("ticket", [""])[0]

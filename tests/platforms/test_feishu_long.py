@@ -196,6 +196,18 @@ def test_relay_pings_with_the_service_id_and_takes_a_new_ping_interval(long_rt, 
     wait_for(lambda: link.client_config.get("PingInterval") == 2, 10)
 
 
+def test_too_many_connections_is_reported_in_feishus_words(long_rt, long):
+    long.max_connections = 1
+    long_rt()
+    assert long.wait_connected(1)
+    second = long_rt()
+    (connection,) = second.connections
+    wait_for(lambda: connection.last_error)
+    assert connection.last_error == ("websocket: too many connections for this app (Feishu "
+                                     "allows 50): exceed connection limit")
+    assert len(long.connections) == 1
+
+
 def test_a_wrong_secret_is_reported_as_auth_in_feishus_words(make_runtime, open_api, long):
     rt = make_runtime(feishu_app_id=open_api.app_id, feishu_app_secret="wrong",
                       feishu_events="long", feishu_open_base_url=open_api.url)

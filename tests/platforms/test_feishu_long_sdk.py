@@ -128,3 +128,20 @@ def test_the_official_sdk_connects_pings_receives_and_answers_in_its_format(open
     ours = frames.response(pushed, 200, {"toast": {"type": "info", "content": "收到"}},
                            int(sdk_answer.header("biz_rt")))
     assert ours == LarkCodec.dump(sdk_answer)
+
+
+def test_the_fakes_connection_limit_is_the_refusal_the_sdk_knows(open_api, fake):
+    """lark-oapi's own reading of the fake's handshake refusal: a ClientException of the
+    exceed-connection-limit kind, as from Feishu."""
+    from lark_oapi.ws.client import _parse_ws_conn_exception
+    from lark_oapi.ws.exception import ClientException
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    fake.max_connections = 0
+    url = fake.endpoint({"AppID": open_api.app_id, "AppSecret": open_api.app_secret})[0][
+        "data"]["URL"]
+    with pytest.raises(InvalidStatus) as refused:
+        connect(url, open_timeout=5)
+    with pytest.raises(ClientException, match="514: exceed connection limit"):
+        _parse_ws_conn_exception(refused.value)
