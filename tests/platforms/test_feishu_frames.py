@@ -124,3 +124,15 @@ def test_parts_come_back_together_in_any_order():
         parts.add("n", 2, 2, b"x")  # seq beyond sum
     with pytest.raises(BadFrame):
         parts.add("o", frames.MAX_PARTS + 1, 0, b"x")
+
+
+def test_relay_speaks_the_protocol_without_importing_lark_oapi():
+    """lark-oapi stays a test dependency: importing lark_oapi.ws costs seconds and ~90 MB."""
+    import subprocess
+    import sys
+
+    code = ("import sys, relay.web.app, relay.platforms.feishu.longconn, relay.sandbox.demo; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('lark_oapi', 'google')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True).stdout.strip()
+    assert out == "[]"
