@@ -14,7 +14,7 @@ from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
 from relay.runtime import Runtime
 from relay.sandbox.feishu_app import FakeFeishuApp, click_event, message_event
-from relay.sandbox.feishu_long import wait_until
+from relay.sandbox.server import wait_until
 from relay.sandbox.guance import FakeGuance
 from relay.sandbox.server import ServerThread
 from relay.settings import Settings

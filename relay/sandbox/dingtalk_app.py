@@ -29,15 +29,7 @@ from websockets.sync.server import ServerConnection, serve
 from relay.clock import Clock
 from relay.platforms.dingtalk_app.openapi import TOKEN_HEADER, open_space
 from relay.platforms.dingtalk_app.stream import CALLBACK, SYSTEM
-
-
-def wait_until(predicate, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return bool(predicate())
+from relay.sandbox.server import wait_until  # noqa: F401 - the tests import it from here
 
 
 class FakeDingTalkApp:

@@ -20,7 +20,6 @@ import base64
 import itertools
 import json
 import threading
-import time
 import uuid as uuidlib
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
@@ -30,18 +29,10 @@ from websockets.sync.server import ServerConnection, serve
 
 from relay.platforms.feishu import frames
 from relay.platforms.feishu.frames import CONTROL, DATA, Frame
+from relay.sandbox.server import wait_until
 
 ENDPOINT_PATH = "/callback/ws/endpoint"
 SERVICE_ID = 33554678
-
-
-def wait_until(predicate, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return bool(predicate())
 
 
 class Codec(Protocol):

@@ -13,7 +13,7 @@ import pytest
 
 from relay.platforms.feishu import frames
 from relay.sandbox.feishu_app import FakeFeishuApp, click_event, message_event
-from relay.sandbox.feishu_long import wait_until
+from relay.sandbox.server import wait_until
 from tests.helpers import served
 
 lark = pytest.importorskip("lark_oapi")
