@@ -108,7 +108,7 @@ def stream_rows(r: dict) -> list[list]:
     s, h = r["stream"], r["http"]
     return [
         [f"DingTalk event → Guance comment, {s['events']} at {r['rate']}/s: p50 / p99 ms; "
-         "lost / doubled (Stream | HTTP callback)",
+         "lost / doubled (Stream; HTTP callback)",
          f"Stream: {s['p50_ms']:.0f} / {s['p99_ms']:.0f}; {s['lost']} / {s['doubled']}",
          f"HTTP: {h['p50_ms']:.0f} / {h['p99_ms']:.0f}; {h['lost']} / {h['doubled']}", "",
          f"p99 ≤ {stream.TARGET_P99_MS:g}, none lost or doubled",
