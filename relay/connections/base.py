@@ -50,7 +50,9 @@ class ConnectError(Exception):
 
 
 class Link(Protocol):
-    """One platform's side of a connection."""
+    """One platform's side of a connection. Optional: `refusal(response) -> str`, the
+    platform's words for a refused WebSocket handshake (websockets' Response: status_code,
+    headers, body; e.g. Feishu's Handshake-Msg header); without it: the status and body."""
 
     platform: str  # "feishu" / "dingtalk_app": shown in /healthz and the metrics' labels
     # the endpoint call's URL: `relay check` dials its host layer by layer before calling it

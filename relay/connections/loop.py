@@ -45,6 +45,7 @@ OPEN_SECONDS = 10.0  # the endpoint call; then DNS + TCP + TLS + the WebSocket h
 BACKOFF_FIRST, BACKOFF_CAP = 1.0, 60.0
 # a connection that stayed up this long (or this many ping intervals, if fewer) resets the backoff
 STABLE_SECONDS, STABLE_PINGS = 60.0, 3
+MIN_PING_SECONDS = 0.5  # a server asking for pings more often than this gets them this often
 DEAF_PINGS = 2.0  # no frame and no pong for this many ping intervals: the connection is dead
 JUMP_SECONDS = 10.0  # the wall clock moved this much against the monotonic one: reconnect
 DOWN_SECONDS = 180.0  # down longer than this: /healthz says unhealthy
@@ -72,7 +73,6 @@ class Connection:
         self.reconnects = 0  # since start (the metrics' counter)
         self.last_error: str | None = None  # kept once connected again: why it reconnected
         self.last_error_at: float | None = None  # wall clock
-        self.connections = 0  # opened since start
         self._logged: set[str] = set()  # skip reasons logged on this connection
 
     # -- life ------------------------------------------------------------------------------
@@ -89,20 +89,13 @@ class Connection:
             self._thread.join(timeout)
         self.state = STOPPED
 
-    def reconnect(self) -> None:
-        """Drop the current connection (a new one opens as after any drop)."""
-        ws = self._ws
-        if ws is not None:
-            abort(ws)
-
     # -- what it shows ---------------------------------------------------------------------
     def down_seconds(self) -> float:
         return 0.0 if self.state == CONNECTED else time.monotonic() - self._down_since
 
     def health(self) -> dict[str, Any]:
         now = time.monotonic()
-        while self._reconnects and self._reconnects[0] < now - HOUR:
-            self._reconnects.popleft()
+        self._forget_old(now)
         since = self.connected_since
         return {
             "platform": self.platform, "state": self.state,
@@ -117,6 +110,10 @@ class Connection:
             "down_seconds": round(self.down_seconds(), 1),
             "ok": self.state == CONNECTED or self.down_seconds() <= DOWN_SECONDS}
 
+    def _forget_old(self, now: float) -> None:
+        while self._reconnects and self._reconnects[0] < now - HOUR:
+            self._reconnects.popleft()
+
     # -- the loop --------------------------------------------------------------------------
     def _run(self) -> None:
         failures, ping_seconds, jitter = 0, 20.0, 0.0
@@ -124,7 +121,8 @@ class Connection:
             self.state, asked, retry_after = CONNECTING, False, 0.0
             try:
                 endpoint = self._open()
-                ping_seconds, jitter = endpoint.ping_seconds, endpoint.reconnect_jitter
+                ping_seconds = max(endpoint.ping_seconds, MIN_PING_SECONDS)
+                jitter = endpoint.reconnect_jitter
                 asked = self._keep(endpoint)
             except ConnectError as exc:
                 self._failed(f"{exc.layer}: {exc.words}")
@@ -145,6 +143,7 @@ class Connection:
             wait = max(wait + random.uniform(0, jitter), min(retry_after, BACKOFF_CAP))
             self.state = WAITING
             self._reconnects.append(time.monotonic())
+            self._forget_old(time.monotonic())
             self.reconnects += 1
             self._stop.wait(wait)
         self.state = STOPPED
@@ -187,17 +186,17 @@ class Connection:
         """One connection, until it ends; True when the server asked for a new one."""
         refusal = getattr(self.link, "refusal", None)
         ws = dial(endpoint.url, time.monotonic() + OPEN_SECONDS, headers=endpoint.headers,
-                  user_agent=UA, write_seconds=endpoint.ping_seconds, refusal=refusal)
+                  user_agent=UA, write_seconds=max(endpoint.ping_seconds, MIN_PING_SECONDS),
+                  refusal=refusal)
         self._ws = ws
         if self._stop.is_set():
             return False
         now = time.monotonic()
         self.state, self.connected_since, self._connected_at = CONNECTED, self.wall(), now
-        self.connections += 1
         self._logged = set()
         self.rt.metrics.connection_up(self.platform, True)
         log.info("%s connection: connected", self.platform)
-        ping = endpoint.ping_seconds
+        ping = max(endpoint.ping_seconds, MIN_PING_SECONDS)
         alive, next_ping, pong, pinged = now, now + ping, None, now
         offset = self.wall() - now
         while not self._stop.is_set():
@@ -233,7 +232,7 @@ class Connection:
             for out in answer.send:
                 ws.send(out)
             if answer.endpoint is not None:
-                ping = answer.endpoint.ping_seconds
+                ping = max(answer.endpoint.ping_seconds, MIN_PING_SECONDS)
             if answer.reconnect:
                 log.info("%s connection: the server asked for a new connection", self.platform)
                 try:
