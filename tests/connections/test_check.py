@@ -65,6 +65,7 @@ ops-dt = "{GROUP}"
 [routes]
 ops = ["ops-dt"]
 """, encoding="utf-8")
+        (tmp_path / "relay.toml").chmod(0o600)  # it holds secrets
 
     write()
     clean_env.write = write

@@ -54,6 +54,7 @@ ops-chat = "oc_ops0000000000000000000000001"
 [routes]
 ops = ["ops-chat"]
 """, encoding="utf-8")
+        (tmp_path / "relay.toml").chmod(0o600)  # it holds secrets
 
     write()
     clean_env.write = write
