@@ -4,7 +4,7 @@
     .venv/bin/python -m bench --quick    # the smallest configuration of each, as a smoke run
 
 Each part runs in processes of its own; see the docstrings of bench/late.py, burst.py, reply.py,
-growth.py and follow.py for what each measures.
+growth.py, follow.py and stream.py for what each measures.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import burst, follow, latency
+from bench import burst, follow, latency, stream
 from bench.common import machine, markdown_table, run_part, verdict
 
-PARTS = ("latency", "late", "burst", "reply", "growth", "follow")
+PARTS = ("latency", "late", "burst", "reply", "growth", "follow", "stream")
 
 
 def summary(results: dict, quick: bool) -> str:
@@ -94,10 +94,36 @@ def summary(results: dict, quick: bool) -> str:
                          f"{r['p50_s'] / 60:.1f} / {r['p99_s'] / 60:.1f}; "
                          f"{r['track_calls_max']}", "", f"{r['naive_calls']:,} calls a cycle "
                          "(issue/get each)", "≤ 3 calls, 0 × 401", verdict(follow.met(r))])
+    if "stream" in results:
+        rows += stream_rows(results["stream"])
     table = markdown_table(["figure", "relay (digest on, default)", "relay (digest off)",
                             "naive baseline", "target", "met"], rows)
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return (f"Measured {stamp} on {machine()}{' (--quick)' if quick else ''}.\n\n{table}\n")
+
+
+def stream_rows(r: dict) -> list[list]:
+    """DingTalk over Stream (first column) beside the HTTP callback path (`/dingtalk/reply`)."""
+    s, h = r["stream"], r["http"]
+    return [
+        [f"DingTalk event → Guance comment, {s['events']} at {r['rate']}/s: p50 / p99 ms; "
+         "lost / doubled (Stream; HTTP callback)",
+         f"Stream: {s['p50_ms']:.0f} / {s['p99_ms']:.0f}; {s['lost']} / {s['doubled']}",
+         f"HTTP: {h['p50_ms']:.0f} / {h['p99_ms']:.0f}; {h['lost']} / {h['doubled']}", "",
+         f"p99 ≤ {stream.TARGET_P99_MS:g}, none lost or doubled",
+         verdict(s["p99_ms"] <= stream.TARGET_P99_MS and s["lost"] == s["doubled"] == 0)],
+        [f"Stream back after the server closes it ({r['back_samples']} closes): p50 / p99 s",
+         f"{r['back_p50_s']:.2f} / {r['back_p99_s']:.2f}", "n/a (no connection)", "",
+         f"p99 ≤ {stream.TARGET_BACK_S:g}", verdict(r["back_p99_s"] <= stream.TARGET_BACK_S
+                                                   and r["back_missing"] == 0)],
+        [f"Stream deaf after a half-open connection ({r['deaf_samples']} times): ping intervals",
+         f"{r['deaf_max_pings']:.2f}", "", "", f"≤ {stream.TARGET_DEAF_PINGS:g}",
+         verdict(r["deaf_max_pings"] <= stream.TARGET_DEAF_PINGS and r["deaf_missing"] == 0)],
+        ["relay with the Stream connection open: peak RSS MB; idle CPU % of a core",
+         f"{r['peak_rss_mb']:.0f}; {r['idle_cpu_percent']:.2f}", "", "",
+         f"≤ {stream.TARGET_RSS_MB:g}; < {stream.TARGET_IDLE_CPU:g}",
+         verdict(r["peak_rss_mb"] <= stream.TARGET_RSS_MB
+                 and r["idle_cpu_percent"] < stream.TARGET_IDLE_CPU)]]
 
 
 def main() -> None:

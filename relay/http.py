@@ -43,11 +43,13 @@ MAX_ANSWER_BYTES = 1 << 20  # a chat platform's answer is a few hundred bytes; m
 
 class CallFailed(Exception):
     """A call that got no answer, in words a person understands (str(exc)). `timed_out`: the
-    request may have arrived, its answer did not (whole) in time."""
+    request may have arrived, its answer did not (whole) in time. `layer`: where it failed
+    ("dns", "tcp", "tls", or "answer" for anything after the connection was made), for
+    reports that go layer by layer (`relay check`)."""
 
-    def __init__(self, words: str, timed_out: bool = False) -> None:
+    def __init__(self, words: str, timed_out: bool = False, layer: str = "answer") -> None:
         super().__init__(words)
-        self.timed_out = timed_out
+        self.timed_out, self.layer = timed_out, layer
 
 
 def http_session() -> requests.Session:
@@ -89,7 +91,7 @@ def call(session: requests.Session, method: str, url: str, *, timeout: float,
         raise
     except (requests.RequestException, OSError) as exc:
         raise (_no_answer(timeout) if deadline.expired or isinstance(exc, requests.ReadTimeout)
-               else CallFailed(_words(exc, timeout, url))) from None
+               else CallFailed(*_words(exc, timeout, url))) from None
     if deadline.expired:  # the peer closed a body of unknown length as the deadline struck
         raise _no_answer(timeout)
     return resp
@@ -239,37 +241,37 @@ def _causes(exc: BaseException) -> list[BaseException]:
     return seen
 
 
-def _words(exc: BaseException, timeout: float, url: str) -> str:
-    """What went wrong, when it was not the deadline."""
+def _words(exc: BaseException, timeout: float, url: str) -> tuple[str, bool, str]:
+    """What went wrong, when it was not the deadline: (words, timed out, layer)."""
     causes = _causes(exc)
     via = "proxy: " if any(isinstance(e, (ProxyError, requests.exceptions.ProxyError))
                            for e in causes) else ""
     for e in causes:
         if isinstance(e, (NameResolutionError, socket.gaierror)):
             host = urlsplit(url).hostname or "?"
-            return f"{via}DNS lookup failed for {host}"
+            return f"{via}DNS lookup failed for {host}", False, "dns"
         if isinstance(e, ssl.SSLCertVerificationError):
-            return f"{via}TLS handshake failed: certificate verify failed: " \
-                   f"{e.verify_message or e.reason}"
+            return (f"{via}TLS handshake failed: certificate verify failed: "
+                    f"{e.verify_message or e.reason}", False, "tls")
         if isinstance(e, ssl.SSLError):
             reason = (e.reason or str(e)).lower().replace("_", " ")
-            return f"{via}TLS handshake failed: {reason}"
+            return f"{via}TLS handshake failed: {reason}", False, "tls"
     if isinstance(exc, requests.ConnectTimeout):
-        return f"{via}no connection in {timeout:g} s"
+        return f"{via}no connection in {timeout:g} s", False, "tcp"
     for e in causes:
         if isinstance(e, ConnectionRefusedError):
-            return f"{via}connection refused"
+            return f"{via}connection refused", False, "tcp"
         if isinstance(e, (RemoteDisconnected, IncompleteRead)):  # (a ConnectionResetError)
-            return f"{via}connection closed before the whole answer"
+            return f"{via}connection closed before the whole answer", False, "answer"
         if isinstance(e, (ConnectionResetError, BrokenPipeError)):
-            return f"{via}connection reset"
+            return f"{via}connection reset", False, "answer"
     if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
                         requests.exceptions.InvalidSchema)):
-        return "not a valid http(s) URL"
+        return "not a valid http(s) URL", False, "answer"
     errnos = [e.errno for e in causes if isinstance(e, OSError) and e.errno]
     if errnos:  # "network is unreachable", "no route to host"…
-        return f"{via}{os.strerror(errnos[0]).lower()}"
-    return f"{via}request failed ({type(exc).__name__})"  # str(exc) could hold the URL
+        return f"{via}{os.strerror(errnos[0]).lower()}", False, "tcp"
+    return f"{via}request failed ({type(exc).__name__})", False, "answer"  # not str(exc): the URL
 
 
 # -- URLs from outside ---------------------------------------------------------------------------

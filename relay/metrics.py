@@ -7,7 +7,11 @@ over replicas in Prometheus.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 # issue creation → the platform accepted the card, in seconds: from a prompt card to a day-long outage
@@ -42,6 +46,22 @@ class Metrics:
                                                                                "outcome"],
                                registry=r)
 
+        # the long connections (relay/connections/): events by platform and what became of them
+        self.connection_events = Counter(
+            "relay_connection_events", "Events over the long connections by platform: received "
+            "(new, stored), redelivered (seen before: acked, not acted on again), acted (the "
+            "worker finished it), skipped (a frame that could not be read)",
+            ["platform", "event"], registry=r)
+        self._up = Gauge("relay_connection_up", "1 while the platform's long connection is "
+                         "open", ["platform"], registry=r)
+
+    def connection_up(self, platform: str, up: bool) -> None:
+        self._up.labels(platform).set(1 if up else 0)
+
+    def watch_connections(self, connections: Callable[[], Iterable[Any]]) -> None:
+        """Reconnects and the age of the last frame, read from each Connection when scraped."""
+        self.registry.register(_ConnectionCollector(connections))
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -66,3 +86,25 @@ def metrics_blueprint(metrics: Metrics):
         return Response(metrics.exposition(), content_type=CONTENT_TYPE)
 
     return bp
+
+
+class _ConnectionCollector:
+    def __init__(self, connections: Callable[[], Iterable[Any]]) -> None:
+        self.connections = connections
+
+    def describe(self) -> list:
+        return []  # families known only when scraped: no checks at registration
+
+    def collect(self):
+        reconnects = CounterMetricFamily("relay_connection_reconnects", "New connections "
+                                         "opened after the first (drops, watchdog, clock "
+                                         "jumps, server requests)", labels=["platform"])
+        since = GaugeMetricFamily("relay_connection_seconds_since_frame", "Seconds since the "
+                                  "last frame or pong on the long connection", labels=["platform"])
+        for conn in self.connections():
+            health = conn.health()
+            reconnects.add_metric([conn.platform], conn.reconnects)
+            if health["seconds_since_frame"] is not None:
+                since.add_metric([conn.platform], health["seconds_since_frame"])
+        yield reconnects
+        yield since

@@ -24,6 +24,7 @@ from relay.store.budget import SharedRateLimiter, key_id
 from relay.store.leases import Leases
 
 if TYPE_CHECKING:
+    from relay.connections import Connection
     from relay.platforms.dingtalk_app.connection import DingTalkStream
     from relay.platforms.dingtalk_app.openapi import DingTalkApp
     from relay.platforms.feishu.app import FeishuApp
@@ -69,6 +70,10 @@ class Runtime:
             [(settings.guance_calls_per_minute, GUANCE_WINDOW_SECONDS)], self.clock)
         self.leases = Leases(self.engine, settings.lease_seconds, self.clock)
         self.metrics = Metrics()
+        # the long connections the platforms keep (Feishu's, DingTalk's Stream): each platform
+        # adds its own as it starts listening; /healthz and /metrics read them here
+        self.connections: list[Connection] = []
+        self.metrics.watch_connections(lambda: list(self.connections))
         # started by the /feishu/events blueprint (relay/platforms/feishu/worker.py)
         self.event_worker: EventWorker | None = None
         # each destination keeps under its platform's documented limits
@@ -98,6 +103,8 @@ class Runtime:
         return self._guance
 
     def close(self) -> None:
+        for connection in self.connections:
+            connection.stop()
         if self.event_worker is not None:
             self.event_worker.stop()
         if self.dingtalk_stream is not None:

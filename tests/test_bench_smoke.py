@@ -6,7 +6,7 @@ baseline's losses are seen."""
 
 from __future__ import annotations
 
-from bench import burst, follow, growth, late, latency
+from bench import burst, follow, growth, late, latency, stream
 
 
 def test_late_runs_tell_relay_from_the_baseline():
@@ -43,3 +43,12 @@ def test_growth_cycle_runs_on_a_filled_outbox():
 def test_follow_tells_every_change_within_the_budget():
     result = follow.run(follow.QUICK_SIZES)
     assert result["ok"], result
+
+
+def test_stream_events_arrive_once_on_both_paths_and_the_connection_comes_back():
+    result = stream.run(**stream.QUICK)
+    for path in ("stream", "http"):
+        r = result[path]
+        assert r["events"] > 0 and r["lost"] == r["doubled"] == 0, (path, r)
+    assert result["back_missing"] == 0 and result["back_samples"] == stream.QUICK["drops"]
+    assert result["deaf_missing"] == 0 and result["deaf_samples"] == stream.QUICK["half_opens"]

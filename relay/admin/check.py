@@ -1,9 +1,10 @@
 """`relay check`: are the settings right for the real services, before the first alert?
 
 It validates the settings as `relay run` does, makes one Guance call (the channel list: is the
-key accepted, is every watched channel there by name), reads the shared call budget, and
+key accepted, is every watched channel there by name), reads the shared call budget,
 describes each destination (its kind, host, signing and the channels routed to it) without
-calling it: `relay send-test NAME` does that. A report goes to stdout; each problem is one line
+calling it (`relay send-test NAME` does that), and opens each long connection once, reporting
+layer by layer (relay/connections/check.py). A report goes to stdout; each problem is one line
 on stderr, and any problem makes the exit code 1; a warning (a setting that works, but not as
 one would expect) is a line on stderr too, and leaves the exit code alone.
 """
@@ -19,6 +20,7 @@ from relay.config import load_settings
 from relay.config.destinations import TYPES
 from relay.config.settings import exposed_config_file
 from relay.config.file import config_path
+from relay.connections import check as check_link
 from relay.guance import GuanceAuthError, GuanceBudgetExhausted, GuanceError
 from relay.platforms.registry import PLATFORMS
 from relay.runtime import Runtime
@@ -84,6 +86,21 @@ def budget_line(rt: Runtime) -> str:
             f"(this key, all replicas on this database); {state}")
 
 
+def connection_problems(rt: Runtime, out: list[str]) -> list[str]:
+    """Each long connection opened once, layer by layer (DNS → TCP → TLS → auth → WebSocket →
+    subscription); a failing layer is a problem in the platform's own words."""
+    problems = []
+    for platform in PLATFORMS:
+        for link in platform.links(rt) if platform.links else []:
+            for layer, ok, words in check_link(link):
+                words = rt.redact(words)
+                out.append(f"connection {link.platform}: {layer} {'ok' if ok else 'FAILED'}: "
+                           f"{words}")
+                if not ok:
+                    problems.append(f"connection {link.platform}: {layer} failed: {words}")
+    return problems
+
+
 def run_check() -> int:
     settings = load_settings()
     settings.require("guance_api_key")
@@ -96,6 +113,7 @@ def run_check() -> int:
         problems = guance_problems(rt, out)
         out.append(budget_line(rt))
         out += destination_lines(rt)
+        problems += connection_problems(rt, out)
         warnings = [w for p in PLATFORMS if p.warnings for w in p.warnings(rt)]
         warnings += [w for w in (exposed_config_file(),) if w]
     finally:

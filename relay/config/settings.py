@@ -231,6 +231,13 @@ class Settings(BaseSettings):
     feishu_open_base_url: str = Field(
         "https://open.feishu.cn",
         description="Feishu open platform; `https://open.larksuite.com` for Lark")
+    feishu_events: Literal["http", "long"] = Field(
+        "http",
+        description=("how the Feishu app bot's events and card callbacks reach relay: `http` "
+                     "(POST /feishu/events, a public URL) or `long` (relay opens the app's long "
+                     "connection with the App ID and Secret: no public address, no Verification "
+                     "Token or Encrypt Key); the app's console setting (事件与回调 → 订阅方式) must "
+                     "say the same — see [the long connection](platforms/feishu-long-connection.md)"))
     feishu_app_chats: dict[str, str] = Field(
         {},
         description=("older form of `feishu_app` destinations: app-bot chats by name, JSON name "

@@ -24,6 +24,7 @@ from relay.i18n import Text
 from relay.payloads import Card
 
 if TYPE_CHECKING:
+    from relay.connections import Link
     from relay.runtime import Runtime
 
 
@@ -99,6 +100,9 @@ class Platform:
     # (relay/pipeline/notify_replies.py); its sinks use it and their own markup dialects'
     # functions for every such text they lay out
     inert: Inert = as_is
+    # the long connections the platform keeps, not started (relay/connections/): `relay check`
+    # opens each once, layer by layer
+    links: Callable[[Runtime], list[Link]] | None = None
 
 
 class CachedToken:

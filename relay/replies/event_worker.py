@@ -24,8 +24,9 @@ class EventWorker:
     """Works the rows of `types` with `handle(rt, row)`, which records the outcome."""
 
     def __init__(self, rt: Runtime, handle: Callable[[Runtime, chat_store.FeishuEvent], None],
-                 types: Sequence[str], name: str) -> None:
+                 types: Sequence[str], name: str, platform: str = "") -> None:
         self.rt, self.handle, self.types = rt, handle, tuple(types)
+        self.platform = platform  # set: each event acted on is counted in relay_connection_events
         self._wake = threading.Event()
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, name=name, daemon=True)
@@ -68,6 +69,8 @@ class EventWorker:
                 row.attempts += 1
                 self.handle(self.rt, row)
                 done += 1
+                if self.platform:
+                    self.rt.metrics.connection_events.labels(self.platform, "acted").inc()
             if not claimed:  # nothing due, or all of it taken by another replica
                 return done
         return done

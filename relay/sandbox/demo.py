@@ -17,6 +17,7 @@ from relay.runtime import Runtime, stop_on_signals
 from relay.sandbox.demo_actions import run_actions_step
 from relay.sandbox.demo_app_bot import run_app_bot_step
 from relay.sandbox.demo_dingtalk_app import run_dingtalk_app_step
+from relay.sandbox.demo_feishu_long import run_feishu_long_step
 from relay.sandbox.demo_follow import run_follow_step
 from relay.sandbox.demo_remind import run_remind_step
 from relay.sandbox.feishu import FakeFeishu, card_texts
@@ -129,7 +130,10 @@ def run_sandbox(crontab: Path | None = None, keep: bool = False) -> int:
             print("\n11. DingTalk app robot over Stream, relay reachable from nowhere: a card, "
                   "an @-message and a button, a dropped connection")
             ok = run_dingtalk_app_step(guance, g_url, Path(tmp)) and ok
-            print("\n12. reminders: three P2 issues nobody claims get one reminder digest")
+            print("\n12. Feishu app bot over its long connection, relay reachable from nowhere: "
+                  "a thread reply and a button, a dropped and a half-open connection")
+            ok = run_feishu_long_step(guance, g_url, Path(tmp)) and ok
+            print("\n13. reminders: three P2 issues nobody claims get one reminder digest")
             ok = run_remind_step(guance, g_url, Path(tmp)) and ok
             if keep:
                 keep_running(rt, web.url, [g_url, f_url], first, crontab, ok)

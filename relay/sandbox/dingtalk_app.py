@@ -29,15 +29,7 @@ from websockets.sync.server import ServerConnection, serve
 from relay.clock import Clock
 from relay.platforms.dingtalk_app.openapi import TOKEN_HEADER, open_space
 from relay.platforms.dingtalk_app.stream import CALLBACK, SYSTEM
-
-
-def wait_until(predicate, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return bool(predicate())
+from relay.sandbox.server import wait_until  # noqa: F401 - the tests import it from here
 
 
 class FakeDingTalkApp:
@@ -89,20 +81,21 @@ class FakeDingTalkApp:
 
     # -- Stream: pushing frames ------------------------------------------------------------------
     def push(self, topic: str, data: dict[str, Any], kind: str = CALLBACK,
-             message_id: str | None = None) -> str:
-        """Send one frame to the newest open connection; its messageId."""
+             message_id: str | None = None, to: int = -1) -> str:
+        """Send one frame to the newest open connection (or open connection number `to`, as
+        DingTalk pushes each frame to one of the app's connections); its messageId."""
         message_id = message_id or f"msg-{next(self._ids):05d}-{uuidlib.uuid4().hex[:8]}"
         frame = json.dumps({"specVersion": "1.0", "type": kind, "headers": {
             "appId": self.app_key, "connectionId": "conn-sandbox", "contentType":
             "application/json", "messageId": message_id, "time": str(int(time.time() * 1000)),
             "topic": topic}, "data": json.dumps(data, ensure_ascii=False)}, ensure_ascii=False)
         self._frames[message_id] = frame
-        self._send(frame)
+        self._send(frame, to)
         return message_id
 
-    def push_again(self, message_id: str) -> None:
+    def push_again(self, message_id: str, to: int = -1) -> None:
         """The same frame once more (DingTalk redelivering a frame it saw no ack for)."""
-        self._send(self._frames[message_id])
+        self._send(self._frames[message_id], to)
 
     def system(self, topic: str, data: dict[str, Any] | None = None) -> str:
         return self.push(topic, data or {}, kind=SYSTEM)
@@ -112,10 +105,10 @@ class FakeDingTalkApp:
         for conn in self.open_connections():
             conn.close(1011, "server going away")
 
-    def _send(self, frame: str) -> None:
+    def _send(self, frame: str, to: int = -1) -> None:
         if not wait_until(lambda: bool(self.open_connections()), 30.0):
             raise RuntimeError("no client is connected to the fake DingTalk Stream")
-        self.open_connections()[-1].send(frame)
+        self.open_connections()[to].send(frame)
 
     def _connection(self, conn: ServerConnection) -> None:
         ticket = parse_qs(urlsplit(conn.request.path).query).get("ticket", [""])[0]

@@ -6,7 +6,7 @@ FakeFeishuApp hands out `tenant_access_token`s that expire on its clock, refuses
 rate-limit code 99991400 or a card's update-frequency code 230020. It refuses a request body over
 Feishu's 30 KB (code 230025), as Feishu does for cards. `push_event` plays Feishu pushing an
 event to relay: encrypted with the app's Encrypt Key and signed with the X-Lark-* headers, as
-Feishu's HTTP callback does.
+Feishu's HTTP callback does; `listen` serves the long connection instead (feishu_long.py).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from flask import Flask, jsonify, request
 
 from relay.clock import Clock
+from relay.sandbox.feishu_long import ENDPOINT_PATH, Codec, FakeFeishuLong
 
 
 class FakeFeishuApp:
@@ -52,7 +53,13 @@ class FakeFeishuApp:
         self._by_key: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self.long: FakeFeishuLong | None = None  # the long connection, once `listen` opened it
         self.app = self._make_app()
+
+    def listen(self, codec: Codec | None = None, **config: int) -> FakeFeishuLong:
+        """Serve the long connection too (relay/sandbox/feishu_long.py)."""
+        self.long = FakeFeishuLong(self.app_id, self.app_secret, codec, **config)
+        return self.long
 
     # -- for tests -------------------------------------------------------------------------------
     def in_chat(self, chat_id: str) -> list[dict[str, Any]]:
@@ -177,6 +184,13 @@ class FakeFeishuApp:
                 self._tokens[value] = self.clock.now() + self.token_expire
             return jsonify({"code": 0, "msg": "ok", "tenant_access_token": value,
                             "expire": self.token_expire})
+
+        @app.post(ENDPOINT_PATH)
+        def ws_endpoint():
+            if self.long is None:
+                return jsonify({"code": 404, "msg": "long connection not served"}), 404
+            body, status = self.long.endpoint(request.get_json(silent=True) or {})
+            return jsonify(body), status
 
         @app.get("/open-apis/bot/v3/info")
         def bot_info():

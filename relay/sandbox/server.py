@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from flask import Flask
 from werkzeug.serving import make_server
+
+
+def wait_until(predicate, timeout: float = 30.0) -> bool:
+    """Until `predicate()` is true or `timeout` seconds passed; whether it became true."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return bool(predicate())
 
 
 class ServerThread:

@@ -6,7 +6,8 @@ does not answer. JSON either way, with each channel's last successful poll age, 
 (a failed read, or a channel list that failed so the channel could not be looked up) and its
 pending and dead deliveries, so a load balancer and a person read the same answer.
 `crontab_error` shows a crontab edit `relay run` could not apply; it is no reason for 503 (the
-previous schedule runs).
+previous schedule runs). `connections` shows each long connection relay keeps (Feishu's,
+DingTalk's Stream: relay/connections/); one down for more than a few minutes is a 503.
 """
 
 from __future__ import annotations
@@ -49,6 +50,18 @@ def poll_interval(settings: Settings) -> float:
     if len(times) < 2:
         return DEFAULT_INTERVAL
     return max((times[1] - times[0]).total_seconds(), 1.0)
+
+
+def connection_health(rt: Runtime) -> dict[str, dict]:
+    """Each long connection by platform (a second one of a platform: `platform-2`, …)."""
+    shown: dict[str, dict] = {}
+    for conn in rt.connections:
+        name, n = conn.platform, 1
+        while name in shown:
+            n += 1
+            name = f"{conn.platform}-{n}"
+        shown[name] = conn.health()
+    return shown
 
 
 def health_blueprint(rt: Runtime) -> Blueprint:
@@ -97,11 +110,14 @@ def health_blueprint(rt: Runtime) -> Blueprint:
                 "last_error": rt.redact(error) if error else None,
                 "pending": by_status.get((name, PENDING), 0),
                 "dead": by_status.get((name, DEAD), 0)}
+        connections = connection_health(rt)
+        healthy = healthy and all(c["ok"] for c in connections.values())
         watcher = rt.crontab_watcher  # a bad crontab edit: reported, not unhealthy (it runs on)
         resp = jsonify({"status": "ok" if healthy else "unhealthy", "database": "ok",
                         "crontab_error": watcher.error if watcher else None,
                         "poll_interval_seconds": interval,
-                        "stale_after_seconds": STALE_INTERVALS * interval, "channels": channels})
+                        "stale_after_seconds": STALE_INTERVALS * interval, "channels": channels,
+                        "connections": connections})
         resp.status_code = 200 if healthy else 503
         return resp
 

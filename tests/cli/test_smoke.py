@@ -37,6 +37,12 @@ def test_sandbox_shows_cards_and_the_reply_round_trip(capsys):
     assert "the bot answers in the card's thread: '已解决 issue_" in out
     # step 3: an issue whose title and message try to @all arrives as text
     assert "&#60;at id=all&#62;" in out and "@-mentioning nobody" in out
+    # the DingTalk app robot's step: back on its own after a drop and after a half-open socket
+    assert "noticed the missing pongs and reconnected (yes); /healthz says connected" in out
+    # step 12: the Feishu app bot over its long connection, relay reachable from nowhere
+    assert "12. Feishu app bot over its long connection" in out
+    assert "(pushed twice): toast '解决：" in out and "1 change in Guance" in out
+    assert out.count("relay reconnected by itself (yes)") == 2 and "(3 comments in all)" in out
 
 
 def test_proxy_and_ca_settings_in_the_environment_are_honoured(monkeypatch):

@@ -211,7 +211,7 @@ def test_a_dropped_connection_comes_back_and_frames_flow_again(rt, dingtalk, gua
     dingtalk.push(BOT_MESSAGE_TOPIC, bot_message(GROUP, f"#{issue}#after the drop",
                                                  dingtalk.app_key))
     assert wait_until(lambda: guance.comments(issue))
-    assert rt.dingtalk_stream.reconnects >= 1
+    assert rt.dingtalk_stream.connection.reconnects >= 1
 
 
 def test_an_unreadable_frame_is_skipped_and_the_connection_stays(rt, dingtalk, guance, clock):

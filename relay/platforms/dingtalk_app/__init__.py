@@ -53,15 +53,24 @@ def _group(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
                         rt.mentions)
 
 
-def _listen(rt: Runtime) -> None:
-    """The Stream connection, in the serving process (once)."""
+def _links(rt: Runtime) -> list:
+    """The Stream connection, not started (`relay check` opens it once)."""
     from relay.platforms.dingtalk_app.connection import DingTalkStream
 
-    if rt.dingtalk_app is None or rt.dingtalk_stream is not None:
-        return
+    if rt.dingtalk_app is None:
+        return []
     secret = rt.settings.dingtalk_app_secret.get_secret_value()  # type: ignore[union-attr]
-    rt.dingtalk_stream = DingTalkStream(rt, rt.dingtalk_app, secret.strip()).start()
+    return [DingTalkStream(rt, rt.dingtalk_app, secret.strip())]
+
+
+def _listen(rt: Runtime) -> None:
+    """The Stream connection, in the serving process (once)."""
+    if rt.dingtalk_stream is not None:
+        return
+    for link in _links(rt):
+        rt.dingtalk_stream = link.start()
+        rt.connections.append(link.connection)
 
 
 PLATFORM = Platform(name="dingtalk_app", kinds=(Kind(KIND, _group),), setup=_setup,
-                    listen=_listen, inert=inert)
+                    listen=_listen, links=_links, inert=inert)

@@ -49,6 +49,7 @@ class Answer:
     ack: str | None  # the frame to send back (None: nothing)
     reconnect: bool = False  # the server announced it will close this connection
     stored: bool = False  # a new event for the worker
+    again: bool = False  # an event stored before, pushed again (acked, not acted on again)
 
 
 def answer_frame(rt: Runtime, frame: Frame) -> Answer:
@@ -81,7 +82,7 @@ def answer_frame(rt: Runtime, frame: Frame) -> Answer:
         return Answer(None)
     if not stored:
         log.info("DingTalk Stream: %s delivered again; already accepted", frame.message_id)
-    return Answer(ack(frame), stored=stored)
+    return Answer(ack(frame), stored=stored, again=not stored)
 
 
 # -- the worker's part ------------------------------------------------------------------------

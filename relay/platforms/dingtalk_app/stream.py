@@ -70,7 +70,7 @@ def socket_url(answer: Any) -> str:
 
 def read_frame(raw: str | bytes) -> Frame:
     if len(raw) > MAX_FRAME_BYTES:
-        raise BadFrame(f"a frame of {len(raw)} bytes (over {MAX_FRAME_BYTES})")
+        raise BadFrame(f"a frame over {MAX_FRAME_BYTES} bytes")
     try:
         value = json.loads(raw)
     except ValueError:

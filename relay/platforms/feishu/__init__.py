@@ -1,6 +1,7 @@
 """Feishu (飞书/Lark): flow webhooks and custom bots take cards; the app bot posts cards into its
-chats, takes replies in their threads (`/feishu/events`) and updates them; a flow's @-mention
-trigger writes back through `/feishu/reply`."""
+chats, takes replies in their threads and card clicks (`/feishu/events`, or over its long
+connection: longconn.py) and updates them; a flow's @-mention trigger writes back through
+`/feishu/reply`."""
 
 from __future__ import annotations
 
@@ -53,7 +54,33 @@ def _setup(rt: Runtime, http: requests.Session) -> None:
 
 def _warnings(rt: Runtime) -> list[str]:
     warning = json_2_warning(rt.card) if rt.card is not None else None
-    return [warning] if warning else []
+    warnings = [warning] if warning else []
+    s = rt.settings
+    if s.feishu_events == "long" and (s.feishu_verification_token or s.feishu_encrypt_key):
+        warnings.append("RELAY_FEISHU_VERIFICATION_TOKEN / RELAY_FEISHU_ENCRYPT_KEY are unused "
+                        "with RELAY_FEISHU_EVENTS=long (/feishu/events is not served)")
+    return warnings
+
+
+def _links(rt: Runtime) -> list:
+    """The app bot's long connection (RELAY_FEISHU_EVENTS=long), not started."""
+    from relay.platforms.feishu.longconn import feishu_link
+
+    link = feishu_link(rt)
+    return [link] if link is not None else []
+
+
+def _listen(rt: Runtime) -> None:
+    """The long connection, in the serving process (once), and the worker acting on what
+    arrives over it (the one /feishu/events uses)."""
+    from relay.connections import Connection
+    from relay.platforms.feishu.worker import ensure_worker
+
+    if any(c.platform == "feishu" for c in rt.connections):
+        return
+    for link in _links(rt):
+        ensure_worker(rt)
+        rt.connections.append(Connection(rt, link).start())
 
 
 PLATFORM = Platform(
@@ -64,4 +91,6 @@ PLATFORM = Platform(
     setup=_setup,
     warnings=_warnings,
     inert=text_message,
+    listen=_listen,
+    links=_links,
 )

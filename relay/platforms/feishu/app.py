@@ -233,13 +233,15 @@ class AppChatSink:
 
 
 def app_from_settings(settings: Any, clock: Clock, session: requests.Session) -> FeishuApp | None:
-    """The app client when the app bot is configured (chats or an event token); else None."""
+    """The app client when the app bot is configured (chats, an event token or the long
+    connection); else None."""
     s = settings
     chats = s.chats("feishu_app")
-    if not chats and s.feishu_verification_token is None:
+    long = s.feishu_events == "long"
+    if not chats and s.feishu_verification_token is None and not long:
         return None
-    need = ("feishu_app destinations (RELAY_FEISHU_APP_CHATS)" if chats
-            else "RELAY_FEISHU_VERIFICATION_TOKEN")
+    need = ("feishu_app destinations (RELAY_FEISHU_APP_CHATS)" if chats else
+            "RELAY_FEISHU_EVENTS=long" if long else "RELAY_FEISHU_VERIFICATION_TOKEN")
     if not (s.feishu_app_id or "").strip():
         raise ConfigError(f"RELAY_FEISHU_APP_ID is not set ({need} needs the Feishu app bot)")
     if s.feishu_app_secret is None or not s.feishu_app_secret.get_secret_value().strip():

@@ -1,4 +1,5 @@
-"""`POST /feishu/events`: the Feishu app bot's event callback (HTTP mode).
+"""`POST /feishu/events`: the Feishu app bot's event callback (HTTP mode, RELAY_FEISHU_EVENTS=http;
+in `long` mode the route answers 404 and events come over relay/platforms/feishu/longconn.py).
 
 Checks, in order: the body decrypts (when RELAY_FEISHU_ENCRYPT_KEY is set: SHA-256 of the key,
 AES-256-CBC with the IV in the first 16 bytes, PKCS#7), the request signature and its timestamp,
@@ -133,11 +134,15 @@ def check_token(rt: Runtime, event: dict[str, Any]) -> None:
 def feishu_events_blueprint(rt: Runtime) -> Blueprint:
     """The endpoint, and the worker that acts on the stored events (started here, once)."""
     bp = Blueprint("feishu_events", __name__)
-    if rt.settings.feishu_verification_token is not None:
+    http_mode = rt.settings.feishu_events == "http"
+    if http_mode and rt.settings.feishu_verification_token is not None:
         ensure_worker(rt)
 
     @bp.post(PATH)
     def feishu_events():
+        if not http_mode:
+            return error(404, "the Feishu app bot's events come over its long connection "
+                         "(RELAY_FEISHU_EVENTS=long), not to /feishu/events")
         if rt.settings.feishu_verification_token is None:
             return error(404, "the Feishu app bot is not configured "
                          "(RELAY_FEISHU_VERIFICATION_TOKEN)")
@@ -161,21 +166,27 @@ def feishu_events_blueprint(rt: Runtime) -> Blueprint:
 
 
 def accept(rt: Runtime, event: dict[str, Any]):
-    """Store the event (once per event_id) for the worker; answer at once."""
+    status, body = take(rt, event, "/feishu/events")
+    return jsonify(body) if status == 200 else error(status, body["error"])
+
+
+def take(rt: Runtime, event: dict[str, Any], via: str) -> tuple[int, dict[str, Any]]:
+    """Store the event (once per event_id) for the worker; (status, the answer) at once. The one
+    way in for both subscription modes: /feishu/events and the long connection
+    (relay/platforms/feishu/longconn.py), so every feature works the same over either."""
     header = event.get("header") if isinstance(event.get("header"), dict) else {}
     event_id = header.get("event_id") or event.get("uuid")
     event_type = header.get("event_type") or (event.get("event") or {}).get("type") or ""
     if not isinstance(event_id, str) or not event_id or len(event_id) > 128:
-        return error(400, "no header.event_id in the event")
+        return 400, {"error": "no header.event_id in the event"}
     if event_type == CARD_ACTION_EVENT:  # a button on an app-bot card: answered with a toast
         stored = dict(event, header={k: v for k, v in header.items() if k != "token"})
         click = read_click(stored)
-        return jsonify(answer_click(rt, event_id, stored, click,
-                                    click is not None and allowed(rt, click)))  # type: ignore
+        return 200, answer_click(rt, event_id, stored, click,
+                                 click is not None and allowed(rt, click))  # type: ignore
     if event_type != MESSAGE_EVENT:
-        log.info("/feishu/events: %s %s is not a message event; nothing to do", event_type,
-                 event_id)
-        return jsonify({"msg": "success"})
+        log.info("%s: %s %s is not a message event; nothing to do", via, event_type, event_id)
+        return 200, {"msg": "success"}
     stored = dict(event, header={k: v for k, v in header.items() if k != "token"})
     stored.pop("token", None)  # the verification token is a secret: not kept in the database
     if chat_store.accept_event(rt.engine, event_id, str(event_type)[:128], stored,
@@ -183,5 +194,5 @@ def accept(rt: Runtime, event: dict[str, Any]):
         if rt.event_worker is not None:
             rt.event_worker.wake()
     else:
-        log.info("/feishu/events: %s delivered again; already accepted", event_id)
-    return jsonify({"msg": "success"})
+        log.info("%s: %s delivered again; already accepted", via, event_id)
+    return 200, {"msg": "success"}

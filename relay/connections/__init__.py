@@ -1,0 +1,14 @@
+"""The long connections relay opens itself (Feishu's long connection, DingTalk's Stream), so no
+chat platform needs to reach relay: one layer for every platform (docs/connections.md).
+
+A platform writes a `Link`; `Connection` keeps it open (deadlines, watchdog, reconnects) and
+shows its health; `check` opens it once for `relay check`. Imports no platform.
+"""
+
+from relay.connections.base import LAYERS, Answer, ConnectError, Endpoint, Link
+from relay.connections.check import check
+from relay.connections.dial import endpoint_session, http_call
+from relay.connections.loop import Connection
+
+__all__ = ["LAYERS", "Answer", "ConnectError", "Connection", "Endpoint", "Link", "check",
+           "endpoint_session", "http_call"]
