@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 
 from relay.guance import GuanceBudgetExhausted, GuanceError, GuanceNotFound, html_to_text
+from relay.platforms.registry import BY_NAME
 from relay.runtime import Runtime
 from relay.store import chat as chat_store
 from relay.store.chat import SEEN
@@ -93,13 +94,19 @@ def _post(rt: Runtime, cards: list[Delivery], reply: dict) -> bool:
     one chat took it (a repeat into the others would be worse than a gap)."""
     info = reply.get("creatorInfo") if isinstance(reply.get("creatorInfo"), dict) else {}
     t = rt.text  # the notes in RELAY_LANGUAGE
-    who = info.get("name") or info.get("username") or reply.get("creator") or t("notify.someone")
+    inert = BY_NAME["feishu"].inert
+    who = inert(str(info.get("name") or info.get("username") or reply.get("creator")
+                    or t("notify.someone")))
     content = str(reply.get("content") or "")
+    # Guance keeps a comment as HTML: first its text (tags dropped, entities read, so
+    # `&lt;at user_id="all"&gt;` is the text `<at user_id="all">`), then that text made inert,
+    # never the other way round
     content = (html_to_text(content) if re.search(r"<[a-zA-Z/][^>]*>", content)
                else html.unescape(content)).strip()  # html_to_text unescapes itself
     if len(content) > MAX_NOTE:
         content = content[:MAX_NOTE] + " …"
-    title = str((cards[0].payload or {}).get("title") or "") if cards else ""
+    content = inert(content)
+    title = inert(str((cards[0].payload or {}).get("title") or "")) if cards else ""
     ok = False
     for card in cards:
         chat_id = rt.settings.chats("feishu_app")[card.destination]

@@ -9,6 +9,7 @@ the platform said yes; a limit answer carries how long to wait.
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol
@@ -59,9 +60,33 @@ class ReplyRoute:
     counted: bool = True  # requests it refuses unread count in relay_reply_requests_total
 
 
+Inert = Callable[[str], str]  # text from outside → the same text, shown as is, never markup
+
+
+def as_is(text: str) -> str:
+    """For text relay wrote itself (the catalogues, its own mentions): nothing to defuse."""
+    return text
+
+
+ZERO_WIDTH = "\u200b"  # ZERO WIDTH SPACE: shown as nothing, so the text reads as it came
+
+
+def zero_width_after(pattern: str) -> Inert:
+    """An `Inert` that puts a zero-width space after each match of `pattern` (a regex of the
+    characters that open a platform's markup, e.g. `<` of `<at …>`): the text reads the same,
+    but no mention or tag starts there any more. For dialects with no documented escape. Text
+    made inert twice is the same as once."""
+    compiled = re.compile(f"(?:{pattern})(?!{ZERO_WIDTH})")
+    return lambda text: compiled.sub(lambda m: m.group(0) + ZERO_WIDTH, text)
+
+
 @dataclass(frozen=True)
 class Platform:
     name: str
+    # what makes text from outside (Guance's issues and comments, chat names) inert in the
+    # platform's plain text messages (thread lines, answers); its sinks use it and their own
+    # markup dialects' functions for every such text they lay out
+    inert: Inert = as_is
     kinds: tuple[Kind, ...] = ()
     replies: tuple[ReplyRoute, ...] = ()
     # run once as the runtime starts, before the sinks are built: checks the platform's own

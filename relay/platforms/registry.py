@@ -12,6 +12,7 @@ from relay.platforms.base import Kind, Platform, ReplyRoute
 PLATFORMS: tuple[Platform, ...] = (dingtalk.PLATFORM, dingtalk_app.PLATFORM, wecom.PLATFORM,
                                    feishu.PLATFORM)
 
+BY_NAME: dict[str, Platform] = {p.name: p for p in PLATFORMS}
 KINDS: dict[str, Kind] = {kind.name: kind for p in PLATFORMS for kind in p.kinds}
 REPLY_ROUTES: tuple[ReplyRoute, ...] = tuple(route for p in PLATFORMS for route in p.replies)
 

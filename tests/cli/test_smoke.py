@@ -35,6 +35,8 @@ def test_sandbox_shows_cards_and_the_reply_round_trip(capsys):
     # step 10: a text command, a signed link and a card button acted on fake issues
     assert "10. acting on issues from chat" in out and "the same link again → 409" in out
     assert "the bot answers in the card's thread: '已解决 issue_" in out
+    # step 3: an issue whose title and message try to @all arrives as text
+    assert "&#60;at id=all&#62;" in out and "@-mentioning nobody" in out
 
 
 def test_proxy_and_ca_settings_in_the_environment_are_honoured(monkeypatch):

@@ -10,7 +10,7 @@ import requests
 from relay.config.destinations import Destination
 from relay.platforms.base import Kind, Platform, ReplyRoute, Sink
 from relay.platforms.dingtalk import reply
-from relay.platforms.dingtalk.robot import DingTalkSink
+from relay.platforms.dingtalk.robot import DingTalkSink, inert
 from relay.replies.links import link_signer
 
 if TYPE_CHECKING:
@@ -27,4 +27,5 @@ PLATFORM = Platform(
     name="dingtalk",
     kinds=(Kind("dingtalk", _robot),),
     replies=(ReplyRoute(reply.PATH, reply.dingtalk_reply_blueprint),),
+    inert=inert,
 )

@@ -11,6 +11,7 @@ import requests
 from relay.config.destinations import Destination
 from relay.errors import ConfigError
 from relay.platforms.base import Kind, Platform, Sink
+from relay.platforms.dingtalk_app.card import inert
 from relay.platforms.dingtalk_app.openapi import DingTalkApp
 from relay.platforms.dingtalk_app.sink import AppGroupSink
 
@@ -63,4 +64,4 @@ def _listen(rt: Runtime) -> None:
 
 
 PLATFORM = Platform(name="dingtalk_app", kinds=(Kind(KIND, _group),), setup=_setup,
-                    listen=_listen)
+                    listen=_listen, inert=inert)

@@ -13,6 +13,7 @@ from relay.platforms.base import Kind, Platform, ReplyRoute, Sink
 from relay.platforms.feishu import events, reply
 from relay.platforms.feishu.app import AppChatSink, app_from_settings
 from relay.platforms.feishu.card import json_2_warning, load_card_template
+from relay.platforms.feishu.inert import text_message
 from relay.platforms.feishu.webhook import BotWebhookSink, FlowWebhookSink
 from relay.replies.links import link_signer
 
@@ -62,4 +63,5 @@ PLATFORM = Platform(
              ReplyRoute(events.PATH, events.feishu_events_blueprint, counted=False)),
     setup=_setup,
     warnings=_warnings,
+    inert=text_message,
 )

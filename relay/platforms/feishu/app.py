@@ -24,10 +24,10 @@ from relay.platforms.base import CachedToken, SendResult, fit
 from relay.platforms.feishu.buttons import with_buttons
 from relay.platforms.feishu.card import CardTemplate
 from relay.platforms.feishu.follow import updatable, with_mentions, with_status
-from relay.platforms.feishu.webhook import FEISHU_LIMITS, judge
+from relay.platforms.feishu.inert import text_message
+from relay.platforms.feishu.webhook import FEISHU_LIMITS, card_texts, judge
 from relay.platforms.follow import status_line
 from relay.platforms.mentions import NOBODY, Mentions
-from relay.platforms.render import card_values
 
 TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token/internal"
 REFRESH_MARGIN_SECONDS = 600  # refresh when less than this is left (Feishu's SDK: 10 min)
@@ -182,7 +182,7 @@ class AppChatSink:
         people = self.mentions.people(payload)
 
         def card(message: str) -> dict[str, Any]:
-            rendered = self.card.render(card_values(payload, self.tz, self.console_url,
+            rendered = self.card.render(*card_texts(payload, self.tz, self.console_url,
                                                     self.text, message))
             rendered = with_buttons(rendered, payload.uuid, self.text)
             return updatable(with_mentions(rendered, people, self.text))
@@ -207,7 +207,7 @@ class AppChatSink:
         card's thread when the change is announced. A PATCH Feishu refuses (too old, not
         updatable) falls back to the thread line. The result carries no message_id: a reply to
         the line belongs to the card's thread, whose root finds the issue."""
-        line = status_line(payload, self.text)
+        line = status_line(payload, self.text, text_message)
         message_id = payload.message_id
         change = isinstance(payload, StatusChange)
         status_type, changed_at = (payload.status_type, payload.changed_at) if change else (

@@ -24,6 +24,7 @@ from relay.platforms.base import SendResult, fit
 from relay.platforms.feishu.buttons import with_links
 from relay.platforms.feishu.card import CardTemplate
 from relay.platforms.feishu.follow import with_mentions
+from relay.platforms.feishu.inert import lark_md, text_message
 from relay.payloads import Card, FollowUp
 from relay.platforms.follow import OPEN, status_line, status_name, who
 from relay.platforms.mentions import NOBODY, Mentions, Person
@@ -43,21 +44,32 @@ def flow_params(payload: Card, tz: ZoneInfo, text: Text) -> dict[str, str]:
     """The flat params Feishu flows built on Guance's recipe already use (names fixed; the level
     as Guance shows it in RELAY_LANGUAGE), plus `event` ("new" for a new issue, "status" for a
     change) and `status`, so a flow can branch on the event; a change also names who made it
-    and carries the follow-up line."""
+    and carries the follow-up line. A flow may lay its params out in a text or a card: every
+    text from outside is made inert as for a text message (invisible in both)."""
     follow_up = isinstance(payload, FollowUp)
+    inert = text_message
     params = {
         "issue_uuid": payload.uuid,
-        "title": payload.title,
-        "level": text.level(payload.level),
-        "source": payload.source,
-        "message": payload.message,
+        "title": inert(payload.title),
+        "level": inert(text.level(payload.level)),
+        "source": inert(payload.source),
+        "message": inert(payload.message),
         "createAt": format_time(payload.create_at, tz),
         "event": "status" if follow_up else "new",
         "status": (follow_up and payload.status) or status_name(OPEN, text),
     }
     if follow_up:
-        params.update(changed_by=who(payload, text), line=status_line(payload, text))
+        params.update(changed_by=inert(who(payload, text)),
+                      line=status_line(payload, text, inert))
     return params
+
+
+def card_texts(payload: Card, tz: ZoneInfo, console_url: str, text: Text,
+               message: str) -> tuple[dict[str, str], dict[str, str]]:
+    """A card template's values: as they are (for plain_text elements), and inert for lark_md
+    and markdown ones."""
+    return (card_values(payload, tz, console_url, text, message),
+            card_values(payload, tz, console_url, text, message, lark_md))
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -148,7 +160,8 @@ class BotWebhookSink:
             extra = {"timestamp": str(int(now)), "sign": bot_sign(int(now), self.secret)}
         if isinstance(payload, FollowUp):
             return json.dumps({"msg_type": "text",
-                               "content": {"text": status_line(payload, self.text)},
+                               "content": {"text": status_line(payload, self.text,
+                                                               text_message)},
                                **extra}, ensure_ascii=False).encode("utf-8")
         message = payload.message
         # who to @-mention and the signed links do not change with the cut: found once
@@ -162,8 +175,9 @@ class BotWebhookSink:
 
     def _encode(self, payload: Card, message: str, extra: dict[str, str],
                 people: list[Person], links: list[tuple[str, str, str]] | None) -> bytes:
-        values = card_values(payload, self.tz, self.console_url, self.text, message)
-        card = with_mentions(self.card.render(values), people, self.text)
+        card = with_mentions(self.card.render(*card_texts(payload, self.tz, self.console_url,
+                                                          self.text, message)),
+                             people, self.text)
         if links is not None:  # a custom bot cannot call back: signed link buttons
             card = with_links(card, links)
         body = {"msg_type": "interactive", "card": card, **extra}

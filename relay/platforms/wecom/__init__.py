@@ -8,7 +8,7 @@ import requests
 
 from relay.config.destinations import Destination
 from relay.platforms.base import Kind, Platform, Sink
-from relay.platforms.wecom.robot import WeComSink
+from relay.platforms.wecom.robot import WeComSink, inert
 from relay.replies.links import link_signer
 
 if TYPE_CHECKING:
@@ -26,4 +26,5 @@ def _robot(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
 PLATFORM = Platform(
     name="wecom",
     kinds=(Kind("wecom", _robot),),
+    inert=inert,
 )
