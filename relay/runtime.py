@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, TypeVar
 
 from relay.clock import Clock
 from relay.config import Settings
@@ -23,14 +23,8 @@ from relay.store.base import make_engine, migrate
 from relay.store.budget import SharedRateLimiter, key_id
 from relay.store.leases import Leases
 
-if TYPE_CHECKING:
-    from relay.platforms.dingtalk_app.connection import DingTalkStream
-    from relay.platforms.dingtalk_app.openapi import DingTalkApp
-    from relay.platforms.feishu.app import FeishuApp
-    from relay.platforms.feishu.card import CardTemplate
-    from relay.replies.event_worker import EventWorker
-
 log = logging.getLogger("relay")
+T = TypeVar("T")
 GUANCE_WINDOW_SECONDS = 61.0  # a second of margin over Guance's one-minute window
 
 
@@ -44,10 +38,7 @@ class Runtime:
         self.text = text_for(settings.language)  # the catalogue every sink and answer reads
         self.mentions = Mentions(settings.mentions, settings.level_mentions)  # who cards @
         http = http_session()  # one pool of keep-alive connections for every webhook
-        self.feishu_app: FeishuApp | None = None  # both set by the Feishu platform's setup
-        self.card: CardTemplate | None = None
-        self.dingtalk_app: DingTalkApp | None = None  # set by the DingTalk app platform's setup
-        self.dingtalk_stream: DingTalkStream | None = None  # its Stream connection, when serving
+        self._platforms: dict[str, Any] = {}  # each platform's own object (platform_state)
         # each platform checks its own settings (before anything touches the database) and
         # makes what its sinks share, then every destination gets its type's sink
         if missing := unregistered():  # a destination type without a sink, or the reverse
@@ -69,8 +60,6 @@ class Runtime:
             [(settings.guance_calls_per_minute, GUANCE_WINDOW_SECONDS)], self.clock)
         self.leases = Leases(self.engine, settings.lease_seconds, self.clock)
         self.metrics = Metrics()
-        # started by the /feishu/events blueprint (relay/platforms/feishu/worker.py)
-        self.event_worker: EventWorker | None = None
         # each destination keeps under its platform's documented limits
         self.send_limits = {name: RateLimiter(sink.limits, self.clock)
                             for name, sink in self.sinks.items()}
@@ -97,11 +86,22 @@ class Runtime:
                 timeout=self.settings.guance_timeout, clock=self.clock, session=http_session())
         return self._guance
 
+    def platform_state(self, name: str, make: Callable[[], T]) -> T:
+        """The platform's own object (its app client and tokens, its workers), made on first
+        use; the platform keeps its state there instead of in attributes of the Runtime. One
+        with a `close()` is closed with the runtime."""
+        if name not in self._platforms:
+            self._platforms[name] = make()
+        return self._platforms[name]
+
+    def platform(self, name: str) -> Any:
+        """The platform's own object, None before its setup made one."""
+        return self._platforms.get(name)
+
     def close(self) -> None:
-        if self.event_worker is not None:
-            self.event_worker.stop()
-        if self.dingtalk_stream is not None:
-            self.dingtalk_stream.stop()
+        for state in self._platforms.values():
+            if callable(close := getattr(state, "close", None)):
+                close()
         self.engine.dispose()
 
 

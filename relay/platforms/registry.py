@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from relay.config.destinations import TYPES
 from relay.platforms import dingtalk, dingtalk_app, feishu, wecom
-from relay.platforms.base import Kind, Platform, ReplyRoute
+from relay.platforms.declaration import Kind, Platform, ReplyRoute
 
 PLATFORMS: tuple[Platform, ...] = (dingtalk.PLATFORM, dingtalk_app.PLATFORM, wecom.PLATFORM,
                                    feishu.PLATFORM)

@@ -16,6 +16,7 @@ from relay.sandbox.dingtalk_app import FakeDingTalkApp, wait_until, bot_message,
 from relay.sandbox.guance import FakeGuance
 from relay.sandbox.server import ServerThread
 from relay.web.app import create_app
+from relay.platforms.dingtalk_app.state import dingtalk_app_state
 
 GROUP = "cidSandboxOrders00000001=="
 
@@ -57,7 +58,7 @@ def run_dingtalk_app_step(guance: FakeGuance, guance_url: str, workdir: Path) ->
         wait_until(lambda: len(dingtalk.texts_in(GROUP)) >= 2, 30)
         dingtalk.push_again(click)  # as if DingTalk had missed the ack
         dingtalk.wait_acked(click, 2)
-        rt.dingtalk_stream.worker.run_due()  # type: ignore[union-attr]
+        dingtalk_app_state(rt).stream.worker.run_due()  # type: ignore[union-attr]
         resolved = [b for u, b in guance.modifications if u == issue]
         print(f"   the card's Resolve button over Stream (pushed twice): {len(resolved)} change "
               f"in Guance {resolved}; the robot says {dingtalk.texts_in(GROUP)[1:2]}")

@@ -16,6 +16,7 @@ import copy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from relay.platforms.feishu.state import feishu_state
 from relay.replies import log as replylog
 from relay.replies.actions import ACTIONS, Command, apply_action, origin_in_chat
 from relay.replies.parse import ISSUE_UUID
@@ -117,8 +118,8 @@ def answer_click(rt: Runtime, event_id: str, event: dict[str, Any], click: Click
             rt.engine, key + str(bucket), click.issue, click.action, "feishu_card", now):
         return toast("info", text("action.toast_again", label=label))
     if chat_store.accept_event(rt.engine, event_id, CARD_ACTION_EVENT, event, now) and \
-            rt.event_worker is not None:
-        rt.event_worker.wake()
+            feishu_state(rt).worker is not None:
+        feishu_state(rt).worker.wake()
     return toast("info", text("action.toast_working", label=label))
 
 

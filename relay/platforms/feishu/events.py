@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from flask import Blueprint, jsonify, request
 
 from relay.platforms.feishu.buttons import CARD_ACTION_EVENT, answer_click, read_click
+from relay.platforms.feishu.state import feishu_state
 from relay.platforms.feishu.worker import MESSAGE_EVENT, allowed, ensure_worker
 from relay.store import chat as chat_store
 from relay.web.errors import error
@@ -178,8 +179,8 @@ def accept(rt: Runtime, event: dict[str, Any]):
     stored.pop("token", None)  # the verification token is a secret: not kept in the database
     if chat_store.accept_event(rt.engine, event_id, str(event_type)[:128], stored,
                                int(rt.clock.now())):
-        if rt.event_worker is not None:
-            rt.event_worker.wake()
+        if (worker := feishu_state(rt).worker) is not None:
+            worker.wake()
     else:
         log.info("/feishu/events: %s delivered again; already accepted", event_id)
     return jsonify({"msg": "success"})
