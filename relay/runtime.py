@@ -1,4 +1,6 @@
-"""Everything a job or request needs, built once from the settings."""
+"""Everything a job or request needs, built once from the settings: the Runtime type, a leaf that
+imports no platform (relay.platforms.registry.build_runtime makes one with every platform's
+sinks; each platform keeps its own state in `platform_state`)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,8 @@ import logging
 import signal
 import threading
 from typing import Any, Callable, TypeVar
+
+import requests
 
 from relay.clock import Clock
 from relay.config import Settings
@@ -17,7 +21,6 @@ from relay.logs import Redactor
 from relay.metrics import Metrics
 from relay.platforms.base import Sink
 from relay.platforms.mentions import Mentions
-from relay.platforms.registry import KINDS, PLATFORMS, unregistered
 from relay.ratelimit import RateLimiter
 from relay.store.base import make_engine, migrate
 from relay.store.budget import SharedRateLimiter, key_id
@@ -28,9 +31,12 @@ T = TypeVar("T")
 GUANCE_WINDOW_SECONDS = 61.0  # a second of margin over Guance's one-minute window
 
 
+MakeSinks = Callable[["Runtime", requests.Session], dict[str, Sink]]
+
+
 class Runtime:
     def __init__(self, settings: Settings, clock: Clock | None = None,
-                 apply_migrations: bool = True) -> None:
+                 apply_migrations: bool = True, make_sinks: MakeSinks | None = None) -> None:
         self.settings = settings
         self.clock = clock or Clock()
         self.redact = Redactor(settings.secrets())
@@ -39,17 +45,8 @@ class Runtime:
         self.mentions = Mentions(settings.mentions, settings.level_mentions)  # who cards @
         http = http_session()  # one pool of keep-alive connections for every webhook
         self._platforms: dict[str, Any] = {}  # each platform's own object (platform_state)
-        # each platform checks its own settings (before anything touches the database) and
-        # makes what its sinks share, then every destination gets its type's sink
-        if missing := unregistered():  # a destination type without a sink, or the reverse
-            raise RuntimeError(f"destination types without both a config entry and a sink: "
-                               f"{', '.join(missing)}")
-        for platform in PLATFORMS:
-            if platform.setup is not None:
-                platform.setup(self, http)
-        self.sinks: dict[str, Sink] = {
-            name: KINDS[dest.kind].sink(self, dest, http)
-            for name, dest in settings.destination_table().items()}
+        # the platforms check their own settings before anything touches the database
+        self.sinks: dict[str, Sink] = make_sinks(self, http) if make_sinks else {}
         self.engine = make_engine(settings.database_url, settings.database_busy_timeout)
         if apply_migrations:
             migrate(self.engine)

@@ -13,7 +13,6 @@ import requests
 from relay.config import Settings
 from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
-from relay.runtime import Runtime
 from relay.sandbox.demo_app_bot import _wait
 from relay.sandbox.feishu_app import FakeFeishuApp, click_event, push_event
 from relay.sandbox.guance import FakeGuance
@@ -21,6 +20,7 @@ from relay.sandbox.robots import FakeDingTalk, robot_url
 from relay.sandbox.server import ServerThread
 from relay.web.app import create_app
 from relay.web.server import WebServer
+from relay.platforms.registry import build_runtime
 
 CHAT = "oc_sandboxactions0000000000001"
 STATUS = {10: "Open", 15: "Working", 20: "Resolved", 25: "Closed", 30: "Pending"}
@@ -49,7 +49,7 @@ def run_actions_step(guance: FakeGuance, guance_url: str, workdir: Path) -> bool
         feishu_open_base_url=servers[1].url, feishu_app_chats={"ledger-app": CHAT},
         routes={"ledger": ["ledger-ding", "ledger-app"]},
         database_url=f"sqlite:///{workdir}/relay-actions.db")
-    rt = Runtime(settings)
+    rt = build_runtime(settings)
     web = WebServer(create_app(rt), "127.0.0.1", port).start()
 
     def status(uuid: str) -> str:

@@ -11,12 +11,12 @@ from relay.config import Settings
 from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
 from relay.platforms.dingtalk_app.stream import BOT_MESSAGE_TOPIC, CARD_CALLBACK_TOPIC
-from relay.runtime import Runtime
 from relay.sandbox.dingtalk_app import FakeDingTalkApp, wait_until, bot_message, card_click
 from relay.sandbox.guance import FakeGuance
 from relay.sandbox.server import ServerThread
 from relay.web.app import create_app
 from relay.platforms.dingtalk_app.state import dingtalk_app_state
+from relay.platforms.registry import build_runtime
 
 GROUP = "cidSandboxOrders00000001=="
 
@@ -32,7 +32,7 @@ def run_dingtalk_app_step(guance: FakeGuance, guance_url: str, workdir: Path) ->
         dingtalk_app_secret=dingtalk.app_secret, dingtalk_open_base_url=server.url,
         dingtalk_card_template="relay-alert.schema", dingtalk_app_groups={"orders-dt": GROUP},
         routes={"orders": ["orders-dt"]}, database_url=f"sqlite:///{workdir}/relay-dt.db")
-    rt = Runtime(settings)
+    rt = build_runtime(settings)
     try:
         create_app(rt)  # what `relay run` starts: here no HTTP port is served at all
         if not dingtalk.wait_connected(1):

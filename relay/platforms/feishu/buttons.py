@@ -16,7 +16,6 @@ import copy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from relay.platforms.feishu.state import feishu_state
 from relay.replies import log as replylog
 from relay.replies.actions import ACTIONS, Command, apply_action, origin_in_chat
 from relay.replies.parse import ISSUE_UUID
@@ -117,9 +116,7 @@ def answer_click(rt: Runtime, event_id: str, event: dict[str, Any], click: Click
     if action_store.taken(rt.engine, [key + str(bucket - 1)]) or not action_store.take(
             rt.engine, key + str(bucket), click.issue, click.action, "feishu_card", now):
         return toast("info", text("action.toast_again", label=label))
-    if chat_store.accept_event(rt.engine, event_id, CARD_ACTION_EVENT, event, now) and \
-            feishu_state(rt).worker is not None:
-        feishu_state(rt).worker.wake()
+    chat_store.accept_event(rt.engine, event_id, CARD_ACTION_EVENT, event, now)  # events.py wakes
     return toast("info", text("action.toast_working", label=label))
 
 

@@ -169,8 +169,10 @@ def accept(rt: Runtime, event: dict[str, Any]):
     if event_type == CARD_ACTION_EVENT:  # a button on an app-bot card: answered with a toast
         stored = dict(event, header={k: v for k, v in header.items() if k != "token"})
         click = read_click(stored)
-        return jsonify(answer_click(rt, event_id, stored, click,
-                                    click is not None and allowed(rt, click)))  # type: ignore
+        answer = answer_click(rt, event_id, stored, click,
+                              click is not None and allowed(rt, click))  # type: ignore
+        _wake(rt)  # the worker acts on a click it stored (nothing to do otherwise)
+        return jsonify(answer)
     if event_type != MESSAGE_EVENT:
         log.info("/feishu/events: %s %s is not a message event; nothing to do", event_type,
                  event_id)
@@ -179,8 +181,12 @@ def accept(rt: Runtime, event: dict[str, Any]):
     stored.pop("token", None)  # the verification token is a secret: not kept in the database
     if chat_store.accept_event(rt.engine, event_id, str(event_type)[:128], stored,
                                int(rt.clock.now())):
-        if (worker := feishu_state(rt).worker) is not None:
-            worker.wake()
+        _wake(rt)
     else:
         log.info("/feishu/events: %s delivered again; already accepted", event_id)
     return jsonify({"msg": "success"})
+
+
+def _wake(rt: Runtime) -> None:
+    if (worker := feishu_state(rt).worker) is not None:
+        worker.wake()
