@@ -36,7 +36,9 @@ MakeSinks = Callable[["Runtime", requests.Session], dict[str, Sink]]
 
 class Runtime:
     def __init__(self, settings: Settings, clock: Clock | None = None,
-                 apply_migrations: bool = True, make_sinks: MakeSinks | None = None) -> None:
+                 apply_migrations: bool = True, *, make_sinks: MakeSinks) -> None:
+        """`make_sinks`: relay.platforms.registry.make_sinks (build_runtime passes it); named,
+        so that a runtime is never built without its platforms by accident."""
         self.settings = settings
         self.clock = clock or Clock()
         self.redact = Redactor(settings.secrets())
@@ -46,7 +48,7 @@ class Runtime:
         http = http_session()  # one pool of keep-alive connections for every webhook
         self._platforms: dict[str, Any] = {}  # each platform's own object (platform_state)
         # the platforms check their own settings before anything touches the database
-        self.sinks: dict[str, Sink] = make_sinks(self, http) if make_sinks else {}
+        self.sinks: dict[str, Sink] = make_sinks(self, http)
         self.engine = make_engine(settings.database_url, settings.database_busy_timeout)
         if apply_migrations:
             migrate(self.engine)

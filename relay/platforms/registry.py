@@ -46,4 +46,4 @@ def build_runtime(settings: Settings, clock: Clock | None = None,
                   apply_migrations: bool = True) -> Runtime:
     """The runtime of a command, a request or a test: the settings, the database and every
     platform's sinks."""
-    return Runtime(settings, clock, apply_migrations, make_sinks)
+    return Runtime(settings, clock, apply_migrations, make_sinks=make_sinks)
