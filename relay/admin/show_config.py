@@ -11,6 +11,7 @@ from relay.config import DEFAULT_DESTINATION, ConfigError, Settings, load_settin
 from relay.config.destinations import Destination
 from relay.config.file import config_path, env_sources, read_config, where
 from relay.config.secrets import MASK, mask_url_password, password_url_fields
+from relay.config.settings import DEPRECATED
 
 
 def shown(value: object) -> object:
@@ -33,16 +34,23 @@ def shown(value: object) -> object:
 
 
 def report_lines(settings: Settings, path: Path | None, env: dict[str, str]) -> list[str]:
-    """One line per setting: `RELAY_NAME = value  (source)`."""
+    """One line per setting: `RELAY_NAME = value  (source)`; a deprecated name that is set
+    says so, and the setting it became says where its value came from."""
     from_file = set(read_config(path, Settings.model_fields)) if path else set()
+
+    def source_of(name: str) -> str | None:
+        return env[name] if name in env else f"file {where(path, name)}" if (
+            name in from_file) else None
+
     lines, password_urls = [], password_url_fields(Settings)
     for name in Settings.model_fields:
-        if name in env:
-            source = env[name]
-        elif name in from_file:
-            source = f"file {where(path, name)}"
-        else:
-            source = "default"
+        source = source_of(name)
+        old = next((o for o, new in DEPRECATED.items() if new == name), None)
+        if source is None and old is not None and source_of(old) is not None:
+            source = f"{source_of(old)}, as RELAY_{old.upper()}"
+        if name in DEPRECATED and source is not None:
+            source += f"; deprecated: use RELAY_{DEPRECATED[name].upper()}"
+        source = source or "default"
         value = getattr(settings, name)
         value = mask_url_password(value) if name in password_urls else shown(value)
         text = "(unset)" if value is None else json.dumps(value, ensure_ascii=False)

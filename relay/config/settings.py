@@ -14,7 +14,8 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (Field, SecretStr, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from relay.config.destinations import (APP_TYPES, TYPES, Destination, check_chat,
@@ -26,6 +27,7 @@ from relay.config.secrets import (MIN_SECRET, PasswordUrl, password_url_fields, 
 from relay.errors import ConfigError
 
 DEFAULT_DESTINATION = "default"
+DEPRECATED = {"feishu_timeout": "chat_timeout"}  # old setting → the one it became
 # the config file load_settings found; Settings() built elsewhere (tests, sandbox) reads none
 _CONFIG_FILE: ContextVar[Path | None] = ContextVar("relay_config_file", default=None)
 # the transitions a setting can ask to announce (RELAY_FOLLOW_ANNOUNCE)
@@ -96,10 +98,14 @@ class Settings(BaseSettings):
         description=('channel → destination name(s), JSON: `{"payments": "db-team", "search": '
                      '["db-team", "default"]}`; routed channels are watched too'),
         examples=[{'payments': 'db-team', 'search': ['search-bot', 'default']}])
-    feishu_timeout: float = Field(
+    chat_timeout: float = Field(
         10.0, gt=0,
-        description=("seconds a webhook or chat platform call may take (every webhook, DingTalk "
-                     "and WeCom too)"))
+        description=("seconds a whole call to a chat platform (Feishu, DingTalk, WeCom) may take, "
+                     "connect to last byte; `RELAY_FEISHU_TIMEOUT` is its old name, still read"))
+    feishu_timeout: float | None = Field(
+        None, gt=0,
+        description="deprecated: the old name of `RELAY_CHAT_TIMEOUT`, which wins when both are set",
+        examples=[10.0])
     feishu_bot_secrets: dict[str, SecretStr] = Field(
         {},
         description=("older form of a custom bot's `secret`: signing secrets by destination "
@@ -231,7 +237,7 @@ class Settings(BaseSettings):
         60.0, ge=1,
         description=("how long a replica's claim on polling a channel or sending to a "
                      "destination lasts unrenewed: a killed replica's work passes to another "
-                     "after this (keep it well above `RELAY_FEISHU_TIMEOUT`)"))
+                     "after this (keep it well above `RELAY_CHAT_TIMEOUT`)"))
     log_format: Literal["text", "json"] = Field(
         "text", description="`text`, or `json`: one JSON object per log line")
     ui_token: SecretStr | None = Field(
@@ -319,6 +325,14 @@ class Settings(BaseSettings):
         sources = (init_settings, env_settings, dotenv_settings, file_secret_settings)
         path = _CONFIG_FILE.get()
         return sources + (ConfigFileSource(settings_cls, path, sources),) if path else sources
+
+    @model_validator(mode="after")
+    def _old_names(self) -> Settings:
+        """A deprecated name applies when its new one is not set (anywhere)."""
+        for old, new in DEPRECATED.items():
+            if old in self.model_fields_set and new not in self.model_fields_set:
+                setattr(self, new, getattr(self, old))
+        return self
 
     @field_validator("channels", "feishu_allowed_chats", "feishu_allowed_users", mode="before")
     @classmethod

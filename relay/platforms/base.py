@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import requests
 
+from relay import http
 from relay.i18n import Text
 from relay.payloads import Card
 
@@ -156,7 +157,7 @@ class RobotSink:
                  session: requests.Session | None = None, timeout: float = 10.0) -> None:
         self.url, self.tz, self.console_url, self.timeout = url, tz, console_url, timeout
         self.text = text
-        self.session = session or requests.Session()
+        self.session = session or http.http_session()
 
     def url_for(self, now: float) -> str:
         return self.url
@@ -166,8 +167,8 @@ class RobotSink:
 
     def send(self, payload: Card, now: float) -> SendResult:
         try:
-            resp = self.session.post(self.url_for(now), timeout=self.timeout,
-                                     json=self.message(payload))
-        except requests.RequestException as exc:
-            return SendResult(False, f"could not reach {self.platform}: {type(exc).__name__}")
+            resp = http.call(self.session, "POST", self.url_for(now), timeout=self.timeout,
+                             json=self.message(payload))
+        except http.CallFailed as exc:
+            return SendResult(False, f"could not reach {self.platform}: {exc}")
         return judge_errcode(self.platform, resp, self.waits, self.hints)

@@ -38,17 +38,19 @@ class ReplyRoute:
 @dataclass(frozen=True)
 class Platform:
     name: str
-    # what makes text from outside (Guance's issues and comments, chat names) inert in the
-    # platform's plain text messages (thread lines, answers); its sinks use it and their own
-    # markup dialects' functions for every such text they lay out
-    inert: Inert = as_is
     kinds: tuple[Kind, ...] = ()
     replies: tuple[ReplyRoute, ...] = ()
     # run once as the runtime starts, before the sinks are built: checks the platform's own
-    # settings and makes what its sinks share (the Feishu app client, the card template)
+    # settings and makes what its sinks share (the Feishu app client, the card template), kept
+    # in the platform's own object (Runtime.platform_state)
     setup: Callable[[Runtime, requests.Session], None] | None = None
     # run by `relay check` after setup: settings that work, but not as one would expect
     warnings: Callable[[Runtime], list[str]] | None = None
     # run once in the serving process (relay run / serve): opens the connections the platform
     # keeps to its chat service (DingTalk's Stream)
     listen: Callable[[Runtime], None] | None = None
+    # what makes text from outside (Guance's issues and comments, chat names) inert in the
+    # platform's plain text messages (thread lines, answers), for code outside its folder
+    # (relay/pipeline/notify_replies.py); its sinks use it and their own markup dialects'
+    # functions for every such text they lay out
+    inert: Inert = as_is

@@ -84,7 +84,7 @@ def rt(app_rt, feishu, dingtalk, wecom, dt_app, template):
         action_link_secret=LINK_SECRET)
 
 
-# -- what each peer received, raw (as the platform parses it) and shown (as the reader sees it) --
+# -- what each peer received: raw (as the platform parses it), shown (as the reader sees it) --
 
 def card_parts(card) -> tuple[list[str], list[str]]:
     """A Feishu card's (lark_md and markdown contents, plain_text contents)."""
@@ -170,7 +170,7 @@ def send_everywhere(rt, payload, now) -> dict[str, str | None]:
     return ids
 
 
-# -- Guance's texts on every kind of card -----------------------------------------------------------
+# -- Guance's texts on every kind of card -------------------------------------------------------
 
 CARD = dict(uuid="issue_0123456789abcdef0123456789abcdef", level="P1", source="disk-mon",
             message="/var at 99%", create_at=1_767_225_600, channel="default")
@@ -304,7 +304,7 @@ def test_record_action_names_the_actor_inert(rt, guance, clock, feishu, dingtalk
     assert_cards_name(got, TITLE)
 
 
-# -- Guance comments in the app card's thread (notify_replies) --------------------------------------
+# -- Guance comments in the app card's thread (notify_replies) ----------------------------------
 
 def test_a_guance_comment_and_its_authors_name_arrive_inert_in_the_thread(rt, guance, clock,
                                                                          open_api):

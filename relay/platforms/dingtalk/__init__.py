@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 def _robot(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
     s = rt.settings
     return DingTalkSink(dest.url.get_secret_value(), s.tz, s.guance_console_url, rt.text,
-                        dest.secret_value(), http, s.feishu_timeout, rt.mentions, link_signer(s))
+                        dest.secret_value(), http, s.chat_timeout, rt.mentions, link_signer(s))
 
 
 PLATFORM = Platform(

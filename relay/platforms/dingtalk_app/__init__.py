@@ -44,7 +44,7 @@ def _setup(rt: Runtime, http: requests.Session) -> None:
                           "cards of that template)")
     robot = (s.dingtalk_robot_code or "").strip() or key  # an internal app's robotCode: its AppKey
     dingtalk_app_state(rt).app = DingTalkApp(s.dingtalk_open_base_url, key, secret, robot,
-                                             rt.clock, http, s.feishu_timeout)
+                                             rt.clock, http, s.chat_timeout)
 
 
 def _group(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:

@@ -67,7 +67,8 @@ def status_params(payload: StatusChange, owners: list[Person], tz: ZoneInfo,
     return {"status": status, "title": text("follow.card_header", status=status,
                                             title=inert(payload.title)),
             "status_line": text("follow.card_status", status=status, owners=names,
-                                who=inert(who(payload, text)), at=format_time(payload.changed_at, tz),
+                                who=inert(who(payload, text)),
+                                at=format_time(payload.changed_at, tz),
                                 duration=duration(payload.open_seconds, text))}
 
 

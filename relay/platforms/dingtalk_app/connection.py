@@ -20,11 +20,10 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-import requests
 from websockets.exceptions import WebSocketException
 from websockets.sync.client import ClientConnection, connect
 
-from relay import __version__
+from relay import __version__, http
 from relay.platforms.dingtalk_app.inbound import EVENT_TYPES, act, answer_frame
 from relay.platforms.dingtalk_app.openapi import DingTalkApp
 from relay.platforms.dingtalk_app.stream import (GATEWAY_PATH, MAX_FRAME_BYTES, BadFrame,
@@ -77,11 +76,11 @@ class DingTalkStream:
         """The gateway call: the WebSocket URL with its ticket."""
         body = gateway_request(self.app.app_key, self._secret, UA, local_ip())
         try:
-            resp = self.app.session.post(self.app.base_url + GATEWAY_PATH, json=body,
-                                         timeout=OPEN_SECONDS)
+            resp = http.call(self.app.session, "POST", self.app.base_url + GATEWAY_PATH,
+                             json=body, timeout=OPEN_SECONDS)
             answer = resp.json()
-        except requests.RequestException as exc:
-            raise StreamError(f"gateway: could not reach DingTalk: {type(exc).__name__}") from None
+        except http.CallFailed as exc:
+            raise StreamError(f"gateway: could not reach DingTalk: {exc}") from None
         except ValueError:
             raise StreamError(f"gateway: HTTP {resp.status_code}, not JSON") from None
         if resp.status_code != 200:

@@ -28,14 +28,14 @@ APP_KIND = "feishu_app"  # a chat of the app bot
 
 def _flow(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
     return FlowWebhookSink(dest.url.get_secret_value(), rt.settings.tz, rt.text, http,
-                           rt.settings.feishu_timeout, link_signer(rt.settings))
+                           rt.settings.chat_timeout, link_signer(rt.settings))
 
 
 def _bot(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
     s = rt.settings
     return BotWebhookSink(dest.url.get_secret_value(), s.tz, feishu_state(rt).card,
-                          s.guance_console_url,
-                          rt.text, dest.secret_value(), http, s.feishu_timeout, rt.mentions,
+                          s.guance_console_url, rt.text, dest.secret_value(), http,
+                          s.chat_timeout, rt.mentions,
                           link_signer(s))
 
 

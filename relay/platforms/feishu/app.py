@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import requests
 
+from relay import http
 from relay.clock import Clock
 from relay.errors import ConfigError
 from relay.i18n import Text
@@ -49,7 +50,7 @@ class FeishuApp:
         self.base_url = base_url.rstrip("/")
         self.app_id, self._secret = app_id, app_secret
         self.clock = clock or Clock()
-        self.session = session or requests.Session()
+        self.session = session or http.http_session()
         self.timeout = timeout
         self._token = CachedToken(self._refresh, self.clock, REFRESH_MARGIN_SECONDS)
         self._bot_open_id: str | None = None
@@ -60,12 +61,11 @@ class FeishuApp:
 
     def _refresh(self) -> tuple[str, float]:
         try:
-            resp = self.session.post(self.base_url + TOKEN_PATH, timeout=self.timeout,
-                                     json={"app_id": self.app_id, "app_secret": self._secret})
+            resp = http.call(self.session, "POST", self.base_url + TOKEN_PATH, timeout=self.timeout,
+                             json={"app_id": self.app_id, "app_secret": self._secret})
             body = resp.json()
-        except requests.RequestException as exc:
-            raise FeishuAppError(f"tenant_access_token: could not reach Feishu: "
-                                 f"{type(exc).__name__}") from None
+        except http.CallFailed as exc:
+            raise FeishuAppError(f"tenant_access_token: could not reach Feishu: {exc}") from None
         except ValueError:
             raise FeishuAppError(f"tenant_access_token: HTTP {resp.status_code}, not JSON"
                                  ) from None
@@ -87,13 +87,14 @@ class FeishuApp:
             except FeishuAppError as exc:
                 return SendResult(False, str(exc)), {}
             try:
-                resp = self.session.request(
-                    method, self.base_url + path, params=params, timeout=self.timeout,
+                resp = http.call(
+                    self.session, method, self.base_url + path, params=params,
+                    timeout=self.timeout,
                     data=None if body is None else json.dumps(body, ensure_ascii=False).encode(),
                     headers={"Authorization": f"Bearer {token}",
                              "Content-Type": "application/json; charset=utf-8"})
-            except requests.RequestException as exc:
-                return SendResult(False, f"could not reach Feishu: {type(exc).__name__}"), {}
+            except http.CallFailed as exc:
+                return SendResult(False, f"could not reach Feishu: {exc}"), {}
             try:
                 answer = resp.json()
             except ValueError:
@@ -244,4 +245,4 @@ def app_from_settings(settings: Any, clock: Clock, session: requests.Session) ->
     if s.feishu_app_secret is None or not s.feishu_app_secret.get_secret_value().strip():
         raise ConfigError(f"RELAY_FEISHU_APP_SECRET is not set ({need} needs the Feishu app bot)")
     return FeishuApp(s.feishu_open_base_url, s.feishu_app_id.strip(),
-                     s.feishu_app_secret.get_secret_value(), clock, session, s.feishu_timeout)
+                     s.feishu_app_secret.get_secret_value(), clock, session, s.chat_timeout)

@@ -12,8 +12,9 @@ own mentions (relay/platforms/feishu/follow.py) are added after, and only they p
   after the `<` that opens a tag Feishu reads there (`<at user_id="all">`, `<a href>`, `<b>`,
   `<i>`, `<u>`, `<s>`) and inside `](`: the text reads the same and no tag, mention or link
   starts there; other text (`a < b`, `<issueUUID>`, `@所有人`, which is no mention in Feishu) is
-  left untouched, so relay's own sentences can go through it whole. Emphasis (`**`) is left as it is: a zero-width space
-  would not stop it (it would only hide the stars), and bold text pings nobody.
+  left untouched, so relay's own sentences can go through it whole. Emphasis (`**`) is left as
+  it is: a zero-width space would not stop it (it would only hide the stars), and bold text
+  pings nobody.
 """
 
 from __future__ import annotations

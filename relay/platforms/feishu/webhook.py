@@ -86,7 +86,7 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     return max(when.timestamp() - now, 0.0)
 
 
-def judge(resp: requests.Response | http.Answer, now: float) -> SendResult:
+def judge(resp: requests.Response, now: float) -> SendResult:
     """Did Feishu accept the message? Reads the status, then the body's `code` if there is one."""
     if resp.status_code == 429:
         return SendResult(False, "HTTP 429 too many requests",
@@ -115,7 +115,7 @@ class FlowWebhookSink:
                  session: requests.Session | None = None, timeout: float = 10.0,
                  links: LinkSigner | None = None) -> None:
         self.url, self.tz, self.text, self.timeout, self.links = url, tz, text, timeout, links
-        self.session = session or requests.Session()
+        self.session = session or http.http_session()
 
     def send(self, payload: Card, now: float) -> SendResult:
         params = flow_params(payload, self.tz, self.text)
@@ -124,10 +124,10 @@ class FlowWebhookSink:
             params.update({f"{action}_url": url for action, _, url
                            in self.links.links(payload, "Feishu", self.text)})
         try:
-            resp = http.post(self.session, self.url,
-                             json.dumps(params, allow_nan=False).encode(), JSON, self.timeout)
-        except requests.RequestException as exc:
-            return SendResult(False, f"could not reach Feishu: {type(exc).__name__}")
+            resp = http.call(self.session, "POST", self.url, timeout=self.timeout, headers=JSON,
+                             data=json.dumps(params, allow_nan=False).encode())
+        except http.CallFailed as exc:
+            return SendResult(False, f"could not reach Feishu: {exc}")
         return judge(resp, now)
 
 
@@ -150,7 +150,7 @@ class BotWebhookSink:
         self.url, self.tz, self.card, self.console_url = url, tz, card, console_url
         self.text = text
         self.secret, self.timeout, self.mentions, self.links = secret, timeout, mentions, links
-        self.session = session or requests.Session()
+        self.session = session or http.http_session()
 
     def body(self, payload: Card, now: float) -> bytes:
         """The request body, the message cut so the whole stays within Feishu's size limit.
@@ -185,8 +185,8 @@ class BotWebhookSink:
 
     def send(self, payload: Card, now: float) -> SendResult:
         try:
-            resp = http.post(self.session, self.url, self.body(payload, now), JSON,
-                             self.timeout)
-        except requests.RequestException as exc:
-            return SendResult(False, f"could not reach Feishu: {type(exc).__name__}")
+            resp = http.call(self.session, "POST", self.url, timeout=self.timeout, headers=JSON,
+                             data=self.body(payload, now))
+        except http.CallFailed as exc:
+            return SendResult(False, f"could not reach Feishu: {exc}")
         return judge(resp, now)

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 def _robot(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
     s = rt.settings
     sink = WeComSink(dest.url.get_secret_value(), s.tz, s.guance_console_url, rt.text, http,
-                     s.feishu_timeout, link_signer(s))
+                     s.chat_timeout, link_signer(s))
     sink.mentions = rt.mentions
     return sink
 
