@@ -45,10 +45,10 @@ class Runtime:
         self.routing = settings.routing()
         self.text = text_for(settings.language)  # the catalogue every sink and answer reads
         self.mentions = Mentions(settings.mentions, settings.level_mentions)  # who cards @
-        http = http_session()  # one pool of keep-alive connections for every webhook
+        session = http_session()  # one pool of keep-alive connections for every webhook
         self._platforms: dict[str, Any] = {}  # each platform's own object (platform_state)
         # the platforms check their own settings before anything touches the database
-        self.sinks: dict[str, Sink] = make_sinks(self, http)
+        self.sinks: dict[str, Sink] = make_sinks(self, session)
         self.engine = make_engine(settings.database_url, settings.database_busy_timeout)
         if apply_migrations:
             migrate(self.engine)

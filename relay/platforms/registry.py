@@ -29,7 +29,7 @@ def unregistered() -> list[str]:
     return sorted(set(TYPES) ^ set(KINDS))
 
 
-def make_sinks(rt: Runtime, http: requests.Session) -> dict[str, Sink]:
+def make_sinks(rt: Runtime, session: requests.Session) -> dict[str, Sink]:
     """Each platform's setup (its own settings checked, its clients made), then every
     destination's sink, by its type."""
     if missing := unregistered():
@@ -37,8 +37,8 @@ def make_sinks(rt: Runtime, http: requests.Session) -> dict[str, Sink]:
                            f"{', '.join(missing)}")
     for platform in PLATFORMS:
         if platform.setup is not None:
-            platform.setup(rt, http)
-    return {name: KINDS[dest.kind].sink(rt, dest, http)
+            platform.setup(rt, session)
+    return {name: KINDS[dest.kind].sink(rt, dest, session)
             for name, dest in rt.settings.destination_table().items()}
 
 
