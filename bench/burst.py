@@ -43,8 +43,8 @@ from relay.guance import PAGE_SIZE
 from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
 from relay.pipeline.spread import poll_spread
-from relay.runtime import Runtime
 from relay.store import outbox as store
+from relay.platforms.registry import build_runtime
 
 SIDES = ("relay-digest", "relay-cards", "relay-cards-loaded", "baseline")
 FEISHU_CARDS_PER_MINUTE = 100  # a custom bot's sustained maximum (5 a second in bursts)
@@ -94,7 +94,7 @@ class RelaySide:
         subprocess.run([sys.executable, "-c", "from relay.cli import main; main(['migrate'])"],
                        env={**os.environ, "RELAY_DATABASE_URL": database_url}, check=True,
                        stdout=subprocess.DEVNULL)
-        self.rt = Runtime(Settings(
+        self.rt = build_runtime(Settings(
             _env_file=None, guance_base_url=fakes.guance, guance_api_key=fakes.api_key,
             channels=",".join(hooks), destinations=hooks, routes={n: [n] for n in hooks},
             storm_threshold=10 if digest else 1_000_000, database_url=database_url), clock=clock)

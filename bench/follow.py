@@ -31,6 +31,7 @@ from relay.sandbox.feishu import FakeFeishu
 from relay.sandbox.guance import FakeGuance
 from relay.sandbox.server import ServerThread
 from relay.store import outbox as store
+from relay.platforms.registry import build_runtime
 
 # (followed issues, the time Guance's list window filters on: undocumented, so both are measured)
 FULL_SIZES = ((50, "createAt"), (500, "createAt"), (5000, "createAt"), (5000, "updateAt"))
@@ -50,7 +51,7 @@ def measure(followed: int, window_on: str = "createAt", changes: int = CHANGES,
     servers = [ServerThread(guance.app), ServerThread(feishu.app)]
     try:
         with tempfile.TemporaryDirectory(prefix="bench-follow-") as tmp, quiet_logs("relay"):
-            rt = Runtime(Settings(
+            rt = build_runtime(Settings(
                 _env_file=None, guance_base_url=servers[0].url, guance_api_key=guance.api_key,
                 feishu_webhook_url=f"{servers[1].url}/flow/api/trigger-webhook/follow",
                 database_url=f"sqlite:///{tmp}/follow.db"), clock=clock)

@@ -22,10 +22,10 @@ from relay.clock import FakeClock
 from relay.config import Settings
 from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
-from relay.runtime import Runtime
 from relay.sandbox.feishu import FakeFeishu
 from relay.sandbox.guance import FakeGuance
 from relay.web.server import WebServer
+from relay.platforms.registry import build_runtime
 
 TARGET_RATIO = 1.5
 HISTORY_SECONDS = 30 * 86_400
@@ -110,10 +110,10 @@ def _measure(url: str, sizes: list[int], cycles: int) -> dict:
     guance, feishu = FakeGuance("growth-key-0123456789", clock=clock), FakeFeishu(clock=clock)
     servers = [WebServer(guance.app, "127.0.0.1", 0).start(),
                WebServer(feishu.app, "127.0.0.1", 0).start()]
-    rt = Runtime(Settings(_env_file=None, guance_base_url=servers[0].url,
-                          guance_api_key=guance.api_key, guance_calls_per_minute=1000,
-                          feishu_webhook_url=f"{servers[1].url}/flow/api/trigger-webhook/ops",
-                          database_url=url), clock=clock)
+    rt = build_runtime(Settings(_env_file=None, guance_base_url=servers[0].url,
+                                guance_api_key=guance.api_key, guance_calls_per_minute=1000,
+                                feishu_webhook_url=f"{servers[1].url}/flow/api/trigger-webhook/ops",
+                                database_url=url), clock=clock)
 
     def one_cycle() -> float:
         """A minute with a few new issues, then poll + deliver; returns its seconds."""

@@ -20,10 +20,10 @@ from relay.clock import FakeClock
 from relay.config import Settings
 from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
-from relay.runtime import Runtime
 from relay.sandbox.feishu import FakeFeishu
 from relay.sandbox.guance import FakeGuance
 from relay.sandbox.server import ServerThread
+from relay.platforms.registry import build_runtime
 
 ISSUE_EVERY = 7  # seconds; not a divisor of 60, so issues never sit on a window's edge
 # run number → seconds late; None = the run never happens (the machine was down, say)
@@ -44,7 +44,7 @@ def run(runs: int, schedule: dict[int, int | None], channels: int = 2) -> dict:
     baseline_hooks = {n: f"{feishu_url}/flow/api/trigger-webhook/baseline-{n}" for n in names}
     try:
         with tempfile.TemporaryDirectory(prefix="bench-late-") as tmp:
-            rt = Runtime(Settings(
+            rt = build_runtime(Settings(
                 _env_file=None, guance_base_url=servers[0].url, guance_api_key=guance.api_key,
                 channels=",".join(names), storm_threshold=100_000,  # one card per issue
                 destinations={n: f"{feishu_url}/flow/api/trigger-webhook/relay-{n}"

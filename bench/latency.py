@@ -28,6 +28,7 @@ from relay.runtime import Runtime
 from relay.sandbox.feishu import FakeFeishu
 from relay.sandbox.guance import FakeGuance
 from relay.sandbox.server import ServerThread
+from relay.platforms.registry import build_runtime
 
 ISSUE_EVERY = 20.0  # mean seconds between issues
 REPLIES_PER_MINUTE = 2
@@ -85,7 +86,7 @@ def run_mode(mode: str, minutes: int, seed: int) -> dict:
         when += rng.expovariate(1 / ISSUE_EVERY)
     try:
         with quiet_logs("relay"), tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp:
-            rt = Runtime(Settings(
+            rt = build_runtime(Settings(
                 _env_file=None, guance_base_url=servers[0].url, guance_api_key=guance.api_key,
                 feishu_webhook_url=f"{servers[1].url}/flow/api/trigger-webhook/latency",
                 database_url=f"sqlite:///{tmp}/latency.db"), clock=clock)

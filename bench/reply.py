@@ -35,7 +35,7 @@ def serve(guance_url: str, api_key: str) -> None:
     import tempfile
 
     from relay.config import Settings
-    from relay.runtime import Runtime
+    from relay.platforms.registry import build_runtime
     from relay.web.app import create_app
     from relay.web.server import WebServer
 
@@ -43,11 +43,11 @@ def serve(guance_url: str, api_key: str) -> None:
     # clients beyond the threads would queue by design: no "task queue depth" warnings
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     tmp = tempfile.TemporaryDirectory(prefix="bench-reply-")
-    rt = Runtime(Settings(_env_file=None, guance_base_url=guance_url, guance_api_key=api_key,
-                          guance_calls_per_minute=10_000_000, reply_token=TOKEN,
-                          replies_in_flight=CLIENTS,  # each client's reply waits on Guance
-                          feishu_webhook_url=f"{guance_url}/flow/api/trigger-webhook/unused",
-                          database_url=f"sqlite:///{tmp.name}/reply.db"))
+    rt = build_runtime(Settings(_env_file=None, guance_base_url=guance_url, guance_api_key=api_key,
+                                guance_calls_per_minute=10_000_000, reply_token=TOKEN,
+                                replies_in_flight=CLIENTS,  # each client's reply waits on Guance
+                                feishu_webhook_url=f"{guance_url}/flow/api/trigger-webhook/unused",
+                                database_url=f"sqlite:///{tmp.name}/reply.db"))
     app = create_app(rt)
     profile_to = os.environ.get("BENCH_PROFILE")
     if profile_to:

@@ -58,7 +58,7 @@ def serve(args: argparse.Namespace) -> None:
 
     import relay.connections.loop as loop
     import relay.platforms.dingtalk_app.connection as dt
-    from relay.runtime import Runtime
+    from relay.platforms.registry import build_runtime
     from relay.config import Settings
     from relay.web.app import create_app
     from relay.web.server import WebServer
@@ -68,7 +68,7 @@ def serve(args: argparse.Namespace) -> None:
     loop.STABLE_SECONDS = args.stable
     dt.PING_SECONDS = args.ping
     tmp = tempfile.TemporaryDirectory(prefix="bench-stream-")
-    rt = Runtime(Settings(
+    rt = build_runtime(Settings(
         _env_file=None, guance_base_url=args.guance, guance_api_key=API_KEY,
         guance_calls_per_minute=10_000_000, dingtalk_app_key=args.app_key,
         dingtalk_app_secret=args.app_secret, dingtalk_open_base_url=args.dingtalk,

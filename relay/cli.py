@@ -90,12 +90,12 @@ def main(argv: list[str] | None = None) -> int:
 def _runtime(settings: Settings):
     from relay.config.settings import exposed_config_file
     from relay.logs import Redactor, setup_logging
-    from relay.runtime import Runtime
+    from relay.platforms.registry import build_runtime
 
     setup_logging(Redactor(settings.secrets()), fmt=settings.log_format)
     if warning := exposed_config_file():
         log.warning(warning)
-    return Runtime(settings)
+    return build_runtime(settings)
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:

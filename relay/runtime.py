@@ -1,11 +1,15 @@
-"""Everything a job or request needs, built once from the settings."""
+"""Everything a job or request needs, built once from the settings: the Runtime type, a leaf that
+imports no platform (relay.platforms.registry.build_runtime makes one with every platform's
+sinks; each platform keeps its own state in `platform_state`)."""
 
 from __future__ import annotations
 
 import logging
 import signal
 import threading
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, TypeVar
+
+import requests
 
 from relay.clock import Clock
 from relay.config import Settings
@@ -17,49 +21,34 @@ from relay.logs import Redactor
 from relay.metrics import Metrics
 from relay.platforms.base import Sink
 from relay.platforms.mentions import Mentions
-from relay.platforms.registry import KINDS, PLATFORMS, unregistered
 from relay.ratelimit import RateLimiter
 from relay.store.base import make_engine, migrate
 from relay.store.budget import SharedRateLimiter, key_id
 from relay.store.leases import Leases
 
-if TYPE_CHECKING:
-    from relay.connections import Connection
-    from relay.platforms.dingtalk_app.connection import DingTalkStream
-    from relay.platforms.dingtalk_app.openapi import DingTalkApp
-    from relay.platforms.feishu.app import FeishuApp
-    from relay.platforms.feishu.card import CardTemplate
-    from relay.replies.event_worker import EventWorker
-
 log = logging.getLogger("relay")
+T = TypeVar("T")
 GUANCE_WINDOW_SECONDS = 61.0  # a second of margin over Guance's one-minute window
+
+
+MakeSinks = Callable[["Runtime", requests.Session], dict[str, Sink]]
 
 
 class Runtime:
     def __init__(self, settings: Settings, clock: Clock | None = None,
-                 apply_migrations: bool = True) -> None:
+                 apply_migrations: bool = True, *, make_sinks: MakeSinks) -> None:
+        """`make_sinks`: relay.platforms.registry.make_sinks (build_runtime passes it); named,
+        so that a runtime is never built without its platforms by accident."""
         self.settings = settings
         self.clock = clock or Clock()
         self.redact = Redactor(settings.secrets())
         self.routing = settings.routing()
         self.text = text_for(settings.language)  # the catalogue every sink and answer reads
         self.mentions = Mentions(settings.mentions, settings.level_mentions)  # who cards @
-        http = http_session()  # one pool of keep-alive connections for every webhook
-        self.feishu_app: FeishuApp | None = None  # both set by the Feishu platform's setup
-        self.card: CardTemplate | None = None
-        self.dingtalk_app: DingTalkApp | None = None  # set by the DingTalk app platform's setup
-        self.dingtalk_stream: DingTalkStream | None = None  # its Stream connection, when serving
-        # each platform checks its own settings (before anything touches the database) and
-        # makes what its sinks share, then every destination gets its type's sink
-        if missing := unregistered():  # a destination type without a sink, or the reverse
-            raise RuntimeError(f"destination types without both a config entry and a sink: "
-                               f"{', '.join(missing)}")
-        for platform in PLATFORMS:
-            if platform.setup is not None:
-                platform.setup(self, http)
-        self.sinks: dict[str, Sink] = {
-            name: KINDS[dest.kind].sink(self, dest, http)
-            for name, dest in settings.destination_table().items()}
+        session = http_session()  # one pool of keep-alive connections for every webhook
+        self._platforms: dict[str, Any] = {}  # each platform's own object (platform_state)
+        # the platforms check their own settings before anything touches the database
+        self.sinks: dict[str, Sink] = make_sinks(self, session)
         self.engine = make_engine(settings.database_url, settings.database_busy_timeout)
         if apply_migrations:
             migrate(self.engine)
@@ -70,12 +59,10 @@ class Runtime:
             [(settings.guance_calls_per_minute, GUANCE_WINDOW_SECONDS)], self.clock)
         self.leases = Leases(self.engine, settings.lease_seconds, self.clock)
         self.metrics = Metrics()
-        # the long connections the platforms keep (Feishu's, DingTalk's Stream): each platform
-        # adds its own as it starts listening; /healthz and /metrics read them here
-        self.connections: list[Connection] = []
+        # the long connections the platforms keep (Feishu's, DingTalk's Stream), each added as
+        # its platform starts listening: /healthz and /metrics read them here (relay/connections/)
+        self.connections: list[Any] = []
         self.metrics.watch_connections(lambda: list(self.connections))
-        # started by the /feishu/events blueprint (relay/platforms/feishu/worker.py)
-        self.event_worker: EventWorker | None = None
         # each destination keeps under its platform's documented limits
         self.send_limits = {name: RateLimiter(sink.limits, self.clock)
                             for name, sink in self.sinks.items()}
@@ -102,13 +89,24 @@ class Runtime:
                 timeout=self.settings.guance_timeout, clock=self.clock, session=http_session())
         return self._guance
 
+    def platform_state(self, name: str, make: Callable[[], T]) -> T:
+        """The platform's own object (its app client and tokens, its workers), made on first
+        use; the platform keeps its state there instead of in attributes of the Runtime. One
+        with a `close()` is closed with the runtime."""
+        if name not in self._platforms:
+            self._platforms[name] = make()
+        return self._platforms[name]
+
+    def platform(self, name: str) -> Any:
+        """The platform's own object, None before its setup made one."""
+        return self._platforms.get(name)
+
     def close(self) -> None:
         for connection in self.connections:
             connection.stop()
-        if self.event_worker is not None:
-            self.event_worker.stop()
-        if self.dingtalk_stream is not None:
-            self.dingtalk_stream.stop()
+        for state in self._platforms.values():
+            if callable(close := getattr(state, "close", None)):
+                close()
         self.engine.dispose()
 
 

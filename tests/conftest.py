@@ -12,6 +12,7 @@ from relay.config import Settings
 from relay.runtime import Runtime
 from relay.sandbox.feishu import FakeFeishu
 from relay.sandbox.guance import FakeGuance
+from relay.platforms.registry import build_runtime
 from tests.helpers import REPLY_TOKEN, served
 
 # fixtures of the chat platforms' fakes: dingtalk, wecom (robots); open_api, app_rt (app bot)
@@ -56,7 +57,7 @@ def make_runtime(tmp_path, guance, feishu, clock):
             reply_token=REPLY_TOKEN, database_url=f"sqlite:///{tmp_path}/relay.db",
             language="en")  # the tests written before zh-CN became the default read English
         values.update(overrides)
-        rt = Runtime(Settings(**values), clock=clock)
+        rt = build_runtime(Settings(**values), clock=clock)
         made.append(rt)
         return rt
 

@@ -22,7 +22,7 @@ from relay.config.settings import exposed_config_file
 from relay.config.file import config_path
 from relay.connections import check as check_link
 from relay.guance import GuanceAuthError, GuanceBudgetExhausted, GuanceError
-from relay.platforms.registry import PLATFORMS
+from relay.platforms.registry import PLATFORMS, build_runtime
 from relay.runtime import Runtime
 from relay.store.budget import GuanceBudget
 
@@ -105,7 +105,7 @@ def run_check() -> int:
     settings = load_settings()
     settings.require("guance_api_key")
     settings.routing()
-    rt = Runtime(settings)  # the card template, bot secrets and the database, as `relay run`
+    rt = build_runtime(settings)  # the card template, bot secrets and the database, as `relay run`
     try:
         path = config_path()
         out = [f"settings: ok (config file: {path or 'none'}; database "

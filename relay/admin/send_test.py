@@ -15,7 +15,7 @@ from relay.errors import ConfigError
 from relay.http import http_session
 from relay.payloads import TestCard
 from relay.platforms.base import Sink
-from relay.platforms.registry import KINDS, PLATFORMS
+from relay.platforms.registry import KINDS, PLATFORMS, build_runtime
 from relay.runtime import Runtime
 
 
@@ -62,7 +62,7 @@ def sink_for(rt: Runtime, name: str, session: requests.Session) -> tuple[Sink, s
 
 def run_send_test(name: str) -> int:
     settings = load_settings()
-    rt = Runtime(settings)
+    rt = build_runtime(settings)
     try:
         session, answers = http_session(), []
         session.hooks["response"].append(lambda resp, *args, **kwargs: answers.append(resp))

@@ -14,6 +14,7 @@ import html
 import logging
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from relay.guance import GuanceBudgetExhausted, GuanceError, GuanceNotFound, html_to_text
 from relay.platforms.registry import BY_NAME
@@ -34,10 +35,16 @@ class NotifyReport:
     waiting: bool = False  # the call budget ran out before every chosen issue was checked
 
 
+def _app(rt: Runtime) -> Any:
+    """The Feishu app bot's client, kept in the Feishu platform's own object (its
+    relay/platforms/feishu/state.py), which this job reads without reaching into that folder."""
+    return getattr(rt.platform("feishu"), "app", None)
+
+
 def notify_replies(rt: Runtime, max_issues: int = 5) -> NotifyReport:
     report = NotifyReport()
     chats = rt.settings.chats("feishu_app")
-    if rt.feishu_app is None or not chats:
+    if _app(rt) is None or not chats:
         log.debug("notify_replies: no Feishu app chats (feishu_app destinations); nothing to do")
         return report
     now = int(rt.clock.now())
@@ -112,13 +119,13 @@ def _post(rt: Runtime, cards: list[Delivery], reply: dict) -> bool:
         chat_id = rt.settings.chats("feishu_app")[card.destination]
         text = t("notify.replied", who=who, content=content)
         if card.message_id:
-            result = rt.feishu_app.reply_text(card.message_id, text,  # type: ignore[union-attr]
-                                              idempotency_key=f"n{reply['uuid']}{card.id}")
+            result = _app(rt).reply_text(card.message_id, text,
+                                         idempotency_key=f"n{reply['uuid']}{card.id}")
         else:
-            result = rt.feishu_app.send(chat_id, "text",  # type: ignore[union-attr]
-                                        {"text": t("notify.replied_on", who=who, title=title,
-                                                   content=content)},
-                                        idempotency_key=f"n{reply['uuid']}{card.id}")
+            result = _app(rt).send(chat_id, "text",
+                                   {"text": t("notify.replied_on", who=who, title=title,
+                                              content=content)},
+                                   idempotency_key=f"n{reply['uuid']}{card.id}")
         if result.ok:
             ok = True
         else:

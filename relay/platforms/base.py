@@ -1,5 +1,6 @@
-"""What every chat platform implements and declares: a sink (take an outbox payload, send it,
-say how it went), the kinds of destination it offers and its reply routes (see registry.py).
+"""What every chat platform implements: a sink (take an outbox payload, send it, say how it
+went), and the helpers they share (an app's cached token, reading a robot's errcode, making text
+inert); what a platform declares is in declaration.py.
 
 A payload is a model of relay/payloads.py (an issue's card, a reminder, a status change, a storm
 digest...), told apart by class: `isinstance(payload, FollowUp)` is a change to tell after a card.
@@ -12,20 +13,14 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol
+from typing import Any, Callable, ClassVar, Protocol
 from zoneinfo import ZoneInfo
 
 import requests
-from flask import Blueprint
 
 from relay import http
-from relay.config.destinations import Destination
 from relay.i18n import Text
 from relay.payloads import Card
-
-if TYPE_CHECKING:
-    from relay.connections import Link
-    from relay.runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -42,24 +37,6 @@ class Sink(Protocol):
     limits: ClassVar[list[tuple[int, float]]]
 
     def send(self, payload: Card, now: float) -> SendResult: ...
-
-
-@dataclass(frozen=True)
-class Kind:
-    """How the sink of a destination type (a `type` in RELAY_DESTINATIONS, declared with its URL
-    shape in relay/config/destinations.py) is built."""
-
-    name: str
-    sink: Callable[[Runtime, Destination, requests.Session], Sink]
-
-
-@dataclass(frozen=True)
-class ReplyRoute:
-    """An HTTP route through which a platform's chat writes back."""
-
-    path: str
-    blueprint: Callable[[Runtime], Blueprint]
-    counted: bool = True  # requests it refuses unread count in relay_reply_requests_total
 
 
 Inert = Callable[[str], str]  # text from outside → the same text, shown as is, never markup
@@ -80,29 +57,6 @@ def zero_width_after(pattern: str) -> Inert:
     made inert twice is the same as once."""
     compiled = re.compile(f"(?:{pattern})(?!{ZERO_WIDTH})")
     return lambda text: compiled.sub(lambda m: m.group(0) + ZERO_WIDTH, text)
-
-
-@dataclass(frozen=True)
-class Platform:
-    name: str
-    kinds: tuple[Kind, ...] = ()
-    replies: tuple[ReplyRoute, ...] = ()
-    # run once as the runtime starts, before the sinks are built: checks the platform's own
-    # settings and makes what its sinks share (the Feishu app client, the card template)
-    setup: Callable[[Runtime, requests.Session], None] | None = None
-    # run by `relay check` after setup: settings that work, but not as one would expect
-    warnings: Callable[[Runtime], list[str]] | None = None
-    # run once in the serving process (relay run / serve): opens the connections the platform
-    # keeps to its chat service (DingTalk's Stream)
-    listen: Callable[[Runtime], None] | None = None
-    # what makes text from outside (Guance's issues and comments, chat names) inert in the
-    # platform's plain text messages (thread lines, answers), for code outside its folder
-    # (relay/pipeline/notify_replies.py); its sinks use it and their own markup dialects'
-    # functions for every such text they lay out
-    inert: Inert = as_is
-    # the long connections the platform keeps, not started (relay/connections/): `relay check`
-    # opens each once, layer by layer
-    links: Callable[[Runtime], list[Link]] | None = None
 
 
 class CachedToken:

@@ -26,6 +26,7 @@ from relay.sandbox.robots import FakeDingTalk, FakeWeCom, robot_url
 from relay.sandbox.server import ServerThread
 from relay.web.app import create_app
 from relay.web.server import WebServer
+from relay.platforms.registry import build_runtime
 
 
 HOSTILE = '<at id=all></at> @所有人 [点我](http://evil)'
@@ -80,7 +81,7 @@ def run_sandbox(crontab: Path | None = None, keep: bool = False) -> int:
             routes={"payments": ["payments-oncall"], "search": ["search-team"]},
             database_url=f"sqlite:///{tmp}/relay.db",
             ui_token=secrets.token_urlsafe(12) if keep else None)
-        rt = Runtime(settings)
+        rt = build_runtime(settings)
         web = WebServer(create_app(rt), "127.0.0.1", 0).start()
         try:
             print(f"relay sandbox: fake Guance {g_url}, fake Feishu {f_url}, reply endpoint "
@@ -178,7 +179,7 @@ def run_robots(guance: FakeGuance, guance_url: str, tmp: str) -> bool:
                       "refunds-wecom": robot_url(servers[1].url, "wecom", "refunds0004")},
         routes={"refunds": ["refunds-ding", "refunds-wecom"]},
         database_url=f"sqlite:///{tmp}/robots.db")
-    rt = Runtime(settings)
+    rt = build_runtime(settings)
     web = WebServer(create_app(rt), "127.0.0.1", 0).start()
     try:
         print("\n5. channel 'refunds' goes to a signed DingTalk robot and a WeCom robot")

@@ -15,7 +15,6 @@ import requests
 from relay.config import Settings
 from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
-from relay.runtime import Runtime
 from relay.sandbox.demo_app_bot import _wait
 from relay.sandbox.feishu_app import FakeFeishuApp, click_event, message_event, push_event
 from relay.sandbox.guance import FakeGuance
@@ -23,6 +22,7 @@ from relay.sandbox.robots import FakeDingTalk, robot_url
 from relay.sandbox.server import ServerThread
 from relay.web.app import create_app
 from relay.web.server import WebServer
+from relay.platforms.registry import build_runtime
 
 CHAT = "oc_sandboxactions0000000000001"
 OTHER_CHAT = "oc_sandboxpayments000000000002"  # another team's chat: no ledger card goes there
@@ -53,7 +53,7 @@ def run_actions_step(guance: FakeGuance, guance_url: str, workdir: Path) -> bool
                                                               "payments-app": OTHER_CHAT},
         routes={"ledger": ["ledger-ding", "ledger-app"]},
         database_url=f"sqlite:///{workdir}/relay-actions.db")
-    rt = Runtime(settings)
+    rt = build_runtime(settings)
     web = WebServer(create_app(rt), "127.0.0.1", port).start()
 
     def status(uuid: str) -> str:

@@ -11,12 +11,12 @@ from relay.config import Settings
 from relay.pipeline.deliver import deliver
 from relay.pipeline.notify_replies import notify_replies
 from relay.pipeline.poll import poll
-from relay.runtime import Runtime
 from relay.sandbox.feishu_app import FakeFeishuApp, message_event, push_event
 from relay.sandbox.guance import FakeGuance
 from relay.sandbox.server import ServerThread
 from relay.web.app import create_app
 from relay.web.server import WebServer
+from relay.platforms.registry import build_runtime
 
 CHAT = "oc_sandboxpayments0000000000001"
 
@@ -42,7 +42,7 @@ def run_app_bot_step(guance: FakeGuance, guance_url: str, workdir: Path) -> bool
         feishu_encrypt_key=key, feishu_open_base_url=server.url,
         feishu_app_chats={"payments-app": CHAT}, routes={"payments": ["payments-app"]},
         database_url=f"sqlite:///{workdir}/relay-app-bot.db")
-    rt = Runtime(settings)
+    rt = build_runtime(settings)
     web = WebServer(create_app(rt), "127.0.0.1", 0).start()
     try:
         poll(rt)

@@ -12,12 +12,13 @@ from relay.config import Settings
 from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
 from relay.platforms.dingtalk_app.stream import BOT_MESSAGE_TOPIC, CARD_CALLBACK_TOPIC
-from relay.runtime import Runtime
 from relay.sandbox.dingtalk_app import FakeDingTalkApp, wait_until, bot_message, card_click
 from relay.sandbox.guance import FakeGuance
 from relay.sandbox.netfault import FaultyProxy
 from relay.sandbox.server import ServerThread
 from relay.web.app import create_app
+from relay.platforms.dingtalk_app.state import dingtalk_app_state
+from relay.platforms.registry import build_runtime
 
 GROUP = "cidSandboxOrders00000001=="
 PING_SECONDS = 2.0  # the step's ping interval, short so the half-open part takes seconds
@@ -39,7 +40,7 @@ def run_dingtalk_app_step(guance: FakeGuance, guance_url: str, workdir: Path) ->
         dingtalk_app_secret=dingtalk.app_secret, dingtalk_open_base_url=server.url,
         dingtalk_card_template="relay-alert.schema", dingtalk_app_groups={"orders-dt": GROUP},
         routes={"orders": ["orders-dt"]}, database_url=f"sqlite:///{workdir}/relay-dt.db")
-    rt = Runtime(settings)
+    rt = build_runtime(settings)
     try:
         create_app(rt)  # what `relay run` starts: here no HTTP port is served at all
         if not dingtalk.wait_connected(1):
@@ -65,7 +66,7 @@ def run_dingtalk_app_step(guance: FakeGuance, guance_url: str, workdir: Path) ->
         wait_until(lambda: len(dingtalk.texts_in(GROUP)) >= 2, 30)
         dingtalk.push_again(click)  # as if DingTalk had missed the ack
         dingtalk.wait_acked(click, 2)
-        rt.dingtalk_stream.worker.run_due()  # type: ignore[union-attr]
+        dingtalk_app_state(rt).stream.worker.run_due()  # type: ignore[union-attr]
         resolved = [b for u, b in guance.modifications if u == issue]
         print(f"   the card's Resolve button over Stream (pushed twice): {len(resolved)} change "
               f"in Guance {resolved}; the robot says {dingtalk.texts_in(GROUP)[1:2]}")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
-from relay.runtime import Runtime
+from relay.platforms.registry import build_runtime
 from relay.sandbox.feishu_app import FakeFeishuApp, click_event, message_event
 from relay.sandbox.server import wait_until
 from relay.sandbox.guance import FakeGuance
@@ -35,7 +35,7 @@ def run_feishu_long_step(guance: FakeGuance, guance_url: str, workdir: Path) -> 
         feishu_events="long", feishu_open_base_url=server.url,
         feishu_app_chats={"storage-app": CHAT}, routes={"storage": ["storage-app"]},
         database_url=f"sqlite:///{workdir}/relay-feishu-long.db")
-    rt = Runtime(settings)
+    rt = build_runtime(settings)
     try:
         create_app(rt)  # what `relay run` starts: here no HTTP port is served at all
         if not long.wait_connected(1):

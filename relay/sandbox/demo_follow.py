@@ -11,12 +11,12 @@ from relay.config import Settings
 from relay.pipeline.deliver import deliver
 from relay.pipeline.follow import track_issues
 from relay.pipeline.poll import poll
-from relay.runtime import Runtime
 from relay.sandbox.feishu import FakeFeishu, card_texts
 from relay.sandbox.feishu_app import FakeFeishuApp
 from relay.sandbox.guance import FakeGuance
 from relay.sandbox.robots import FakeDingTalk, FakeWeCom, robot_url
 from relay.sandbox.server import ServerThread
+from relay.platforms.registry import build_runtime
 
 CHAT = "oc_sandboxincidents00000000001"
 PEOPLE = {"acnt_lilei": {"name": "Li Lei", "feishu": "ou_lilei0000000000000000000001",
@@ -48,7 +48,7 @@ def run_follow_step(guance: FakeGuance, guance_url: str, workdir: Path) -> bool:
                               "incidents-ding", "incidents-wecom"]},
         mentions=PEOPLE, level_mentions={"incidents": {"P0": ["oncall@example.com"]}},
         database_url=f"sqlite:///{workdir}/relay-follow.db")
-    rt = Runtime(settings)
+    rt = build_runtime(settings)
     try:
         now = int(rt.clock.now())
         issue = guance.add_issue("Payment API error rate above 5%", ["incidents"],

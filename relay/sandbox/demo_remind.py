@@ -10,10 +10,10 @@ from relay.config import Settings
 from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
 from relay.pipeline.remind import remind
-from relay.runtime import Runtime
 from relay.sandbox.guance import FakeGuance
 from relay.sandbox.robots import FakeDingTalk, robot_url
 from relay.sandbox.server import ServerThread
+from relay.platforms.registry import build_runtime
 
 
 def run_remind_step(guance: FakeGuance, guance_url: str, workdir: Path) -> bool:
@@ -26,7 +26,7 @@ def run_remind_step(guance: FakeGuance, guance_url: str, workdir: Path) -> bool:
                                                                 "batch0009")},
         routes={"batch": ["batch-ding"]}, reminders={"P2": 10},
         database_url=f"sqlite:///{workdir}/relay-remind.db")
-    rt = Runtime(settings)
+    rt = build_runtime(settings)
     try:
         now = int(rt.clock.now())
         for n in range(3):

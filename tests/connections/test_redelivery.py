@@ -4,6 +4,7 @@ pushes each frame to one of the app's connections."""
 
 from __future__ import annotations
 
+from relay.platforms.dingtalk_app.state import dingtalk_app_state
 from relay.platforms.dingtalk_app.stream import BOT_MESSAGE_TOPIC
 from relay.sandbox.dingtalk_app import bot_message, wait_until
 from tests.connections.conftest import GROUP, serving
@@ -22,7 +23,7 @@ def test_a_redelivered_event_acts_once_across_replicas(make_dt, ding, guance, da
     assert ding.wait_acked(message, 2)
     assert wait_until(lambda: ding.texts_in(GROUP))
     for rt in (first, second):
-        rt.dingtalk_stream.worker.run_due()
+        dingtalk_app_state(rt).stream.worker.run_due()
     assert len(guance.comments(issue)) == 1 and len(ding.texts_in(GROUP)) == 1
     counts = [rt.metrics.connection_events.labels("dingtalk_app", event)._value.get()
               for rt in (first, second) for event in ("received", "redelivered")]

@@ -12,9 +12,9 @@ import pytest
 
 from relay.cli import main
 from relay.config import ConfigError, load_settings
-from relay.runtime import Runtime
 from relay.sandbox.dingtalk_app import FakeDingTalkApp
 from relay.sandbox.feishu_app import FakeFeishuApp
+from relay.platforms.registry import build_runtime
 from tests.helpers import served
 from tests.robots import DING_SECRET, DING_TOKEN, WECOM_KEY, ding_url, new_issues, wecom_url
 
@@ -131,7 +131,7 @@ def test_either_form_starts_and_delivers_one_card_to_each_destination(
         "default": "feishu_flow", "bot": "feishu_bot", "ding": "dingtalk", "wx": "wecom",
         "ops-chat": "feishu_app", "ops-dt": "dingtalk_app"}
     assert settings.routing() == {"ops": EVERY}
-    rt = Runtime(settings, clock=clock)
+    rt = build_runtime(settings, clock=clock)
     try:
         new_issues(rt, fakes["guance"], clock, channels=["ops"])
         assert delivered(fakes) == dict.fromkeys(EVERY, 1)

@@ -16,6 +16,7 @@ from relay.platforms.dingtalk_app.stream import BOT_MESSAGE_TOPIC, CARD_CALLBACK
 from relay.sandbox.dingtalk_app import FakeDingTalkApp, bot_message, card_click, wait_until
 from relay.sandbox.server import ServerThread
 from relay.web.app import create_app
+from relay.platforms.dingtalk_app.state import dingtalk_app_state
 
 GROUP = "cidOpsGroup0000000001=="
 TEMPLATE = "relay-alert.schema"
@@ -115,7 +116,7 @@ def test_a_redelivered_message_acts_once_also_after_a_restart(make_dt, dingtalk,
     second = serving(make_dt(), dingtalk, connections=2)  # a restarted relay, same database
     dingtalk.push_again(message_id)
     assert dingtalk.wait_acked(message_id, 3)
-    second.dingtalk_stream.worker.run_due()
+    dingtalk_app_state(second).stream.worker.run_due()
     assert guance.comments(issue) == [guance.comments(issue)[0]]
     assert len(dingtalk.texts_in(GROUP)) == 1
 
@@ -128,7 +129,7 @@ def test_a_card_button_over_stream_acts_once_and_the_card_follows(rt, dingtalk, 
     assert wait_until(lambda: dingtalk.texts_in(GROUP))
     dingtalk.push_again(message_id)
     assert dingtalk.wait_acked(message_id, 2)
-    rt.dingtalk_stream.worker.run_due()
+    dingtalk_app_state(rt).stream.worker.run_due()
     assert [body.get("statusType") for uuid, body in guance.modifications
             if uuid == issue] == [20]
     (comment,) = guance.comments(issue)
@@ -172,23 +173,23 @@ def test_the_access_token_is_renewed_before_it_expires(rt, dingtalk, guance, clo
     send_card(rt, dingtalk, guance, clock)
     assert dingtalk.token_requests == 1
     clock.advance(dingtalk.token_expire - RENEW_MARGIN_SECONDS - 1)
-    assert rt.dingtalk_app.send_text(GROUP, "still the same token").ok
+    assert dingtalk_app_state(rt).app.send_text(GROUP, "still the same token").ok
     assert dingtalk.token_requests == 1
     clock.advance(2)
-    assert rt.dingtalk_app.send_text(GROUP, "a renewed token").ok
+    assert dingtalk_app_state(rt).app.send_text(GROUP, "a renewed token").ok
     assert dingtalk.token_requests == 2
 
 
 def test_a_token_refused_with_401_is_renewed_once(rt, dingtalk):
-    assert rt.dingtalk_app.send_text(GROUP, "first").ok
+    assert dingtalk_app_state(rt).app.send_text(GROUP, "first").ok
     dingtalk._tokens.clear()  # DingTalk forgot the token (revoked, or a clock off)
-    assert rt.dingtalk_app.send_text(GROUP, "second").ok
+    assert dingtalk_app_state(rt).app.send_text(GROUP, "second").ok
     assert dingtalk.token_requests == 2 and dingtalk.texts_in(GROUP) == ["first", "second"]
 
 
 def test_a_wrong_secret_says_so_with_the_setting_names(make_dt, dingtalk):
     rt = make_dt(dingtalk_app_secret="wrong")
-    result = rt.dingtalk_app.send_text(GROUP, "x")
+    result = dingtalk_app_state(rt).app.send_text(GROUP, "x")
     assert not result.ok and "RELAY_DINGTALK_APP_SECRET" in result.error
     assert "invalidClientIdOrSecret" in result.error and "wrong" not in result.error
 
@@ -211,7 +212,7 @@ def test_a_dropped_connection_comes_back_and_frames_flow_again(rt, dingtalk, gua
     dingtalk.push(BOT_MESSAGE_TOPIC, bot_message(GROUP, f"#{issue}#after the drop",
                                                  dingtalk.app_key))
     assert wait_until(lambda: guance.comments(issue))
-    assert rt.dingtalk_stream.connection.reconnects >= 1
+    assert dingtalk_app_state(rt).stream.connection.reconnects >= 1
 
 
 def test_an_unreadable_frame_is_skipped_and_the_connection_stays(rt, dingtalk, guance, clock):
@@ -233,7 +234,7 @@ def test_a_message_from_a_group_relay_does_not_serve_is_not_acted_on(rt, dingtal
     message_id = dingtalk.push(BOT_MESSAGE_TOPIC, bot_message("cidElsewhere==", f"#{issue}#x",
                                                               dingtalk.app_key))
     assert dingtalk.wait_acked(message_id)
-    rt.dingtalk_stream.worker.run_due()
+    dingtalk_app_state(rt).stream.worker.run_due()
     assert guance.comments(issue) == [] and dingtalk.group_messages == []
 
 

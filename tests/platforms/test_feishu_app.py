@@ -12,6 +12,7 @@ from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
 from relay.platforms.feishu.app import FeishuApp
 from relay.store import outbox as store
+from relay.platforms.feishu.state import feishu_state
 from tests.appbot import CHAT, send_card
 
 
@@ -43,7 +44,7 @@ def test_app_chats_and_webhooks_can_share_a_route(app_rt, open_api, feishu, guan
 
 def test_token_is_cached_and_refreshed_ten_minutes_before_expiry(app_rt, open_api, guance, clock):
     rt = app_rt()
-    app = rt.feishu_app
+    app = feishu_state(rt).app
     token = app.token()
     clock.advance(7200 - 601)
     assert app.token() == token and open_api.token_requests == 1
@@ -55,7 +56,7 @@ def test_token_is_cached_and_refreshed_ten_minutes_before_expiry(app_rt, open_ap
 def test_an_expired_token_is_replaced_before_a_card_goes_out(app_rt, open_api, guance, clock):
     rt = app_rt()
     poll(rt)
-    rt.feishu_app.token()
+    feishu_state(rt).app.token()
     clock.advance(7300)  # the cached token has expired on Feishu's side
     clock.advance(30)
     guance.add_issue("after two hours")
@@ -67,9 +68,9 @@ def test_an_expired_token_is_replaced_before_a_card_goes_out(app_rt, open_api, g
 
 def test_a_token_feishu_forgot_is_fetched_again_once(app_rt, open_api, clock):
     rt = app_rt()
-    rt.feishu_app.token()
+    feishu_state(rt).app.token()
     open_api._tokens.clear()  # e.g. the app secret was reset: Feishu answers 99991663
-    result = rt.feishu_app.send(CHAT, "text", {"text": "hello"})
+    result = feishu_state(rt).app.send(CHAT, "text", {"text": "hello"})
     assert result.ok and result.message_id
     assert open_api.token_requests == 2
 

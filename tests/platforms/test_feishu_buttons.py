@@ -14,6 +14,7 @@ from relay.platforms.feishu.events import MAX_AGE_SECONDS
 from relay.sandbox.feishu_app import click_event
 from relay.store import chat as chat_store
 from relay.web.app import create_app
+from relay.platforms.feishu.state import feishu_state
 from tests.appbot import (CHAT, ENGINEER, OTHER_CHAT, VTOKEN, send_card, signed_post, thread_reply,
                           wait_for)
 
@@ -154,7 +155,7 @@ def test_a_rate_limited_action_in_the_thread_is_not_retried(rt, client, open_api
     (answer,) = wait_for(lambda: open_api.texts_replying_to(msg_id(event)))
     assert "busy" in answer
     clock.advance(3600)
-    rt.event_worker.wake()
+    feishu_state(rt).worker.wake()
     time.sleep(0.3)
     assert guance.modifications == [] and guance.comments(issue) == []
     assert chat_store.get_event(rt.engine, event["header"]["event_id"]).status == "failed"

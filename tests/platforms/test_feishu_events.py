@@ -15,6 +15,7 @@ from relay.store import chat as chat_store
 from relay.store import replylog
 from relay.web.app import create_app
 from relay.web.server import WebServer
+from relay.platforms.feishu.state import feishu_state
 from tests.appbot import (CHAT, EKEY, ENGINEER, OTHER_CHAT, VTOKEN, encrypt, send_card, sign,
                           signed_post, thread_reply, wait_for)
 from tests.helpers import assert_json_error
@@ -239,7 +240,7 @@ def test_guance_down_is_retried_then_the_bot_says_so(rt, client, open_api, guanc
         wait_for(lambda: (chat_store.get_event(rt.engine, event_id).attempts == attempt
                           and chat_store.get_event(rt.engine, event_id).status == "pending"))
         clock.advance(15 * 2 ** (attempt - 1))
-        rt.event_worker.wake()
+        feishu_state(rt).worker.wake()
     (answer,) = wait_for(lambda: open_api.texts_replying_to(event["event"]["message"]["message_id"]))
     assert "Guance is not answering" in answer
     assert guance.comments(issue) == []
@@ -328,7 +329,7 @@ def test_an_event_a_crashed_worker_held_is_taken_up_again(app_rt, open_api, guan
     time.sleep(0.3)
     assert guance.comments(issue) == []  # a live worker elsewhere may still be on it
     clock.advance(chat_store.STALE_CLAIM_SECONDS + 1)
-    rt.event_worker.wake()
+    feishu_state(rt).worker.wake()
     wait_for(lambda: guance.comments(issue))
     assert guance.comments(issue)[0].startswith("half done")
 
@@ -347,6 +348,6 @@ def test_a_comment_guance_took_but_did_not_answer_for_is_not_posted_again(app_rt
     wait_for(lambda: guance.comments(issue))  # Guance took it after all
     for _ in range(3):  # no retry comes later
         clock.advance(60)
-        rt.event_worker.wake()
+        feishu_state(rt).worker.wake()
     time.sleep(1.0)
     assert len(guance.comments(issue)) == 1

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from relay.platforms.feishu.state import feishu_state
 from relay.platforms.feishu.longconn import FeishuLink
 from relay.sandbox.feishu_app import click_event, message_event
 from relay.web.app import create_app
@@ -128,7 +129,7 @@ def test_a_redelivered_event_acts_once_across_replicas(long_rt, open_api, long, 
     assert [long.answer(said)["code"]] == [200]
     wait_for(lambda: open_api.texts_replying_to(event["event"]["message"]["message_id"]))
     for rt in (first, second):
-        rt.event_worker.run_due()
+        feishu_state(rt).worker.run_due()
     assert len(guance.comments(issue)) == 1
     counts = [rt.metrics.connection_events.labels("feishu", kind)._value.get()
               for rt in (first, second) for kind in ("received", "redelivered")]

@@ -15,10 +15,10 @@ from relay.config import Settings
 from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
 from relay.ratelimit import LimitExceeded, RateLimiter
-from relay.runtime import Runtime
 from relay.sandbox.guance import FakeGuance
 from relay.sandbox.server import ServerThread
 from relay.web.app import create_app
+from relay.platforms.registry import build_runtime
 from tests.helpers import REPLY_TOKEN
 
 AUTH = {"Authorization": f"Bearer {REPLY_TOKEN}"}
@@ -44,7 +44,7 @@ def test_busy_hour_stays_within_the_guance_budget(tmp_path, clock, feishu, limit
         destinations={t: f"{feishu.url}/flow/api/trigger-webhook/hook-{t}" for t in TEAMS},
         routes={t: [t] for t in TEAMS}, reply_token=REPLY_TOKEN,
         database_url=f"sqlite:///{tmp_path}/budget.db")
-    rt = Runtime(settings, clock=clock)
+    rt = build_runtime(settings, clock=clock)
     web = create_app(rt).test_client()
     rng = random.Random(20)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 
+from relay.platforms.feishu.state import feishu_state
 from relay.sandbox.feishu_app import click_event
 from relay.store import chat as chat_store
 from relay.web.app import create_app
@@ -30,7 +31,7 @@ def test_a_click_on_a_locked_database_is_answered_in_time_and_not_acted_on(
     assert toast["type"] == "error" and "not done" in toast["content"]
     assert "Click again" in toast["content"]
     assert chat_store.get_event(rt.engine, event["header"]["event_id"]) is None
-    rt.event_worker.run_due()
+    feishu_state(rt).worker.run_due()
     assert guance.modifications == [] and open_api.texts_replying_to(card_id) == []
     clock.advance(1)
     again = click_event(VTOKEN, CHAT, card_id, {"relay_action": "resolve", "issue": issue},

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import requests
 
 from relay.config.destinations import Destination
-from relay.platforms.base import Kind, Platform, ReplyRoute, Sink
+from relay.platforms.base import Sink
+from relay.platforms.declaration import Kind, Platform, ReplyRoute
 from relay.platforms.dingtalk import reply
 from relay.platforms.dingtalk.robot import DingTalkSink, inert
 from relay.replies.links import link_signer

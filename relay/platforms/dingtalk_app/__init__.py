@@ -10,10 +10,12 @@ import requests
 
 from relay.config.destinations import Destination
 from relay.errors import ConfigError
-from relay.platforms.base import Kind, Platform, Sink
-from relay.platforms.dingtalk_app.openapi import DingTalkApp
+from relay.platforms.base import Sink
+from relay.platforms.declaration import Kind, Platform
 from relay.platforms.dingtalk_app.card import inert
+from relay.platforms.dingtalk_app.openapi import DingTalkApp
 from relay.platforms.dingtalk_app.sink import AppGroupSink
+from relay.platforms.dingtalk_app.state import dingtalk_app_state
 
 if TYPE_CHECKING:
     from relay.runtime import Runtime
@@ -41,14 +43,15 @@ def _setup(rt: Runtime, http: requests.Session) -> None:
         raise ConfigError(f"RELAY_DINGTALK_CARD_TEMPLATE is not set ({GROUPS} get interactive "
                           "cards of that template)")
     robot = (s.dingtalk_robot_code or "").strip() or key  # an internal app's robotCode: its AppKey
-    rt.dingtalk_app = DingTalkApp(s.dingtalk_open_base_url, key, secret, robot, rt.clock, http,
-                                  s.chat_timeout)
+    dingtalk_app_state(rt).app = DingTalkApp(s.dingtalk_open_base_url, key, secret, robot,
+                                             rt.clock, http, s.chat_timeout)
 
 
 def _group(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
     s = rt.settings
-    assert rt.dingtalk_app is not None  # _setup refuses groups without the app
-    return AppGroupSink(rt.dingtalk_app, dest.open_conversation_id or "",
+    app = dingtalk_app_state(rt).app
+    assert app is not None  # _setup refuses groups without the app
+    return AppGroupSink(app, dest.open_conversation_id or "",
                         s.dingtalk_card_template.strip(), s.tz, s.guance_console_url, rt.text,
                         rt.mentions)
 
@@ -57,18 +60,20 @@ def _links(rt: Runtime) -> list:
     """The Stream connection, not started (`relay check` opens it once)."""
     from relay.platforms.dingtalk_app.connection import DingTalkStream
 
-    if rt.dingtalk_app is None:
+    state = dingtalk_app_state(rt)
+    if state.app is None:
         return []
     secret = rt.settings.dingtalk_app_secret.get_secret_value()  # type: ignore[union-attr]
-    return [DingTalkStream(rt, rt.dingtalk_app, secret.strip())]
+    return [DingTalkStream(rt, state.app, secret.strip())]
 
 
 def _listen(rt: Runtime) -> None:
     """The Stream connection, in the serving process (once)."""
-    if rt.dingtalk_stream is not None:
+    state = dingtalk_app_state(rt)
+    if state.stream is not None:
         return
     for link in _links(rt):
-        rt.dingtalk_stream = link.start()
+        state.stream = link.start()
         rt.connections.append(link.connection)
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.exc import OperationalError
 
 from relay.platforms.dingtalk.reply import how_to, sentence
 from relay.platforms.dingtalk_app.card import read_click
+from relay.platforms.dingtalk_app.state import dingtalk_app_state
 from relay.platforms.dingtalk_app.stream import (BOT_MESSAGE_TOPIC, CALLBACK, CARD_CALLBACK_TOPIC,
                                                  DISCONNECT, PING, SYSTEM, BadFrame, Frame, ack)
 from relay.replies import log as replylog
@@ -93,7 +94,7 @@ def act(rt: Runtime, row: chat_store.FeishuEvent) -> None:
         status, outcome, answer, group = act_on_click(rt, row.body, row.attempts)
     else:
         status, outcome, answer, group = act_on_message(rt, row.body)
-    app = rt.dingtalk_app
+    app = dingtalk_app_state(rt).app
     if answer and group and app is not None:
         sent = app.send_text(group, answer)
         if not sent.ok:
@@ -110,7 +111,7 @@ def _groups(rt: Runtime) -> set[str]:
 
 def act_on_message(rt: Runtime, data: dict[str, Any]) -> tuple[str, str, str | None, str]:
     """(status, outcome for the log, answer for the group or None, the group to answer in)."""
-    app, t = rt.dingtalk_app, rt.text
+    app, t = dingtalk_app_state(rt).app, rt.text
     group = str(data.get("conversationId") or "")
     if app is not None and data.get("robotCode") not in (None, app.robot_code):
         return IGNORED, "a message for another robot", None, ""

@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING
 import requests
 
 from relay.config.destinations import Destination
-from relay.platforms.base import Kind, Platform, ReplyRoute, Sink
+from relay.platforms.base import Sink
+from relay.platforms.declaration import Kind, Platform, ReplyRoute
 from relay.platforms.feishu import events, reply
 from relay.platforms.feishu.app import AppChatSink, app_from_settings
 from relay.platforms.feishu.card import json_2_warning, load_card_template
 from relay.platforms.feishu.inert import text_message
+from relay.platforms.feishu.state import feishu_state
 from relay.platforms.feishu.webhook import BotWebhookSink, FlowWebhookSink
 from relay.replies.links import link_signer
 
@@ -32,15 +34,17 @@ def _flow(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
 
 def _bot(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
     s = rt.settings
-    return BotWebhookSink(dest.url.get_secret_value(), s.tz, rt.card, s.guance_console_url,
-                          rt.text, dest.secret_value(), http, s.chat_timeout, rt.mentions,
+    return BotWebhookSink(dest.url.get_secret_value(), s.tz, feishu_state(rt).card,
+                          s.guance_console_url, rt.text, dest.secret_value(), http,
+                          s.chat_timeout, rt.mentions,
                           link_signer(s, rt.clock.now))
 
 
 def _app_chat(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
     s = rt.settings
-    assert rt.feishu_app is not None and rt.card is not None  # made by _setup for these chats
-    return AppChatSink(rt.feishu_app, dest.chat_id or "", s.tz, rt.card, s.guance_console_url,
+    state = feishu_state(rt)
+    assert state.app is not None and state.card is not None  # made by _setup for these chats
+    return AppChatSink(state.app, dest.chat_id or "", s.tz, state.card, s.guance_console_url,
                        rt.text, rt.mentions)
 
 
@@ -48,18 +52,19 @@ def _setup(rt: Runtime, http: requests.Session) -> None:
     """The card template is checked once (a broken file stops start-up, not every delivery);
     the app client is made when the app bot has chats or takes events."""
     s = rt.settings
-    rt.card = load_card_template(s.feishu_card_template, s.language)
-    rt.feishu_app = app_from_settings(s, rt.clock, http)
+    state = feishu_state(rt)
+    state.card = load_card_template(s.feishu_card_template, s.language)
+    state.app = app_from_settings(s, rt.clock, http)
 
 
 def _warnings(rt: Runtime) -> list[str]:
-    warning = json_2_warning(rt.card) if rt.card is not None else None
-    warnings = [warning] if warning else []
+    card = feishu_state(rt).card
+    warnings = [json_2_warning(card)] if card is not None else []
     s = rt.settings
     if s.feishu_events == "long" and (s.feishu_verification_token or s.feishu_encrypt_key):
         warnings.append("RELAY_FEISHU_VERIFICATION_TOKEN / RELAY_FEISHU_ENCRYPT_KEY are unused "
                         "with RELAY_FEISHU_EVENTS=long (/feishu/events is not served)")
-    return warnings
+    return [w for w in warnings if w]
 
 
 def _links(rt: Runtime) -> list:

@@ -124,15 +124,13 @@ def answer_click(rt: Runtime, event_id: str, event: dict[str, Any], click: Click
             if action_store.taken(conn, [key + str(bucket - 1)]) or not action_store.take(
                     conn, key + str(bucket), click.issue, click.action, "feishu_card", now):
                 return toast("info", text("action.toast_again", label=label))
-            stored = chat_store.accept_event(conn, event_id, CARD_ACTION_EVENT, event, now)
+            chat_store.accept_event(conn, event_id, CARD_ACTION_EVENT, event, now)  # events.py wakes
     except OperationalError as exc:
         if not is_busy(exc):
             raise
         log.warning("card click %s: the database is busy; answered 'click again', not acted on",
                     event_id)
         return toast("error", text("action.toast_busy", label=label))
-    if stored and rt.event_worker is not None:
-        rt.event_worker.wake()
     return toast("info", text("action.toast_working", label=label))
 
 

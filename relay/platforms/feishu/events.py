@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from flask import Blueprint, jsonify, request
 
 from relay.platforms.feishu.buttons import CARD_ACTION_EVENT, answer_click, read_click
+from relay.platforms.feishu.state import feishu_state
 from relay.platforms.feishu.worker import MESSAGE_EVENT, allowed, ensure_worker
 from relay.store import chat as chat_store
 from relay.store.base import lock_deadline
@@ -182,8 +183,10 @@ def take(rt: Runtime, event: dict[str, Any], via: str) -> tuple[int, dict[str, A
     if event_type == CARD_ACTION_EVENT:  # a button on an app-bot card: answered with a toast
         stored = dict(event, header={k: v for k, v in header.items() if k != "token"})
         click = read_click(stored)
-        return 200, answer_click(rt, event_id, stored, click,
-                                 click is not None and allowed(rt, click))  # type: ignore
+        answer = answer_click(rt, event_id, stored, click,
+                              click is not None and allowed(rt, click))  # type: ignore
+        _wake(rt)  # the worker acts on a click it stored (nothing to do otherwise)
+        return 200, answer
     if event_type != MESSAGE_EVENT:
         log.info("%s: %s %s is not a message event; nothing to do", via, event_type, event_id)
         return 200, {"msg": "success"}
@@ -191,8 +194,12 @@ def take(rt: Runtime, event: dict[str, Any], via: str) -> tuple[int, dict[str, A
     stored.pop("token", None)  # the verification token is a secret: not kept in the database
     if chat_store.accept_event(rt.engine, event_id, str(event_type)[:128], stored,
                                int(rt.clock.now())):
-        if rt.event_worker is not None:
-            rt.event_worker.wake()
+        _wake(rt)
     else:
         log.info("%s: %s delivered again; already accepted", via, event_id)
     return 200, {"msg": "success"}
+
+
+def _wake(rt: Runtime) -> None:
+    if (worker := feishu_state(rt).worker) is not None:
+        worker.wake()

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from relay.platforms.feishu.buttons import CARD_ACTION_EVENT, act_on_click, act_on_command
 from relay.platforms.feishu.inert import text_message
+from relay.platforms.feishu.state import feishu_state
 from relay.replies.event_worker import EventWorker
 from relay.replies import log as replylog
 from relay.replies.actions import Where, parse_command
@@ -136,7 +137,8 @@ def act(rt: Runtime, event: dict[str, Any], attempts: int) -> tuple[str, str, st
     message_id to answer)."""
     if (event.get("header") or {}).get("event_type") == CARD_ACTION_EVENT:
         return act_on_click(rt, event, attempts)
-    bot = rt.feishu_app.bot_open_id() if rt.feishu_app is not None else None
+    app = feishu_state(rt).app
+    bot = app.bot_open_id() if app is not None else None
     if bot is None:
         log.warning("feishu event: the bot's open_id is unknown (GET /open-apis/bot/v3/info "
                     "failed); taking any @-mention as one of the bot")
@@ -213,9 +215,10 @@ def handle(rt: Runtime, row: chat_store.FeishuEvent) -> None:
                                 retry_at=now + wait)
         log.warning("feishu event %s: Guance failed (%s); retry in %d s", row.event_id, exc, wait)
         return
-    if answer and rt.feishu_app is not None:
+    app = feishu_state(rt).app
+    if answer and app is not None:
         # an answer may echo what was written (a wrong UUID, Guance's reason): inert
-        sent = rt.feishu_app.reply_text(answer_to, text_message(answer),
+        sent = app.reply_text(answer_to, text_message(answer),
                                         idempotency_key=f"{row.event_id}-a")
         if not sent.ok:
             outcome += f"; answer not sent: {sent.error}"
@@ -231,6 +234,7 @@ FEISHU_EVENTS = (MESSAGE_EVENT, CARD_ACTION_EVENT)  # the rows of the events tab
 
 
 def ensure_worker(rt: Runtime) -> EventWorker:
-    if rt.event_worker is None:
-        rt.event_worker = EventWorker(rt, handle, FEISHU_EVENTS, "relay-feishu-events").start()
-    return rt.event_worker
+    state = feishu_state(rt)
+    if state.worker is None:
+        state.worker = EventWorker(rt, handle, FEISHU_EVENTS, "relay-feishu-events").start()
+    return state.worker

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 import requests
 
 from relay.config.destinations import Destination
-from relay.platforms.base import Kind, Platform, Sink
+from relay.platforms.base import Sink
+from relay.platforms.declaration import Kind, Platform
 from relay.platforms.wecom.robot import WeComSink, inert
 from relay.replies.links import link_signer
 
