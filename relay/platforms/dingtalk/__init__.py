@@ -26,9 +26,11 @@ def _robot(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
 
 
 def _warnings(rt: Runtime) -> list[str]:
-    """The outgoing robot can act only from the groups RELAY_DINGTALK_CONVERSATIONS maps."""
+    """The outgoing robot can act only from the groups RELAY_DINGTALK_CONVERSATIONS maps (with
+    RELAY_DINGTALK_APP_KEY set, the secret is the app robot's, which acts from its own groups)."""
     s = rt.settings
-    if s.dingtalk_app_secret is not None and not s.dingtalk_conversations:
+    outgoing = s.dingtalk_app_secret is not None and not (s.dingtalk_app_key or "").strip()
+    if outgoing and not s.dingtalk_conversations:
         return ["RELAY_DINGTALK_CONVERSATIONS is empty: commands (/claim … /mute) through "
                 "/dingtalk/reply are refused until a group's conversationId is mapped to the "
                 "destinations whose cards it gets (comments work); docs/actions.md"]
