@@ -38,16 +38,16 @@ from bench.clock import ScaledClock
 from bench.common import hand_back, markdown_table, peak_rss_mb, quiet_logs, run_part, verdict
 from bench.fakes import Fakes
 from bench.tally import digest_members, tally
+from relay.config import Settings
 from relay.guance import PAGE_SIZE
 from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
 from relay.pipeline.spread import poll_spread
 from relay.runtime import Runtime
-from relay.settings import Settings
 from relay.store import outbox as store
 
 SIDES = ("relay-digest", "relay-cards", "relay-cards-loaded", "baseline")
-CPU_TARGET_RATIO = 0.7  # relay's CPU per card (digest off) against the baseline's per issue
+FEISHU_CARDS_PER_MINUTE = 100  # a custom bot's sustained maximum (5 a second in bursts)
 FLOOR_RATIO = 1.25  # relay's minutes until all arrived against the floor
 POLL_EVERY = 15  # crontab.example: poll_issues every=15
 
@@ -226,8 +226,9 @@ def compare(results: list[dict]) -> str:
               f"{r['feishu_refused']} / {r['guance_rate_limited']}")
     cards = by_side.get("relay-cards")
     if base and cards:
-        print(f"  CPU per card (digest off) ÷ the baseline's per issue: {cpu_ratio(cards, base):.2f}"
-              f" (≤ {CPU_TARGET_RATIO}): {verdict(cpu_ratio(cards, base) <= CPU_TARGET_RATIO)}")
+        print(f"  CPU share of one core at one bot's sustained {FEISHU_CARDS_PER_MINUTE} cards a "
+              f"minute (digest off): {cpu_share(cards):.2f} % (no target: relay is bound by the "
+              "platforms' rate limits, not by CPU)")
         print(f"  baseline: got {base['handled']} issues from Guance before its rate limit, "
               f"covered {base['covered']} of {base['issues']} issues "
               f"({100 * base['covered'] / base['issues']:.1f} %)")
@@ -238,8 +239,10 @@ def at_floor(r: dict) -> float:
     return r["sim_seconds"] / 60 / r["floor"]["minutes"] if r["sim_seconds"] else math.inf
 
 
-def cpu_ratio(relay: dict, base: dict) -> float:
-    return relay["cpu_ms_per_issue"] / max(base["cpu_ms_per_issue"], 1e-9)
+def cpu_share(relay: dict) -> float:
+    """Percent of one core relay spends at a bot's sustained maximum: CPU ms a card × cards a
+    second ÷ 1,000 ms × 100."""
+    return relay["cpu_ms_per_issue"] * FEISHU_CARDS_PER_MINUTE / 60 / 10
 
 
 def main() -> None:

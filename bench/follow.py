@@ -21,6 +21,7 @@ from sqlalchemy import update
 
 from bench.common import hand_back, quiet_logs, verdict
 from relay.clock import FakeClock
+from relay.config import Settings
 from relay.payloads import IssueCard
 from relay.pipeline.deliver import deliver
 from relay.pipeline.follow import track_issues
@@ -29,7 +30,6 @@ from relay.runtime import Runtime
 from relay.sandbox.feishu import FakeFeishu
 from relay.sandbox.guance import FakeGuance
 from relay.sandbox.server import ServerThread
-from relay.settings import Settings
 from relay.store import outbox as store
 
 # (followed issues, the time Guance's list window filters on: undocumented, so both are measured)

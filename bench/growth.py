@@ -19,12 +19,12 @@ import sqlalchemy as sa
 
 from bench.common import hand_back, markdown_table, quiet_logs, verdict
 from relay.clock import FakeClock
+from relay.config import Settings
 from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
 from relay.runtime import Runtime
 from relay.sandbox.feishu import FakeFeishu
 from relay.sandbox.guance import FakeGuance
-from relay.settings import Settings
 from relay.web.server import WebServer
 
 TARGET_RATIO = 1.5

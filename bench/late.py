@@ -17,13 +17,13 @@ from bench.baseline import BaselineStats, run_once
 from bench.common import hand_back, verdict
 from bench.tally import tally
 from relay.clock import FakeClock
+from relay.config import Settings
 from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
 from relay.runtime import Runtime
 from relay.sandbox.feishu import FakeFeishu
 from relay.sandbox.guance import FakeGuance
 from relay.sandbox.server import ServerThread
-from relay.settings import Settings
 
 ISSUE_EVERY = 7  # seconds; not a divisor of 60, so issues never sit on a window's edge
 # run number → seconds late; None = the run never happens (the machine was down, say)

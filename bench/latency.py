@@ -21,13 +21,13 @@ import threading
 from bench.common import hand_back, markdown_table, quiet_logs, verdict
 from jobs import JOBS
 from relay.clock import FakeClock
+from relay.config import Settings
 from relay.guance import GuanceError
 from relay.pipeline.schedule import job_kwargs
 from relay.runtime import Runtime
 from relay.sandbox.feishu import FakeFeishu
 from relay.sandbox.guance import FakeGuance
 from relay.sandbox.server import ServerThread
-from relay.settings import Settings
 
 ISSUE_EVERY = 20.0  # mean seconds between issues
 REPLIES_PER_MINUTE = 2

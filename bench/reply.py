@@ -34,8 +34,8 @@ def serve(guance_url: str, api_key: str) -> None:
     import logging
     import tempfile
 
+    from relay.config import Settings
     from relay.runtime import Runtime
-    from relay.settings import Settings
     from relay.web.app import create_app
     from relay.web.server import WebServer
 

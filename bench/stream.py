@@ -59,7 +59,7 @@ def serve(args: argparse.Namespace) -> None:
     import relay.connections.loop as loop
     import relay.platforms.dingtalk_app.connection as dt
     from relay.runtime import Runtime
-    from relay.settings import Settings
+    from relay.config import Settings
     from relay.web.app import create_app
     from relay.web.server import WebServer
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy.exc import OperationalError
 
 from relay.admin.outbox import cmd_deliveries, cmd_migrate, cmd_redeliver
-from relay.settings import ConfigError, Settings, load_settings
+from relay.config import ConfigError, Settings, load_settings
 from relay.store.outbox import LISTED_STATUSES
 
 log = logging.getLogger("relay")
@@ -88,10 +88,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _runtime(settings: Settings):
+    from relay.config.settings import exposed_config_file
     from relay.logs import Redactor, setup_logging
     from relay.runtime import Runtime
 
     setup_logging(Redactor(settings.secrets()), fmt=settings.log_format)
+    if warning := exposed_config_file():
+        log.warning(warning)
     return Runtime(settings)
 
 

@@ -89,7 +89,7 @@ class StatusChange(FollowUp):
     kind = STATUS
     status_type: int
     previous_type: int
-    transition: str = "claimed"  # relay/platforms/follow.py TRANSITIONS
+    transition: str = "claimed"  # relay/config/settings.py TRANSITIONS
     announce: bool = True  # False: only update the card (the person was answered in chat)
     changed_at: int = 0
     open_seconds: int = 0

@@ -8,6 +8,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Callable
 
 from relay.clock import Clock
+from relay.config import Settings
 from relay.errors import ConfigError
 from relay.guance import GuanceClient
 from relay.http import http_session
@@ -16,9 +17,8 @@ from relay.logs import Redactor
 from relay.metrics import Metrics
 from relay.platforms.base import Sink
 from relay.platforms.mentions import Mentions
-from relay.platforms.registry import KINDS, PLATFORMS
+from relay.platforms.registry import KINDS, PLATFORMS, unregistered
 from relay.ratelimit import RateLimiter
-from relay.settings import Settings
 from relay.store.base import make_engine, migrate
 from relay.store.budget import SharedRateLimiter, key_id
 from relay.store.leases import Leases
@@ -50,15 +50,16 @@ class Runtime:
         self.dingtalk_app: DingTalkApp | None = None  # set by the DingTalk app platform's setup
         self.dingtalk_stream: DingTalkStream | None = None  # its Stream connection, when serving
         # each platform checks its own settings (before anything touches the database) and
-        # makes the destinations only it knows of (the Feishu app bot's chats)
-        own_sinks: dict[str, Sink] = {}
+        # makes what its sinks share, then every destination gets its type's sink
+        if missing := unregistered():  # a destination type without a sink, or the reverse
+            raise RuntimeError(f"destination types without both a config entry and a sink: "
+                               f"{', '.join(missing)}")
         for platform in PLATFORMS:
             if platform.setup is not None:
-                own_sinks.update(platform.setup(self, http))
+                platform.setup(self, http)
         self.sinks: dict[str, Sink] = {
             name: KINDS[dest.kind].sink(self, dest, http)
             for name, dest in settings.destination_table().items()}
-        self.sinks.update(own_sinks)
         self.engine = make_engine(settings.database_url, settings.database_busy_timeout)
         if apply_migrations:
             migrate(self.engine)

@@ -8,10 +8,10 @@ import os
 import pytest
 
 from relay.clock import FakeClock
+from relay.config import Settings
 from relay.runtime import Runtime
 from relay.sandbox.feishu import FakeFeishu
 from relay.sandbox.guance import FakeGuance
-from relay.settings import Settings
 from tests.helpers import REPLY_TOKEN, served
 
 # fixtures of the chat platforms' fakes: dingtalk, wecom (robots); open_api, app_rt (app bot)

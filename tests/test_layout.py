@@ -134,3 +134,31 @@ def test_platform_code_stays_in_its_folder():
             and target.count(".") >= 2 else None) in platforms
         and not name.startswith((f"relay.platforms.{platform}", *allowed)))
     assert reaching == []
+
+
+def reached(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for nxt in graph.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def test_configuration_is_at_the_bottom():
+    """Settings load without the platforms, the store, the CLI or the web app: relay.config
+    reaches no module of relay outside itself but the leaf relay.errors."""
+    graph = import_graph()
+    config = [name for name in graph if name == "relay.config" or name.startswith("relay.config.")]
+    outside = sorted({target for name in config for target in reached(graph, name)
+                      if not target.startswith("relay.config") and target != "relay.errors"})
+    assert config and outside == []
+    assert graph["relay.errors"] == set()
+
+
+def test_every_destination_type_has_a_sink():
+    from relay.config.destinations import TYPES
+    from relay.platforms.registry import KINDS, unregistered
+
+    assert unregistered() == [] and set(TYPES) == set(KINDS)

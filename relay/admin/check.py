@@ -16,12 +16,14 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
-from relay.admin.configfile import config_path
+from relay.config import load_settings
+from relay.config.destinations import TYPES
+from relay.config.settings import exposed_config_file
+from relay.config.file import config_path
 from relay.connections import check as check_link
 from relay.guance import GuanceAuthError, GuanceBudgetExhausted, GuanceError
 from relay.platforms.registry import PLATFORMS
 from relay.runtime import Runtime
-from relay.settings import load_settings
 from relay.store.budget import GuanceBudget
 
 
@@ -32,17 +34,18 @@ def destination_lines(rt: Runtime) -> list[str]:
         for name in names:
             routed.setdefault(name, []).append(channel)
     lines = []
-    for name, dest in sorted(rt.settings.destination_table().items()):
-        host = urlsplit(dest.url.get_secret_value()).hostname or "?"
-        signed = ", signed" if dest.secret else (", unsigned" if dest.kind in (
-            "feishu_bot", "dingtalk") else "")
-        lines.append(f"destination {name!r}: {dest.kind} at {host}{signed}; "
-                     f"channels: {', '.join(routed.get(name, [])) or 'none'}")
-    for name, chat_id in sorted(rt.settings.feishu_app_chats.items()):
-        lines.append(f"destination {name!r}: feishu_app chat {chat_id}; "
-                     f"channels: {', '.join(routed.get(name, [])) or 'none'}")
-    for name, group in sorted(rt.settings.dingtalk_app_groups.items()):
-        lines.append(f"destination {name!r}: dingtalk_app group {group}; "
+    table = rt.settings.destination_table()
+    webhooks = sorted(n for n, d in table.items() if d.url is not None)
+    for name in webhooks + sorted(set(table) - set(webhooks)):  # the app chats last, as before
+        dest = table[name]
+        if dest.url is None:
+            where = f"{'chat' if dest.chat_id else 'group'} {dest.chat}"
+        else:
+            host = urlsplit(dest.url.get_secret_value()).hostname or "?"
+            signed = ", signed" if dest.secret else (", unsigned" if TYPES[dest.kind].signs
+                                                     else "")
+            where = f"at {host}{signed}"
+        lines.append(f"destination {name!r}: {dest.kind} {where}; "
                      f"channels: {', '.join(routed.get(name, [])) or 'none'}")
     return lines
 
@@ -112,6 +115,7 @@ def run_check() -> int:
         out += destination_lines(rt)
         problems += connection_problems(rt, out)
         warnings = [w for p in PLATFORMS if p.warnings for w in p.warnings(rt)]
+        warnings += [w for w in (exposed_config_file(),) if w]
     finally:
         rt.close()
     for line in out:

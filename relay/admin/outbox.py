@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, func, select, update
 
-from relay.settings import Settings, load_settings
+from relay.config import Settings, load_settings
 from relay.store.base import make_engine, migrate
 from relay.store.outbox import DEAD, PENDING, Delivery, list_deliveries
 

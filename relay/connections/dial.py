@@ -4,8 +4,7 @@ platform's own words.
 
 The DNS look-up (getaddrinfo has no timeout) runs in a thread of its own that is given up at the
 deadline; TCP and TLS run with socket timeouts; the handshake with websockets' own timeout. The
-endpoint call goes through requests with relay/http.py's whole-call Deadline (requests' timeout
-is per read). Writes on an open connection time out too (SO_SNDTIMEO): a peer that vanished
+endpoint call goes through relay/http.py's `call`, one deadline for the whole call. Writes on an open connection time out too (SO_SNDTIMEO): a peer that vanished
 fills the send buffer, and a write must then fail rather than hang the connection's thread.
 """
 
@@ -31,7 +30,8 @@ from websockets.sync.client import ClientConnection
 from websockets.uri import parse_uri
 
 from relay.connections.base import ConnectError
-from relay.http import Deadline, DeadlineAdapter, http_session
+from relay import http
+from relay.http import http_session
 
 CLOSE_SECONDS = 1.0  # a closing handshake the peer does not answer is not waited for longer
 MAX_FRAME_BYTES = 4 << 20  # bigger: websockets closes the connection (1009); a Link has its own,
@@ -206,43 +206,27 @@ def abort(conn: ClientConnection) -> None:
 # -- the endpoint call ----------------------------------------------------------------------------
 
 def endpoint_session() -> requests.Session:
-    """A session whose calls a relay/http.py Deadline can stop mid-read."""
-    session = http_session()
-    for prefix in ("http://", "https://"):
-        session.mount(prefix, DeadlineAdapter())
-    return session
+    """A session `http_call` holds to a whole-call deadline (relay/http.py's)."""
+    return http_session()
+
+
+# relay/http.py's words for a failure → the layer it happened in (the rest: the endpoint call)
+_LAYER_OF_WORDS = (("DNS lookup failed", "dns"), ("TLS handshake failed", "tls"),
+                   ("connection refused", "tcp"), ("no connection in", "tcp"),
+                   ("proxy: ", "tcp"), ("network is unreachable", "tcp"),
+                   ("no route to host", "tcp"))
 
 
 def http_call(session: requests.Session, method: str, url: str, deadline: float,
               **kwargs: object) -> requests.Response:
-    """One endpoint call, whole by `deadline`; a failure is a ConnectError naming its layer."""
-    where = f"{urlsplit(url).hostname}"
+    """One endpoint call through relay/http.py's `call`, whole by `deadline`; a failure is a
+    ConnectError naming its layer."""
+    where = urlsplit(url).hostname or "?"
     seconds = remaining(deadline, "endpoint", where)
-    whole = Deadline(seconds)
     try:
-        with whole:
-            resp = session.request(method, url, timeout=seconds, **kwargs)  # type: ignore[arg-type]
-    except requests.exceptions.SSLError as exc:
-        raise ConnectError("tls", f"{where}: {_ssl_words(exc)}") from None
-    except requests.exceptions.ConnectTimeout:
-        raise ConnectError("tcp", f"{where}: no answer in time") from None
-    except requests.ConnectionError as exc:
-        if whole.expired:
-            raise ConnectError("endpoint", f"{where}: no whole answer in {seconds:.0f} s") from None
-        reason = getattr(exc.args[0] if exc.args else None, "reason", exc)
-        layer = "dns" if type(reason).__name__ == "NameResolutionError" else (
-            "tcp" if type(reason).__name__ == "NewConnectionError" else "endpoint")
-        raise ConnectError(layer, f"{where}: {_errno_words(reason)}") from None
-    except requests.RequestException as exc:
-        raise ConnectError("endpoint", f"{where}: {type(exc).__name__}") from None
-    if whole.expired:
-        raise ConnectError("endpoint", f"{where}: no whole answer in {seconds:.0f} s")
-    return resp
-
-
-def _ssl_words(exc: requests.exceptions.SSLError) -> str:
-    text = str(exc)
-    found = re.search(r"certificate verify failed: [^(')\"]+|\] ([^(')\"]+)", text)
-    if found:
-        return (found.group(1) or found.group(0)).strip()
-    return text[:200]
+        return http.call(session, method, url, timeout=seconds, **kwargs)  # type: ignore[arg-type]
+    except http.CallFailed as exc:
+        words = str(exc)
+        layer = next((layer for start, layer in _LAYER_OF_WORDS if words.startswith(start)),
+                     "endpoint")
+        raise ConnectError(layer, words if where in words else f"{where}: {words}") from None

@@ -21,7 +21,7 @@ from relay.guance.errors import (GuanceAuthError, GuanceBudgetExhausted, GuanceE
                                  GuanceTransportError)
 from relay.guance.model import (LEVEL_NAMES, Channel, Issue, IssuePage, MalformedIssue,
                                 _list_content, parse_issue)
-from relay.http import Deadline, DeadlineAdapter
+from relay import http
 from relay.ratelimit import BACKGROUND, REPLY, LimitExceeded, RateLimiter
 
 log = logging.getLogger("relay.guance")
@@ -29,6 +29,7 @@ log = logging.getLogger("relay.guance")
 RATE_LIMIT_CODES = {"ft.TriggerApiAkCurrentLimiting", "ft.TriggerApiWorkspaceCurrentLimiting"}
 PAGE_SIZE = 100
 MAX_PAGES = 50
+MAX_ANSWER_BYTES = 64 << 20  # a page of 100 issues is a few MB at most; a hostile answer stops
 CHANNEL_CACHE_SECONDS = 600
 REPLY_WAIT_SECONDS = 10.0
 BACKGROUND_WAIT_SECONDS = 20.0
@@ -47,9 +48,7 @@ class GuanceClient:
         self.poll_reserve = poll_reserve
         self.timeout = timeout
         self.clock = clock or budget.clock
-        self.session = session or requests.Session()
-        for prefix in ("http://", "https://"):
-            self.session.mount(prefix, DeadlineAdapter())
+        self.session = session or http.http_session()
         self.session.headers.update({"DF-API-KEY": api_key,
                                      "Content-Type": "application/json;charset=UTF-8"})
         self._channels: list[Channel] | None = None
@@ -80,18 +79,18 @@ class GuanceClient:
                                     kind=BACKGROUND)
         except LimitExceeded as exc:
             raise GuanceBudgetExhausted(exc.wait) from None
-        deadline = Deadline(self.timeout)  # the whole call: connect, send, the last byte read
-        try:
-            with deadline:
-                resp = self.session.request(method, self.base_url + path, timeout=self.timeout,
-                                            **kwargs)
-        except requests.RequestException as exc:
-            if not (deadline.expired or isinstance(exc, requests.ReadTimeout)):
-                raise GuanceTransportError(f"{path}: {type(exc).__name__}") from None
-            resp = None
-        if resp is None or deadline.expired:
+        try:  # the whole call within the timeout: connect, send, the last byte read
+            resp = http.call(self.session, method, self.base_url + path, timeout=self.timeout,
+                             max_bytes=MAX_ANSWER_BYTES, **kwargs)
+        except http.CallFailed as exc:
+            if not exc.timed_out:
+                raise GuanceTransportError(f"{path}: {exc}") from None
             message = f"{path}: no whole answer within {self.timeout:g} s"
             raise (GuanceNoAnswer if reply else GuanceTransportError)(message) from None
+        if 300 <= resp.status_code < 400:  # relay follows no redirect
+            raise GuanceTransportError(f"{path}: HTTP {resp.status_code}, a redirect to "
+                                       f"{resp.headers.get('Location', '?')} (not followed: "
+                                       "check RELAY_GUANCE_BASE_URL)")
         try:
             body = resp.json()
         except ValueError:

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 
 from relay.guance import GuanceBudgetExhausted, GuanceError, GuanceNotFound, html_to_text
+from relay.platforms.registry import BY_NAME
 from relay.runtime import Runtime
 from relay.store import chat as chat_store
 from relay.store.chat import SEEN
@@ -35,9 +36,9 @@ class NotifyReport:
 
 def notify_replies(rt: Runtime, max_issues: int = 5) -> NotifyReport:
     report = NotifyReport()
-    chats = rt.settings.feishu_app_chats
+    chats = rt.settings.chats("feishu_app")
     if rt.feishu_app is None or not chats:
-        log.debug("notify_replies: no Feishu app chats (RELAY_FEISHU_APP_CHATS); nothing to do")
+        log.debug("notify_replies: no Feishu app chats (feishu_app destinations); nothing to do")
         return report
     now = int(rt.clock.now())
     since = now - rt.settings.reply_notify_days * 86_400
@@ -71,7 +72,7 @@ def _notify_issue(rt: Runtime, issue: str, replies: list[dict], first_check: boo
                  key=lambda r: int(r.get("createAt") or 0))
     now = int(rt.clock.now())
     cards = [c for c in chat_store.cards_of(rt.engine, issue)
-             if c.destination in rt.settings.feishu_app_chats]
+             if c.destination in rt.settings.chats("feishu_app")]
     if first_check:
         # replies older than the card are history: recorded, not posted (no flood); newer ones
         # were written while the issue waited for its first check, and are news
@@ -93,16 +94,22 @@ def _post(rt: Runtime, cards: list[Delivery], reply: dict) -> bool:
     one chat took it (a repeat into the others would be worse than a gap)."""
     info = reply.get("creatorInfo") if isinstance(reply.get("creatorInfo"), dict) else {}
     t = rt.text  # the notes in RELAY_LANGUAGE
-    who = info.get("name") or info.get("username") or reply.get("creator") or t("notify.someone")
+    inert = BY_NAME["feishu"].inert
+    who = inert(str(info.get("name") or info.get("username") or reply.get("creator")
+                    or t("notify.someone")))
     content = str(reply.get("content") or "")
+    # Guance keeps a comment as HTML: first its text (tags dropped, entities read, so
+    # `&lt;at user_id="all"&gt;` is the text `<at user_id="all">`), then that text made inert,
+    # never the other way round
     content = (html_to_text(content) if re.search(r"<[a-zA-Z/][^>]*>", content)
                else html.unescape(content)).strip()  # html_to_text unescapes itself
     if len(content) > MAX_NOTE:
         content = content[:MAX_NOTE] + " …"
-    title = str((cards[0].payload or {}).get("title") or "") if cards else ""
+    content = inert(content)
+    title = inert(str((cards[0].payload or {}).get("title") or "")) if cards else ""
     ok = False
     for card in cards:
-        chat_id = rt.settings.feishu_app_chats[card.destination]
+        chat_id = rt.settings.chats("feishu_app")[card.destination]
         text = t("notify.replied", who=who, content=content)
         if card.message_id:
             result = rt.feishu_app.reply_text(card.message_id, text,  # type: ignore[union-attr]

@@ -9,6 +9,7 @@ the platform said yes; a limit answer carries how long to wait.
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol
@@ -16,8 +17,9 @@ from zoneinfo import ZoneInfo
 
 import requests
 from flask import Blueprint
-from pydantic import BaseModel, ConfigDict, SecretStr
 
+from relay import http
+from relay.config.destinations import Destination
 from relay.i18n import Text
 from relay.payloads import Card
 
@@ -42,30 +44,13 @@ class Sink(Protocol):
     def send(self, payload: Card, now: float) -> SendResult: ...
 
 
-class Destination(BaseModel):
-    """Where a channel's cards go: the kind of endpoint, its URL and its signing secret."""
-
-    model_config = ConfigDict(frozen=True)
-    kind: str
-    url: SecretStr
-    secret: SecretStr | None = None
-
-    def secret_value(self) -> str | None:
-        return self.secret.get_secret_value() if self.secret else None
-
-
 @dataclass(frozen=True)
 class Kind:
-    """A kind of destination (a `type` in RELAY_DESTINATIONS): how its webhook URL is told apart
-    and how its sink is built."""
+    """How the sink of a destination type (a `type` in RELAY_DESTINATIONS, declared with its URL
+    shape in relay/config/destinations.py) is built."""
 
     name: str
-    url_path: str | None  # the URL's path ("…/" = a prefix the token follows); None: any URL
-    url_shape: str  # what such a URL looks like, for error messages
     sink: Callable[[Runtime, Destination, requests.Session], Sink]
-    token_param: str | None = None  # the query parameter that holds the URL's token
-    hosts: tuple[str, ...] = ()  # a URL on one of these hosts must be of this kind
-    signs: bool = False  # takes a signing secret
 
 
 @dataclass(frozen=True)
@@ -77,14 +62,34 @@ class ReplyRoute:
     counted: bool = True  # requests it refuses unread count in relay_reply_requests_total
 
 
+Inert = Callable[[str], str]  # text from outside → the same text, shown as is, never markup
+
+
+def as_is(text: str) -> str:
+    """For text relay wrote itself (the catalogues, its own mentions): nothing to defuse."""
+    return text
+
+
+ZERO_WIDTH = "\u200b"  # ZERO WIDTH SPACE: shown as nothing, so the text reads as it came
+
+
+def zero_width_after(pattern: str) -> Inert:
+    """An `Inert` that puts a zero-width space after each match of `pattern` (a regex of the
+    characters that open a platform's markup, e.g. `<` of `<at …>`): the text reads the same,
+    but no mention or tag starts there any more. For dialects with no documented escape. Text
+    made inert twice is the same as once."""
+    compiled = re.compile(f"(?:{pattern})(?!{ZERO_WIDTH})")
+    return lambda text: compiled.sub(lambda m: m.group(0) + ZERO_WIDTH, text)
+
+
 @dataclass(frozen=True)
 class Platform:
     name: str
     kinds: tuple[Kind, ...] = ()
     replies: tuple[ReplyRoute, ...] = ()
-    # run once as the runtime starts: checks the platform's own settings and returns the
-    # destinations it makes from them (the Feishu app bot's chats)
-    setup: Callable[[Runtime, requests.Session], dict[str, Sink]] | None = None
+    # run once as the runtime starts, before the sinks are built: checks the platform's own
+    # settings and makes what its sinks share (the Feishu app client, the card template)
+    setup: Callable[[Runtime, requests.Session], None] | None = None
     # run by `relay check` after setup: settings that work, but not as one would expect
     warnings: Callable[[Runtime], list[str]] | None = None
     # run once in the serving process (relay run / serve): opens the connections the platform
@@ -93,6 +98,11 @@ class Platform:
     # the long connections the platform keeps, not started (relay/connections/): `relay check`
     # opens each once, layer by layer
     links: Callable[[Runtime], list[Link]] | None = None
+    # what makes text from outside (Guance's issues and comments, chat names) inert in the
+    # platform's plain text messages (thread lines, answers), for code outside its folder
+    # (relay/pipeline/notify_replies.py); its sinks use it and their own markup dialects'
+    # functions for every such text they lay out
+    inert: Inert = as_is
 
 
 class CachedToken:
@@ -193,7 +203,7 @@ class RobotSink:
                  session: requests.Session | None = None, timeout: float = 10.0) -> None:
         self.url, self.tz, self.console_url, self.timeout = url, tz, console_url, timeout
         self.text = text
-        self.session = session or requests.Session()
+        self.session = session or http.http_session()
 
     def url_for(self, now: float) -> str:
         return self.url
@@ -203,8 +213,8 @@ class RobotSink:
 
     def send(self, payload: Card, now: float) -> SendResult:
         try:
-            resp = self.session.post(self.url_for(now), timeout=self.timeout,
-                                     json=self.message(payload))
-        except requests.RequestException as exc:
-            return SendResult(False, f"could not reach {self.platform}: {type(exc).__name__}")
+            resp = http.call(self.session, "POST", self.url_for(now), timeout=self.timeout,
+                             json=self.message(payload))
+        except http.CallFailed as exc:
+            return SendResult(False, f"could not reach {self.platform}: {exc}")
         return judge_errcode(self.platform, resp, self.waits, self.hints)

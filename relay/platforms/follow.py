@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from relay.i18n import Text
 from relay.payloads import DigestStatus, FollowUp, StatusChange
+from relay.platforms.base import Inert, as_is
 
 # Guance's statusType values (official: 10 Open, 15 Working, 20 Resolved, 25 Closed, 30 Pending)
 OPEN, WORKING, RESOLVED, CLOSED, PENDING = 10, 15, 20, 25, 30
@@ -15,9 +16,6 @@ FINAL = (RESOLVED, CLOSED)
 
 # colour of an updated Feishu card's header, by status (a resolved card is no longer red)
 STATUS_COLOURS = {RESOLVED: "green", CLOSED: "grey", PENDING: "wathet", WORKING: "blue"}
-
-# the transitions a setting can ask to announce (RELAY_FOLLOW_ANNOUNCE)
-TRANSITIONS = ("claimed", "resolved", "closed", "reopened", "pending")
 
 
 def status_name(code: int | None, text: Text) -> str:
@@ -50,13 +48,14 @@ def who(payload: FollowUp, text: Text) -> str:
     return payload.by or text("follow.someone")
 
 
-def status_line(payload: FollowUp, text: Text) -> str:
+def status_line(payload: FollowUp, text: Text, inert: Inert = as_is) -> str:
     """The short follow-up of a state change, e.g. "✅ Resolved after 23 min by Li Lei: <title>";
-    for a storm digest, "📋 … 7 of 12 resolved …"."""
+    for a storm digest, "📋 … 7 of 12 resolved …". The title and who changed it come from
+    outside (Guance, a chat name, a link's form): through `inert`, the sink's dialect's."""
     if isinstance(payload, DigestStatus):
         return text("follow.digest", resolved=payload.resolved, total=payload.total,
-                    closed=payload.closed, title=payload.title)
+                    closed=payload.closed, title=inert(payload.title))
     assert isinstance(payload, StatusChange)
     return text(f"follow.line.{payload.transition}",
-                duration=duration(payload.open_seconds, text), who=who(payload, text),
-                title=payload.title)
+                duration=duration(payload.open_seconds, text), who=inert(who(payload, text)),
+                title=inert(payload.title))

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from relay.i18n import Text
 from relay.payloads import Card
+from relay.platforms.base import Inert, as_is
 
 LEVEL_COLOURS = {"P0": "red", "P1": "orange", "P2": "yellow"}  # anything else: grey
 ISSUE_LINK = "{console}/exception/issue?issueUUID={uuid}"
@@ -29,12 +30,14 @@ def issue_link(console_url: str, uuid: str) -> str:
 
 
 def card_values(payload: Card, tz: ZoneInfo, console_url: str, text: Text,
-                message: str | None = None) -> dict[str, str]:
+                message: str | None = None, inert: Inert = as_is) -> dict[str, str]:
     """The card's values in RELAY_LANGUAGE (the level as Guance shows it in that language);
-    `message`: the payload's message as cut to fit."""
-    return {"title": payload.title, "level": text.level(payload.level),
-            "colour": LEVEL_COLOURS.get(payload.level, "grey"), "source": payload.source,
-            "message": payload.message if message is None else message,
+    `message`: the payload's message as cut to fit. Every value that comes from outside (all
+    but the colour, the time and the link relay makes) goes through `inert`, the sink's
+    dialect's: an issue's text is shown, never read as markup."""
+    return {"title": inert(payload.title), "level": inert(text.level(payload.level)),
+            "colour": LEVEL_COLOURS.get(payload.level, "grey"), "source": inert(payload.source),
+            "message": inert(payload.message if message is None else message),
             "created": format_time(payload.create_at, tz),
-            "link": issue_link(console_url, payload.uuid), "uuid": payload.uuid,
-            "channel": payload.channel}
+            "link": issue_link(console_url, payload.uuid), "uuid": inert(payload.uuid),
+            "channel": inert(payload.channel)}

@@ -17,11 +17,11 @@ import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from relay.config.mentions import PLATFORM_KEYS
 from relay.guance import (GuanceAuthError, GuanceBudgetExhausted, GuanceError, GuanceHTTPError,
                           GuanceNoAnswer, GuanceNotFound, GuanceRateLimited)
 from relay.pipeline.follow import record_action
 from relay.pipeline.mute import mute
-from relay.platforms.mentions import PLATFORM_KEYS
 from relay.replies.comments import Outcome, in_reply_slot, note_outcome, post_comment, post_reply
 from relay.replies.parse import ReplyParseError, parse_reply
 from relay.store import actions as action_store

@@ -95,7 +95,7 @@ def post_comment(rt: Runtime, issue_uuid: str, text: str) -> Outcome:
         return Outcome(502, {"error": rt.text("comment.refused"),
                              "detail": rt.redact(str(exc)), "issueUUID": issue_uuid},
                        retryable=exc.retryable)
-    if reply.get("uuid") and rt.settings.feishu_app_chats:
+    if reply.get("uuid") and rt.settings.chats("feishu_app"):
         # relay's own comment: notify_replies (app chats only) must not echo it back as news
         chat_store.record_reply(rt.engine, str(reply["uuid"]), issue_uuid, POSTED_BY_RELAY,
                                 int(rt.clock.now()))

@@ -19,8 +19,8 @@ from relay.replies.parse import ISSUE_UUID
 from relay.web.untrusted import whole_number
 
 if TYPE_CHECKING:
+    from relay.config import Settings
     from relay.i18n import Text
-    from relay.settings import Settings
 
 PATH = "/actions/<issue>/<action>"
 LINKED = ("claim", "resolve")  # the actions a card links to (close and reopen: by command)

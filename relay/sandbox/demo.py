@@ -11,6 +11,7 @@ from pathlib import Path
 import requests
 
 from jobs import JOBS
+from relay.config import Settings
 from relay.pipeline.schedule import parse_crontab
 from relay.runtime import Runtime, stop_on_signals
 from relay.sandbox.demo_actions import run_actions_step
@@ -22,9 +23,24 @@ from relay.sandbox.feishu import FakeFeishu, card_texts
 from relay.sandbox.guance import FakeGuance
 from relay.sandbox.robots import FakeDingTalk, FakeWeCom, robot_url
 from relay.sandbox.server import ServerThread
-from relay.settings import Settings
 from relay.web.app import create_app
 from relay.web.server import WebServer
+
+
+HOSTILE = '<at id=all></at> @所有人 [点我](http://evil)'
+
+
+def pings_nobody(bodies: list[dict]) -> bool:
+    """No <at …> tag or link of the issue's own is live in a lark_md or markdown text."""
+    def live(node: object) -> bool:
+        if isinstance(node, dict):
+            if node.get("tag") in ("lark_md", "markdown") and (
+                    "<at" in str(node.get("content")) or "](http://evil)" in str(
+                        node.get("content"))):
+                return True
+            return any(live(v) for v in node.values())
+        return isinstance(node, list) and any(live(v) for v in node)
+    return bool(bodies) and not any(live(body.get("card")) for body in bodies)
 
 
 def show_card(hook: str, body: dict) -> None:
@@ -80,14 +96,20 @@ def run_sandbox(crontab: Path | None = None, keep: bool = False) -> int:
                                      message="5xx ratio 7.2% on pay-gateway for 5 min")
             guance.add_issue("Checkout latency p99 > 2s", ["payments"], level=1,
                              created_at=now, message="p99 2.4 s on checkout-svc")
-            guance.add_issue("Search index lagging", ["search"], level="system_level_2",
-                             created_at=now, message="indexer 14 min behind")
+            # text from outside that tries to page everyone: it must arrive as text
+            guance.add_issue(f"Search index lagging {HOSTILE}", ["search"],
+                             level="system_level_2", created_at=now,
+                             message=f"indexer 14 min behind; its log says: {HOSTILE}")
             print("   seeded 3 new issues: 2 in 'payments', 1 in 'search'")
             print("\n2. next poll: each new issue becomes a card in its channel's group")
             JOBS["poll_issues"](rt)
             print("\n3. poll again: the overlap re-reads the same issues; none is sent twice")
             JOBS["poll_issues"](rt)
             print(f"   cards received in all: {len(feishu.received)}")
+            inert = pings_nobody(feishu.for_hook("search0002"))
+            print(f"   the 'search' card's title and message carry {HOSTILE!r}: shown as text "
+                  f"(lark_md as entities, the plain_text header as written), "
+                  f"{'@-mentioning nobody' if inert else 'LIVE MARKUP'}")
 
             text = f"@relay #{first}#Rolled back release 2026.11.3; error rate back to 0.1% #ops"
             print(f"\n4. an engineer replies in Feishu: {text!r}")
@@ -95,7 +117,7 @@ def run_sandbox(crontab: Path | None = None, keep: bool = False) -> int:
                                  headers={"Authorization": f"Bearer {reply_token}"}, timeout=10)
             print(f"   POST /feishu/reply → {resp.status_code} {json.dumps(resp.json())}")
             print(f"   comments on {first} in Guance: {guance.comments(first)}")
-            ok = (resp.status_code == 200 and len(feishu.received) == 3
+            ok = (resp.status_code == 200 and len(feishu.received) == 3 and inert
                   and guance.comments(first) == [text.split("#", 2)[2]])
             ok = run_robots(guance, g_url, tmp) and ok  # DingTalk and WeCom
             print("\n7. Feishu app bot: card by IM API, reply in its thread, notification back")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import requests
 
+from relay.config import Settings
 from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
 from relay.runtime import Runtime
@@ -18,7 +19,6 @@ from relay.sandbox.feishu_app import FakeFeishuApp, click_event, push_event
 from relay.sandbox.guance import FakeGuance
 from relay.sandbox.robots import FakeDingTalk, robot_url
 from relay.sandbox.server import ServerThread
-from relay.settings import Settings
 from relay.web.app import create_app
 from relay.web.server import WebServer
 

@@ -7,6 +7,7 @@ import secrets
 import time
 from pathlib import Path
 
+from relay.config import Settings
 from relay.pipeline.deliver import deliver
 from relay.pipeline.notify_replies import notify_replies
 from relay.pipeline.poll import poll
@@ -14,7 +15,6 @@ from relay.runtime import Runtime
 from relay.sandbox.feishu_app import FakeFeishuApp, message_event, push_event
 from relay.sandbox.guance import FakeGuance
 from relay.sandbox.server import ServerThread
-from relay.settings import Settings
 from relay.web.app import create_app
 from relay.web.server import WebServer
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from relay.config import Settings
 from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
 from relay.platforms.dingtalk_app.stream import BOT_MESSAGE_TOPIC, CARD_CALLBACK_TOPIC
@@ -16,7 +17,6 @@ from relay.sandbox.dingtalk_app import FakeDingTalkApp, wait_until, bot_message,
 from relay.sandbox.guance import FakeGuance
 from relay.sandbox.netfault import FaultyProxy
 from relay.sandbox.server import ServerThread
-from relay.settings import Settings
 from relay.web.app import create_app
 
 GROUP = "cidSandboxOrders00000001=="

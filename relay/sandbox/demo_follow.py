@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
+from relay.config import Settings
 from relay.pipeline.deliver import deliver
 from relay.pipeline.follow import track_issues
 from relay.pipeline.poll import poll
@@ -16,7 +17,6 @@ from relay.sandbox.feishu_app import FakeFeishuApp
 from relay.sandbox.guance import FakeGuance
 from relay.sandbox.robots import FakeDingTalk, FakeWeCom, robot_url
 from relay.sandbox.server import ServerThread
-from relay.settings import Settings
 
 CHAT = "oc_sandboxincidents00000000001"
 PEOPLE = {"acnt_lilei": {"name": "Li Lei", "feishu": "ou_lilei0000000000000000000001",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from relay.config import Settings
 from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
 from relay.pipeline.remind import remind
@@ -13,7 +14,6 @@ from relay.runtime import Runtime
 from relay.sandbox.guance import FakeGuance
 from relay.sandbox.robots import FakeDingTalk, robot_url
 from relay.sandbox.server import ServerThread
-from relay.settings import Settings
 
 
 def run_remind_step(guance: FakeGuance, guance_url: str, workdir: Path) -> bool:

@@ -18,8 +18,8 @@ from flask import Blueprint, jsonify
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from relay.config import Settings
 from relay.runtime import Runtime
-from relay.settings import Settings
 from relay.store import watch
 from relay.store.outbox import DEAD, PENDING, ChannelCursor, Delivery
 

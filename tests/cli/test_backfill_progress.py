@@ -5,7 +5,6 @@ stopping half-way."""
 from __future__ import annotations
 
 import io
-import logging
 
 import pytest
 
@@ -67,16 +66,6 @@ def test_on_a_terminal_the_progress_is_one_line_rewritten(make_runtime, guance, 
     assert frames[-1] == "backfill: default page 3 of 3; 3 page(s), 250 issue(s) read"
     assert any("(waiting " in frame and "for the Guance call budget)" in frame
                for frame in frames)
-
-
-@pytest.fixture
-def root_logging():
-    """`relay poll` points the root logger at this test's stderr: put it back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def test_relay_poll_since_prints_plain_progress_lines_when_not_a_terminal(

@@ -68,6 +68,7 @@ ops-chat = "{CHAT}"
 [routes]
 ops = ["ops-bot", "ops-ding", "ops-chat"]
 """, encoding="utf-8")
+    (tmp_path / "relay.toml").chmod(0o600)  # it holds secrets: readable by its owner only
     return clean_env
 
 
@@ -183,3 +184,12 @@ def test_check_warns_of_a_card_template_in_json_2(setup, capsys, tmp_path):
         "its buttons (Claim, Resolve, …) and signed action links only to JSON 1.0 cards, so these "
         "cards go out without them; write the template in JSON 1.0 "
         "(docs/platforms/feishu-cards.md)"]
+
+
+def test_check_warns_of_a_config_file_with_secrets_every_user_may_read(setup, capsys, tmp_path):
+    (tmp_path / "relay.toml").chmod(0o644)
+    code, out, err = run(capsys, "check")
+    assert code == 0  # it works: a warning, not a problem
+    assert err.splitlines() == [
+        "warning: relay.toml holds secrets (destinations, feishu_app_secret, guance_api_key) "
+        "and every user of this machine may read it: chmod 600 relay.toml"]

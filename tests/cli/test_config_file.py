@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from relay.cli import main
+from relay.config import Settings, load_settings
 from relay.errors import ConfigError
-from relay.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 API_KEY = "tkn_FILE_api_key_0123456789"
@@ -150,9 +150,76 @@ def test_relay_config_prints_each_setting_with_its_source_and_masks_secrets(
 
 def test_the_example_file_lists_every_setting_and_parses_when_uncommented(clean_env):
     text = (REPO / "relay.example.toml").read_text(encoding="utf-8")
-    uncommented = "\n".join(re.sub(r"^# (?=\[\w+\]$|[\w-]+ = )", "", line)
+    uncommented = "\n".join(re.sub(r"^# (?=\[[\w.-]+\]$|[\w-]+ = )", "", line)
                             for line in text.splitlines())
     data = tomllib.loads(uncommented)
     assert set(data) == set(Settings.model_fields)
     Settings(_env_file=None, **data)  # every example value is valid
     assert tomllib.loads(text) == {}  # as shipped, it sets nothing
+
+
+def test_the_settings_reference_is_generated_from_the_descriptions_in_the_code(capsys):
+    """docs/configuration.md's table and relay.example.toml say what Settings' descriptions say:
+    after changing a setting, `python -m relay.config.reference` rewrites both."""
+    from relay.config import reference
+
+    assert all(field.description for field in Settings.model_fields.values())
+    assert reference.main(["--check"]) == 0, capsys.readouterr().err
+    table = (REPO / "docs/configuration.md").read_text(encoding="utf-8")
+    for name, field in Settings.model_fields.items():
+        assert f"| `RELAY_{name.upper()}` |" in table and field.description in table
+    # a stale file is caught
+    assert reference.doc_text(table.replace("| `RELAY_PORT` |", "| `RELAY_PORTS` |")) == table
+    assert reference.example_text() == (REPO / "relay.example.toml").read_text(encoding="utf-8")
+
+
+DB_PASSWORD = "Db-pa55word-0123"
+DB_URL = f"postgresql+psycopg://relay:{DB_PASSWORD}@db.internal:5432/relay"
+
+
+def test_relay_config_masks_the_database_password(clean_env, capsys):
+    clean_env.setenv("RELAY_DATABASE_URL", DB_URL)
+    assert main(["config"]) == 0
+    out, _ = capsys.readouterr()
+    line = next(line for line in out.splitlines() if line.startswith("RELAY_DATABASE_URL"))
+    assert line == ('RELAY_DATABASE_URL = "postgresql+psycopg://relay:***@db.internal:5432/relay"'
+                    "  (env)")
+    assert DB_PASSWORD not in out
+
+
+def test_the_database_password_is_redacted_from_log_lines(clean_env):
+    from relay.logs import Redactor
+
+    encoded = "p%40ss%3Aword-0123"  # p@ss:word-0123, percent-encoded in the URL
+    for url, password in ((DB_URL, DB_PASSWORD),
+                          (f"postgresql+psycopg://relay:{encoded}@db/relay", "p@ss:word-0123")):
+        redact = Redactor(load_settings(database_url=url).secrets())
+        line = redact(f"connect to {url} failed: password {password} refused")
+        assert password not in line and "***" in line, line
+        assert "db" in line  # the rest of the URL stays readable
+
+
+def test_a_config_file_with_secrets_every_user_may_read_is_warned_of_at_start_up(
+        clean_env, tmp_path, capsys, root_logging):
+    toml = write(tmp_path / "relay.toml", f'feishu_webhook_url = "{HOOK}"\n'
+                                          f'database_url = "sqlite:///{tmp_path}/relay.db"\n')
+    toml.chmod(0o644)
+    assert main(["deliver"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if " WARNING " in line]
+    assert len(warnings) == 1 and warnings[0].endswith(
+        "WARNING relay: relay.toml holds secrets (feishu_webhook_url) and every user of this "
+        "machine may read it: chmod 600 relay.toml")
+    toml.chmod(0o600)
+    assert main(["deliver"]) == 0
+    assert " WARNING " not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ['port = 9000\n', 'database_url = "sqlite:///relay.db"\n'])
+def test_a_readable_config_file_without_secrets_is_no_warning(clean_env, tmp_path, text):
+    from relay.config.settings import exposed_config_file
+
+    write(tmp_path / "relay.toml", text).chmod(0o644)
+    assert exposed_config_file() is None
+    write(tmp_path / "relay.toml", text + f'database_url = "{DB_URL}"\n'
+          if "database_url" not in text else f'database_url = "{DB_URL}"\n')
+    assert "(database_url)" in (exposed_config_file() or "")

@@ -9,10 +9,10 @@ import logging
 
 import pytest
 
+from relay.config import load_settings
 from relay.logs import Redactor, setup_logging
 from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
-from relay.settings import load_settings
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_a_delivery_line_names_its_channel_issue_and_destination(captured, fmt, 
 
 
 def test_an_unknown_log_format_stops_start_up_naming_the_setting():
-    from relay.settings import ConfigError
+    from relay.config import ConfigError
 
     with pytest.raises(ConfigError, match="RELAY_LOG_FORMAT: .*'text' or 'json'"):
         load_settings(_env_file=None, log_format="xml")
@@ -95,7 +95,7 @@ def secret_sample(name: str, annotation: str) -> object | None:
 def test_every_secret_setting_is_redacted(captured):
     """Derived from the settings' declared types: a new SecretStr field is covered with no
     change here, and a secret that is not redacted fails."""
-    from relay.settings import Settings
+    from relay.config import Settings
 
     values = {name: sample for name, field in Settings.model_fields.items()
               if (sample := secret_sample(name, str(field.annotation))) is not None}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from relay.settings import Settings
+from relay.config import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 NOT_FIELDS = {"RELAY_CONFIG"}  # read before the settings: it names their file

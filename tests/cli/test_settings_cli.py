@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from relay.cli import main
+from relay.config import Settings
 from relay.logs import MASK, RedactingFormatter, Redactor
-from relay.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 API_KEY = "tkn_SECRET_api_key_7f3e9d1c5b"

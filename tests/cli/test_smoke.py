@@ -38,6 +38,8 @@ def test_sandbox_shows_cards_and_the_reply_round_trip(capsys):
     # the DingTalk app robot's step: back on its own after a drop and after a half-open socket
     assert "relay reconnected by itself (yes)" in out
     assert "noticed the missing pongs and reconnected (yes); /healthz says connected" in out
+    # step 3: an issue whose title and message try to @all arrives as text
+    assert "&#60;at id=all&#62;" in out and "@-mentioning nobody" in out
 
 
 def test_proxy_and_ca_settings_in_the_environment_are_honoured(monkeypatch):

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 import relay
+from relay.config import load_settings
 from relay.errors import ConfigError
 from relay.i18n import CATALOGUES, LANGUAGES, placeholders, text_for
 from relay.pipeline.notify_replies import notify_replies
 from relay.platforms.feishu.card import default_card_template, load_card_template
 from relay.platforms.render import CARD_PLACEHOLDERS
-from relay.settings import load_settings
 from relay.store.outbox import LISTED_STATUSES
 from relay.web.app import create_app
 from relay.web.ui import cookie_value

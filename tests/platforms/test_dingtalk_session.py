@@ -127,3 +127,42 @@ def test_a_session_webhook_that_fails_is_one_log_line(make_runtime, guance, cloc
         (line,) = wait_for(lambda: [r for r in caplog.records
                                     if "sessionWebhook" in r.getMessage()])
     assert "300001" in line.getMessage() and "session=" not in line.getMessage()
+
+
+def test_a_dingtalk_host_resolving_to_this_machine_is_not_called(make_runtime, guance, clock,
+                                                                  late, caplog, monkeypatch):
+    """DNS pointing an allowed name at a loopback (or private) address: relay checks the
+    address it connected to, and sends nothing there."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    received: list[bytes] = []
+
+    def accept() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            received.append(conn.recv(65536))
+
+    threading.Thread(target=accept, daemon=True).start()
+    real, port = socket.getaddrinfo, listener.getsockname()[1]
+
+    def lookup(host, *args, **kwargs):
+        if host == "oapi.dingtalk.com":  # "resolves" to the listener
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)
+    client = create_app(make_runtime(dingtalk_app_secret=APP_SECRET)).test_client()
+    uuid = guance.add_issue("disk full")
+    try:
+        late(client.post("/dingtalk/reply", headers=headers(clock),
+                         json=with_session(mention(f"#{uuid}#hi"), REAL_SESSION, clock)))
+        (line,) = wait_for(lambda: [r.getMessage() for r in caplog.records
+                                    if "sessionWebhook" in r.getMessage()])
+        wait_for(lambda: received)
+    finally:
+        listener.close()
+    assert line == ("DingTalk sessionWebhook: the answer did not go out (refused: "
+                    "oapi.dingtalk.com is at 127.0.0.1, a loopback address)")
+    assert received == [b""] and guance.comments(uuid) == ["hi"]

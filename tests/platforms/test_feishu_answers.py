@@ -5,9 +5,9 @@ import json
 import pytest
 import responses
 
+from relay.config import Settings
 from relay.payloads import IssueCard
 from relay.platforms.feishu.webhook import FlowWebhookSink, parse_retry_after
-from relay.settings import Settings
 from tests.helpers import EN
 
 URL = "https://www.feishu.cn/flow/api/trigger-webhook/0123456789abcdef"

@@ -7,10 +7,10 @@ import threading
 import pytest
 from sqlalchemy import select
 
+from relay.config import ConfigError, Settings
 from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
 from relay.platforms.feishu.app import FeishuApp
-from relay.settings import ConfigError, Settings
 from relay.store import outbox as store
 from tests.appbot import CHAT, send_card
 
@@ -139,7 +139,7 @@ def test_an_app_chat_name_that_is_also_a_webhook_is_refused(app_rt):
 
 
 def test_app_chats_must_be_chat_ids_and_routes_must_name_them():
-    from relay.settings import load_settings
+    from relay.config import load_settings
 
     with pytest.raises(ConfigError, match="RELAY_FEISHU_APP_CHATS: .*oc_"):
         load_settings(_env_file=None, feishu_app_chats={"ops": "https://example.com/hook"})

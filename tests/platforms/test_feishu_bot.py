@@ -11,10 +11,10 @@ import pytest
 import requests
 from sqlalchemy import select
 
+from relay.config import ConfigError, Settings
 from relay.pipeline.deliver import deliver
 from relay.platforms.feishu.card import load_card_template
 from relay.platforms.feishu.webhook import BotWebhookSink, bot_sign
-from relay.settings import ConfigError, Settings
 from relay.store import outbox as store
 from tests.helpers import EN, carded_issue, payload
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from relay.config import load_settings
 from relay.errors import ConfigError
 from relay.sandbox.feishu import card_texts
-from relay.settings import load_settings
 from tests.appbot import CHAT
 from tests.follow import BOT, everywhere, relay_issue
 from tests.robots import DING_TOKEN, WECOM_KEY

@@ -9,8 +9,8 @@ import json
 import pytest
 
 from relay.cli import main
+from relay.config import ConfigError, load_settings
 from relay.pipeline.deliver import deliver
-from relay.settings import ConfigError, load_settings
 from tests.helpers import outbox
 from tests.robots import DING_SECRET, DING_TOKEN, WECOM_KEY, ding_url, new_issues, wecom_url
 

@@ -11,13 +11,13 @@ from collections import Counter, deque
 import pytest
 
 from relay.clock import FakeClock
+from relay.config import Settings
 from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
 from relay.ratelimit import LimitExceeded, RateLimiter
 from relay.runtime import Runtime
 from relay.sandbox.guance import FakeGuance
 from relay.sandbox.server import ServerThread
-from relay.settings import Settings
 from relay.web.app import create_app
 from tests.helpers import REPLY_TOKEN
 

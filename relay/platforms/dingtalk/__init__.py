@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 
 import requests
 
-from relay.platforms.base import Destination, Kind, Platform, ReplyRoute, Sink
+from relay.config.destinations import Destination
+from relay.platforms.base import Kind, Platform, ReplyRoute, Sink
 from relay.platforms.dingtalk import reply
-from relay.platforms.dingtalk.robot import DingTalkSink
+from relay.platforms.dingtalk.robot import DingTalkSink, inert
 from relay.replies.links import link_signer
 
 if TYPE_CHECKING:
@@ -19,12 +20,12 @@ if TYPE_CHECKING:
 def _robot(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
     s = rt.settings
     return DingTalkSink(dest.url.get_secret_value(), s.tz, s.guance_console_url, rt.text,
-                        dest.secret_value(), http, s.feishu_timeout, rt.mentions, link_signer(s))
+                        dest.secret_value(), http, s.chat_timeout, rt.mentions, link_signer(s))
 
 
 PLATFORM = Platform(
     name="dingtalk",
-    kinds=(Kind("dingtalk", "/robot/send", "https://oapi.dingtalk.com/robot/send?access_token=<token>",
-                _robot, token_param="access_token", hosts=("dingtalk.com",), signs=True),),
+    kinds=(Kind("dingtalk", _robot),),
     replies=(ReplyRoute(reply.PATH, reply.dingtalk_reply_blueprint),),
+    inert=inert,
 )

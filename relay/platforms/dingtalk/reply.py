@@ -12,7 +12,8 @@ The answer is given once (DingTalk shows both an answer in the HTTP body and one
 callback's `sessionWebhook`): in the body, `{"msgtype": "text", "text": {"content": "<a
 sentence>"}}`, when it is ready within ANSWER_WAIT_SECONDS; else the body is `{}` and the sentence,
 when it comes, goes to the `sessionWebhook` (DingTalk's documented way to answer) while that is
-valid, if it points at DingTalk (https, a host under dingtalk.com) and nowhere else.
+valid, if it passes relay.http's URL guard: https on a host under dingtalk.com at a public
+address (or an origin of RELAY_DINGTALK_SESSION_ORIGINS), nowhere else.
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as NotYet
 from typing import TYPE_CHECKING, Any, Callable
-from urllib.parse import urlsplit
 
 import requests
 from flask import Blueprint, jsonify, request
 
-from relay.http import http_session
+from relay import http
+from relay.http import UrlGuard
 from relay.i18n import Text
 from relay.platforms.dingtalk.robot import sign
 from relay.replies import log as replylog
@@ -79,39 +80,38 @@ def sentence(outcome: Outcome, text: Text) -> str:
     return text("dingtalk.failed", detail=body.get("detail") or body["error"])
 
 
-def session_webhook(body: dict[str, Any], now_ms: float, origins: set[str]) -> str | None:
-    """The callback's sessionWebhook if it is still valid and points at DingTalk (https, a host
-    under dingtalk.com, no user part or odd port) or at one of `origins`; else None. The body is
-    not signed: anything else could be a URL an attacker chose."""
+DINGTALK_HOSTS = ("dingtalk.com",)  # where a sessionWebhook may point: https, a host under it
+
+
+def session_guard(origins: str) -> UrlGuard:
+    """The guard every sessionWebhook passes: DingTalk's own hosts, or one of the origins
+    (`scheme://host:port`, comma-separated) in RELAY_DINGTALK_SESSION_ORIGINS."""
+    return UrlGuard(DINGTALK_HOSTS, frozenset(
+        o.strip().rstrip("/").lower() for o in origins.split(",") if o.strip()))
+
+
+def session_webhook(body: dict[str, Any], now_ms: float, guard: UrlGuard) -> str | None:
+    """The callback's sessionWebhook if it is still valid and `guard` admits it; else None.
+    The body is not signed: anything else could be a URL an attacker chose."""
     url, expires = body.get("sessionWebhook"), body.get("sessionWebhookExpiredTime")
     if not isinstance(url, str) or type(expires) is not int or expires <= now_ms:
         return None
-    if not url.isascii() or any(c.isspace() or c == "\\" for c in url):
-        return None
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return None
-    host = (parts.hostname or "").lower()
-    if "@" in parts.netloc:
-        return None
-    if parts.scheme == "https" and port in (None, 443) and (
-            host == "dingtalk.com" or host.endswith(".dingtalk.com")):
-        return url
-    return url if f"{parts.scheme}://{parts.netloc}".lower() in origins else None
+    return url if guard.admits(url) else None
 
 
-def answer_in_session(http: requests.Session, url: str, text: str, timeout: float) -> None:
+def answer_in_session(session: requests.Session, url: str, text: str, timeout: float,
+                      guard: UrlGuard) -> None:
     """Post a late sentence to the sessionWebhook as a text message; a failure is one log
-    line."""
+    line (its words, never the URL: the session is in its query)."""
     try:
-        resp = http.post(url, json={"msgtype": "text", "text": {"content": text}},
-                         timeout=timeout, allow_redirects=False)
+        resp = http.call(session, "POST", url, timeout=timeout, guard=guard,
+                         json={"msgtype": "text", "text": {"content": text}})
         code = resp.json().get("errcode") if resp.status_code == 200 else None
-    except (requests.RequestException, ValueError, AttributeError) as exc:
-        log.warning("DingTalk sessionWebhook: the answer did not go out (%s)", type(exc).__name__)
+    except http.CallFailed as exc:
+        log.warning("DingTalk sessionWebhook: the answer did not go out (%s)", exc)
         return
+    except (ValueError, AttributeError):
+        code = None
     if code != 0:
         log.warning("DingTalk sessionWebhook: the answer was refused (HTTP %d, errcode %s)",
                     resp.status_code, code)
@@ -122,10 +122,9 @@ def dingtalk_reply_blueprint(rt: Runtime) -> Blueprint:
     configured = rt.settings.dingtalk_app_secret
     secret = configured.get_secret_value().strip() if configured else ""
     robot_code = (rt.settings.dingtalk_robot_code or "").strip()
-    origins = {o.strip().rstrip("/").lower()
-               for o in rt.settings.dingtalk_session_origins.split(",") if o.strip()}
-    http = http_session()
-    timeout = min(rt.settings.feishu_timeout, 5.0)  # the sender is waiting for the answer
+    guard = session_guard(rt.settings.dingtalk_session_origins)
+    session = http.http_session()
+    timeout = min(rt.settings.chat_timeout, 5.0)  # the sender is waiting for the answer
 
     answers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dingtalk-answer")
 
@@ -138,7 +137,7 @@ def dingtalk_reply_blueprint(rt: Runtime) -> Blueprint:
             return say(pending.result(timeout=ANSWER_WAIT_SECONDS))
         except NotYet:
             pass
-        url = session_webhook(body, rt.clock.now() * 1000, origins)
+        url = session_webhook(body, rt.clock.now() * 1000, guard)
 
         def later(done: Future) -> None:
             if done.exception() is not None:
@@ -147,7 +146,7 @@ def dingtalk_reply_blueprint(rt: Runtime) -> Blueprint:
                 log.warning("DingTalk reply: the answer came after the request and the "
                             "callback has no valid sessionWebhook; it is not shown")
             else:
-                answer_in_session(http, url, done.result(), timeout)
+                answer_in_session(session, url, done.result(), timeout, guard)
 
         pending.add_done_callback(later)
         return jsonify({})

@@ -20,7 +20,7 @@ import requests
 
 from relay.i18n import Text
 from relay.payloads import Card, FollowUp
-from relay.platforms.base import RobotSink, fit_utf8
+from relay.platforms.base import RobotSink, fit_utf8, zero_width_after
 from relay.platforms.follow import status_line
 from relay.platforms.mentions import NOBODY, Mentions, Person
 from relay.platforms.render import card_values
@@ -36,6 +36,14 @@ HINTS = {SETUP_REFUSED: " (check the robot's security settings: keyword, signing
 MAX_TEXT_BYTES = 20_000  # a guard: DingTalk's markdown size limit is not in our sources
 
 
+# Text from outside made inert for DingTalk's markdown and text messages. DingTalk documents no
+# escape for either, so a zero-width space goes after `@` (an `@所有人`, `@all` or `@<mobile>` in
+# a title then neither reads as nor lines up with a mention: only the message's `at` pings, and
+# it lists relay's own people), after `<` (`<font …>`), and inside `](` (links, images): the text
+# reads as it came. Emphasis is left as it is (bold text pings nobody and hides no link).
+inert = zero_width_after(r"[<@]|\](?=\()")
+
+
 def sign(timestamp_ms: int | str, secret: str) -> str:
     """DingTalk's signature, before URL-encoding."""
     message = f"{timestamp_ms}\n{secret}".encode("utf-8")
@@ -45,12 +53,13 @@ def sign(timestamp_ms: int | str, secret: str) -> str:
 
 def mentions(people: list[Person]) -> tuple[str, dict[str, Any]]:
     """DingTalk's @: the text names `@<mobile>` / `@<userId>` and the message's `at` lists them
-    (`atMobiles` for phone numbers, `atUserIds` otherwise); unmapped people are plain text."""
+    (`atMobiles` for phone numbers, `atUserIds` otherwise), from RELAY_MENTIONS only; unmapped
+    people are plain text, their names (Guance's) made inert."""
     shown, mobiles, user_ids = [], [], []
     for person in people:
         ident = person.on(PLATFORM)
         if ident is None:
-            shown.append(person.name)
+            shown.append(inert(person.name))
             continue
         shown.append(f"@{ident}")
         (mobiles if re.fullmatch(r"\+?[\d-]{6,20}", ident) else user_ids).append(ident)
@@ -63,9 +72,9 @@ def markdown(payload: Card, tz: ZoneInfo, console_url: str, text: Text,
     """The alert as a DingTalk markdown message (paragraphs need a blank line between them);
     with signed action links when relay has a public URL (a robot cannot call back)."""
     if isinstance(payload, FollowUp):
-        line = status_line(payload, text)
+        line = status_line(payload, text, inert)
         return {"msgtype": "markdown", "markdown": {"title": line[:60], "text": line}}
-    v, t = card_values(payload, tz, console_url, text), text
+    v, t = card_values(payload, tz, console_url, text, inert=inert), text
     named, at = mentions(people or [])
     actions = [links_markdown(links.links(payload, "DingTalk", text))] if links else []
 
@@ -84,7 +93,8 @@ def markdown(payload: Card, tz: ZoneInfo, console_url: str, text: Text,
 
     body = {"msgtype": "markdown",
             "markdown": {"title": f"[{v['level']}] {v['title']}",
-                         "text": fit_utf8(render, v["message"], MAX_TEXT_BYTES, text)}}
+                         "text": fit_utf8(lambda kept: render(inert(kept)), payload.message,
+                                          MAX_TEXT_BYTES, text)}}
     if at["atMobiles"] or at["atUserIds"]:
         body["at"] = at
     return body

@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING
 
 import requests
 
+from relay.config.destinations import Destination
 from relay.errors import ConfigError
-from relay.platforms.base import Platform, Sink
+from relay.platforms.base import Kind, Platform, Sink
 from relay.platforms.dingtalk_app.openapi import DingTalkApp
+from relay.platforms.dingtalk_app.card import inert
 from relay.platforms.dingtalk_app.sink import AppGroupSink
 
 if TYPE_CHECKING:
@@ -19,37 +21,36 @@ if TYPE_CHECKING:
 KIND = "dingtalk_app"
 
 
-def _setup(rt: Runtime, http: requests.Session) -> dict[str, Sink]:
-    """The app (when RELAY_DINGTALK_APP_KEY is set) and its groups as destinations."""
+GROUPS = "dingtalk_app destinations (RELAY_DINGTALK_APP_GROUPS)"
+
+
+def _setup(rt: Runtime, http: requests.Session) -> None:
+    """The app, when RELAY_DINGTALK_APP_KEY is set; its groups need it and a card template."""
     s = rt.settings
-    key = (s.dingtalk_app_key or "").strip()
+    key, groups = (s.dingtalk_app_key or "").strip(), s.chats(KIND)
     if not key:
-        if s.dingtalk_app_groups:
-            raise ConfigError("RELAY_DINGTALK_APP_KEY is not set (RELAY_DINGTALK_APP_GROUPS "
-                              "needs the DingTalk app robot)")
-        return {}
+        if groups:
+            raise ConfigError(f"RELAY_DINGTALK_APP_KEY is not set ({GROUPS} need the DingTalk "
+                              "app robot)")
+        return
     secret = s.dingtalk_app_secret.get_secret_value().strip() if s.dingtalk_app_secret else ""
     if not secret:
         raise ConfigError("RELAY_DINGTALK_APP_SECRET is not set (RELAY_DINGTALK_APP_KEY needs "
                           "the app's AppSecret)")
-    clash = sorted(set(s.dingtalk_app_groups) & (set(s.destination_table())
-                                                 | set(s.feishu_app_chats)))
-    if clash:
-        raise ConfigError(f"RELAY_DINGTALK_APP_GROUPS: {clash[0]!r} is also another "
-                          "destination; use another name")
-    for name, group in s.dingtalk_app_groups.items():
-        if not group.strip() or any(c.isspace() for c in group):
-            raise ConfigError(f"RELAY_DINGTALK_APP_GROUPS: {name!r} must map to a group's "
-                              "openConversationId (cid…)")
-    if s.dingtalk_app_groups and not s.dingtalk_card_template.strip():
-        raise ConfigError("RELAY_DINGTALK_CARD_TEMPLATE is not set (the groups of "
-                          "RELAY_DINGTALK_APP_GROUPS get interactive cards of that template)")
+    if groups and not s.dingtalk_card_template.strip():
+        raise ConfigError(f"RELAY_DINGTALK_CARD_TEMPLATE is not set ({GROUPS} get interactive "
+                          "cards of that template)")
     robot = (s.dingtalk_robot_code or "").strip() or key  # an internal app's robotCode: its AppKey
     rt.dingtalk_app = DingTalkApp(s.dingtalk_open_base_url, key, secret, robot, rt.clock, http,
-                                  s.feishu_timeout)
-    return {name: AppGroupSink(rt.dingtalk_app, group, s.dingtalk_card_template.strip(), s.tz,
-                               s.guance_console_url, rt.text, rt.mentions)
-            for name, group in s.dingtalk_app_groups.items()}
+                                  s.chat_timeout)
+
+
+def _group(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
+    s = rt.settings
+    assert rt.dingtalk_app is not None  # _setup refuses groups without the app
+    return AppGroupSink(rt.dingtalk_app, dest.open_conversation_id or "",
+                        s.dingtalk_card_template.strip(), s.tz, s.guance_console_url, rt.text,
+                        rt.mentions)
 
 
 def _links(rt: Runtime) -> list:
@@ -71,4 +72,5 @@ def _listen(rt: Runtime) -> None:
         rt.connections.append(link.connection)
 
 
-PLATFORM = Platform(name="dingtalk_app", setup=_setup, listen=_listen, links=_links)
+PLATFORM = Platform(name="dingtalk_app", kinds=(Kind(KIND, _group),), setup=_setup,
+                    listen=_listen, links=_links, inert=inert)

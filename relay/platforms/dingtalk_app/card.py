@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from relay.i18n import Text
 from relay.payloads import Card, StatusChange
-from relay.platforms.base import bounded
+from relay.platforms.base import bounded, zero_width_after
 from relay.platforms.follow import OPEN, duration, status_name, who
 from relay.platforms.mentions import Person
 from relay.platforms.render import card_values, format_time
@@ -31,6 +31,13 @@ MAX_CARD_MESSAGE = 4000  # characters of the issue text on a card (a card is rea
 # the variables a template may show; `issue` is the issue's UUID
 CARD_VARIABLES = ("title", "level", "source", "created", "channel", "message", "link", "issue",
                   "status", "status_line")
+
+
+# Text from outside made inert for a card's variables and the robot's text messages: a template
+# may show a variable in a markdown component, and DingTalk documents no escape, so a zero-width
+# space goes after `@` and `<` and inside `](` (as for the custom robots' markdown): the text
+# reads as it came, and no mention, tag or link starts in it.
+inert = zero_width_after(r"[<@]|\](?=\()")
 
 
 def out_track_id(issue: str, conversation_id: str, reminder: str = "") -> str:
@@ -43,7 +50,7 @@ def out_track_id(issue: str, conversation_id: str, reminder: str = "") -> str:
 def card_params(payload: Card, tz: ZoneInfo, console_url: str, text: Text) -> dict[str, str]:
     """The card's variables for a new card, in RELAY_LANGUAGE."""
     v = card_values(payload, tz, console_url, text,
-                    bounded(payload.message, MAX_CARD_MESSAGE, text))
+                    bounded(payload.message, MAX_CARD_MESSAGE, text), inert)
     return {"title": f"[{v['level']}] {v['title']}", "level": v["level"],
             "source": v["source"], "created": v["created"], "channel": v["channel"],
             "message": v["message"], "link": v["link"], "issue": v["uuid"],
@@ -56,11 +63,12 @@ def status_params(payload: StatusChange, owners: list[Person], tz: ZoneInfo,
     """The variables a state change replaces: the status, and a line with the owner, who
     changed it and when, and how long the issue has been open."""
     status = status_name(payload.status_type, text)
-    names = " ".join(person.name for person in owners) or text("follow.nobody")
+    names = " ".join(inert(person.name) for person in owners) or text("follow.nobody")
     return {"status": status, "title": text("follow.card_header", status=status,
-                                            title=payload.title),
+                                            title=inert(payload.title)),
             "status_line": text("follow.card_status", status=status, owners=names,
-                                who=who(payload, text), at=format_time(payload.changed_at, tz),
+                                who=inert(who(payload, text)),
+                                at=format_time(payload.changed_at, tz),
                                 duration=duration(payload.open_seconds, text))}
 
 

@@ -92,7 +92,7 @@ def act(rt: Runtime, row: chat_store.FeishuEvent) -> None:
 
 
 def _groups(rt: Runtime) -> set[str]:
-    return set(rt.settings.dingtalk_app_groups.values())
+    return set(rt.settings.chats("dingtalk_app").values())
 
 
 def act_on_message(rt: Runtime, data: dict[str, Any]) -> tuple[str, str, str | None, str]:
@@ -128,7 +128,7 @@ def act_on_click(rt: Runtime, data: dict[str, Any], attempts: int
     if click is None:
         return DONE, "not a relay button", None, ""
     card = chat_store.delivery_by_message(rt.engine, [click.out_track_id])
-    group = rt.settings.dingtalk_app_groups.get(card.destination, "") if card else ""
+    group = rt.settings.chats("dingtalk_app").get(card.destination, "") if card else ""
     if card is None or not group:
         return DONE, f"card {click.out_track_id[:64]} is not one relay sent", None, ""
     issue = card.issue_uuid

@@ -17,6 +17,7 @@ from typing import Any
 
 import requests
 
+from relay import http
 from relay.clock import Clock
 from relay.platforms.base import CachedToken, SendResult
 
@@ -63,7 +64,7 @@ class DingTalkApp:
         self.base_url = base_url.rstrip("/")
         self.app_key, self._secret, self.robot_code = app_key, app_secret, robot_code
         self.clock = clock or Clock()
-        self.session = session or requests.Session()
+        self.session = session or http.http_session()
         self.timeout = timeout
         self._token = CachedToken(self._renew, self.clock, RENEW_MARGIN_SECONDS)
 
@@ -73,12 +74,11 @@ class DingTalkApp:
 
     def _renew(self) -> tuple[str, float]:
         try:
-            resp = self.session.post(self.base_url + TOKEN_PATH, timeout=self.timeout,
-                                     json={"appKey": self.app_key, "appSecret": self._secret})
+            resp = http.call(self.session, "POST", self.base_url + TOKEN_PATH, timeout=self.timeout,
+                             json={"appKey": self.app_key, "appSecret": self._secret})
             answer = resp.json()
-        except requests.RequestException as exc:
-            raise DingTalkAppError(f"accessToken: could not reach DingTalk: "
-                                   f"{type(exc).__name__}") from None
+        except http.CallFailed as exc:
+            raise DingTalkAppError(f"accessToken: could not reach DingTalk: {exc}") from None
         except ValueError:
             raise DingTalkAppError(f"accessToken: HTTP {resp.status_code}, not JSON") from None
         answer = answer if isinstance(answer, dict) else {}
@@ -98,13 +98,13 @@ class DingTalkApp:
             except DingTalkAppError as exc:
                 return SendResult(False, str(exc)), {}
             try:
-                resp = self.session.request(
-                    method, self.base_url + path, timeout=self.timeout,
+                resp = http.call(
+                    self.session, method, self.base_url + path, timeout=self.timeout,
                     data=json.dumps(body, ensure_ascii=False).encode(),
                     headers={TOKEN_HEADER: token,
                              "Content-Type": "application/json; charset=utf-8"})
-            except requests.RequestException as exc:
-                return SendResult(False, f"could not reach DingTalk: {type(exc).__name__}"), {}
+            except http.CallFailed as exc:
+                return SendResult(False, f"could not reach DingTalk: {exc}"), {}
             try:
                 answer = resp.json()
             except ValueError:

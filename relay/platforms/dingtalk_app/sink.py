@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from relay.i18n import Text
 from relay.payloads import Card, FollowUp, Reminder, StatusChange
 from relay.platforms.base import SendResult
-from relay.platforms.dingtalk_app.card import card_params, out_track_id, status_params
+from relay.platforms.dingtalk_app.card import card_params, inert, out_track_id, status_params
 from relay.platforms.dingtalk_app.openapi import DingTalkApp
 from relay.platforms.follow import status_line
 from relay.platforms.mentions import NOBODY, Mentions
@@ -37,7 +37,7 @@ class AppGroupSink:
         """A state change: the card's status variables replaced, and the status line in the
         group when the change is announced, or when DingTalk refuses the update for good (a
         storm digest's follow-up is a line)."""
-        line = status_line(payload, self.text)
+        line = status_line(payload, self.text, inert)
         track = payload.message_id
         if not track:
             return _without_id(self.app.send_text(self.conversation_id, line))

@@ -8,43 +8,47 @@ from typing import TYPE_CHECKING
 
 import requests
 
-from relay.errors import ConfigError
-from relay.platforms.base import Destination, Kind, Platform, ReplyRoute, Sink
+from relay.config.destinations import Destination
+from relay.platforms.base import Kind, Platform, ReplyRoute, Sink
 from relay.platforms.feishu import events, reply
 from relay.platforms.feishu.app import AppChatSink, app_from_settings
 from relay.platforms.feishu.card import json_2_warning, load_card_template
+from relay.platforms.feishu.inert import text_message
 from relay.platforms.feishu.webhook import BotWebhookSink, FlowWebhookSink
 from relay.replies.links import link_signer
 
 if TYPE_CHECKING:
     from relay.runtime import Runtime
-    from relay.settings import Settings
 
 FLOW_KIND = "feishu_flow"  # any URL no other kind claims
+APP_KIND = "feishu_app"  # a chat of the app bot
 
 
 def _flow(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
     return FlowWebhookSink(dest.url.get_secret_value(), rt.settings.tz, rt.text, http,
-                           rt.settings.feishu_timeout, link_signer(rt.settings))
+                           rt.settings.chat_timeout, link_signer(rt.settings))
 
 
 def _bot(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
     s = rt.settings
     return BotWebhookSink(dest.url.get_secret_value(), s.tz, rt.card, s.guance_console_url,
-                          rt.text, dest.secret_value(), http, s.feishu_timeout, rt.mentions,
+                          rt.text, dest.secret_value(), http, s.chat_timeout, rt.mentions,
                           link_signer(s))
 
 
-def _setup(rt: Runtime, http: requests.Session) -> dict[str, Sink]:
+def _app_chat(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
+    s = rt.settings
+    assert rt.feishu_app is not None and rt.card is not None  # made by _setup for these chats
+    return AppChatSink(rt.feishu_app, dest.chat_id or "", s.tz, rt.card, s.guance_console_url,
+                       rt.text, rt.mentions)
+
+
+def _setup(rt: Runtime, http: requests.Session) -> None:
     """The card template is checked once (a broken file stops start-up, not every delivery);
-    the app bot's chats (RELAY_FEISHU_APP_CHATS) are destinations too."""
+    the app client is made when the app bot has chats or takes events."""
     s = rt.settings
     rt.card = load_card_template(s.feishu_card_template, s.language)
-    _check_bot_secrets(s)
     rt.feishu_app = app_from_settings(s, rt.clock, http)
-    return {name: AppChatSink(rt.feishu_app, chat_id, s.tz, rt.card, s.guance_console_url,
-                              rt.text, rt.mentions)
-            for name, chat_id in s.feishu_app_chats.items()}
 
 
 def _warnings(rt: Runtime) -> list[str]:
@@ -52,25 +56,12 @@ def _warnings(rt: Runtime) -> list[str]:
     return [warning] if warning else []
 
 
-def _check_bot_secrets(settings: Settings) -> None:
-    """A secret for a name that is not a custom bot is a typo that would silently go unused."""
-    table = settings.destination_table()
-    for name in settings.feishu_bot_secrets:
-        if name not in table or table[name].kind != "feishu_bot":
-            raise ConfigError(
-                f"RELAY_FEISHU_BOT_SECRETS: {name!r} is not a destination with a custom bot "
-                "URL (…/open-apis/bot/v2/hook/<token>); the default webhook's name is 'default'")
-
-
 PLATFORM = Platform(
     name="feishu",
-    kinds=(
-        Kind("feishu_bot", "/open-apis/bot/v2/hook/",
-             "https://open.feishu.cn/open-apis/bot/v2/hook/<token>", _bot, signs=True),
-        Kind(FLOW_KIND, None, "https://www.feishu.cn/flow/api/trigger-webhook/<id>", _flow),
-    ),
+    kinds=(Kind("feishu_bot", _bot), Kind(FLOW_KIND, _flow), Kind(APP_KIND, _app_chat)),
     replies=(ReplyRoute(reply.PATH, reply.feishu_reply_blueprint),
              ReplyRoute(events.PATH, events.feishu_events_blueprint, counted=False)),
     setup=_setup,
     warnings=_warnings,
+    inert=text_message,
 )

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import requests
 
+from relay import http
 from relay.clock import Clock
 from relay.errors import ConfigError
 from relay.i18n import Text
@@ -24,10 +25,10 @@ from relay.platforms.base import CachedToken, SendResult, fit
 from relay.platforms.feishu.buttons import with_buttons
 from relay.platforms.feishu.card import CardTemplate
 from relay.platforms.feishu.follow import updatable, with_mentions, with_status
-from relay.platforms.feishu.webhook import FEISHU_LIMITS, judge
+from relay.platforms.feishu.inert import text_message
+from relay.platforms.feishu.webhook import FEISHU_LIMITS, card_texts, judge
 from relay.platforms.follow import status_line
 from relay.platforms.mentions import NOBODY, Mentions
-from relay.platforms.render import card_values
 
 TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token/internal"
 REFRESH_MARGIN_SECONDS = 600  # refresh when less than this is left (Feishu's SDK: 10 min)
@@ -49,7 +50,7 @@ class FeishuApp:
         self.base_url = base_url.rstrip("/")
         self.app_id, self._secret = app_id, app_secret
         self.clock = clock or Clock()
-        self.session = session or requests.Session()
+        self.session = session or http.http_session()
         self.timeout = timeout
         self._token = CachedToken(self._refresh, self.clock, REFRESH_MARGIN_SECONDS)
         self._bot_open_id: str | None = None
@@ -60,12 +61,11 @@ class FeishuApp:
 
     def _refresh(self) -> tuple[str, float]:
         try:
-            resp = self.session.post(self.base_url + TOKEN_PATH, timeout=self.timeout,
-                                     json={"app_id": self.app_id, "app_secret": self._secret})
+            resp = http.call(self.session, "POST", self.base_url + TOKEN_PATH, timeout=self.timeout,
+                             json={"app_id": self.app_id, "app_secret": self._secret})
             body = resp.json()
-        except requests.RequestException as exc:
-            raise FeishuAppError(f"tenant_access_token: could not reach Feishu: "
-                                 f"{type(exc).__name__}") from None
+        except http.CallFailed as exc:
+            raise FeishuAppError(f"tenant_access_token: could not reach Feishu: {exc}") from None
         except ValueError:
             raise FeishuAppError(f"tenant_access_token: HTTP {resp.status_code}, not JSON"
                                  ) from None
@@ -87,13 +87,14 @@ class FeishuApp:
             except FeishuAppError as exc:
                 return SendResult(False, str(exc)), {}
             try:
-                resp = self.session.request(
-                    method, self.base_url + path, params=params, timeout=self.timeout,
+                resp = http.call(
+                    self.session, method, self.base_url + path, params=params,
+                    timeout=self.timeout,
                     data=None if body is None else json.dumps(body, ensure_ascii=False).encode(),
                     headers={"Authorization": f"Bearer {token}",
                              "Content-Type": "application/json; charset=utf-8"})
-            except requests.RequestException as exc:
-                return SendResult(False, f"could not reach Feishu: {type(exc).__name__}"), {}
+            except http.CallFailed as exc:
+                return SendResult(False, f"could not reach Feishu: {exc}"), {}
             try:
                 answer = resp.json()
             except ValueError:
@@ -182,7 +183,7 @@ class AppChatSink:
         people = self.mentions.people(payload)
 
         def card(message: str) -> dict[str, Any]:
-            rendered = self.card.render(card_values(payload, self.tz, self.console_url,
+            rendered = self.card.render(*card_texts(payload, self.tz, self.console_url,
                                                     self.text, message))
             rendered = with_buttons(rendered, payload.uuid, self.text)
             return updatable(with_mentions(rendered, people, self.text))
@@ -207,7 +208,7 @@ class AppChatSink:
         card's thread when the change is announced. A PATCH Feishu refuses (too old, not
         updatable) falls back to the thread line. The result carries no message_id: a reply to
         the line belongs to the card's thread, whose root finds the issue."""
-        line = status_line(payload, self.text)
+        line = status_line(payload, self.text, text_message)
         message_id = payload.message_id
         change = isinstance(payload, StatusChange)
         status_type, changed_at = (payload.status_type, payload.changed_at) if change else (
@@ -234,16 +235,14 @@ class AppChatSink:
 def app_from_settings(settings: Any, clock: Clock, session: requests.Session) -> FeishuApp | None:
     """The app client when the app bot is configured (chats or an event token); else None."""
     s = settings
-    clash = sorted(set(s.feishu_app_chats) & set(s.destination_table()))
-    if clash:
-        raise ConfigError(f"RELAY_FEISHU_APP_CHATS: {clash[0]!r} is also a webhook destination "
-                          "(RELAY_DESTINATIONS / 'default'); use another name")
-    if not s.feishu_app_chats and s.feishu_verification_token is None:
+    chats = s.chats("feishu_app")
+    if not chats and s.feishu_verification_token is None:
         return None
-    need = "RELAY_FEISHU_APP_CHATS" if s.feishu_app_chats else "RELAY_FEISHU_VERIFICATION_TOKEN"
+    need = ("feishu_app destinations (RELAY_FEISHU_APP_CHATS)" if chats
+            else "RELAY_FEISHU_VERIFICATION_TOKEN")
     if not (s.feishu_app_id or "").strip():
         raise ConfigError(f"RELAY_FEISHU_APP_ID is not set ({need} needs the Feishu app bot)")
     if s.feishu_app_secret is None or not s.feishu_app_secret.get_secret_value().strip():
         raise ConfigError(f"RELAY_FEISHU_APP_SECRET is not set ({need} needs the Feishu app bot)")
     return FeishuApp(s.feishu_open_base_url, s.feishu_app_id.strip(),
-                     s.feishu_app_secret.get_secret_value(), clock, session, s.feishu_timeout)
+                     s.feishu_app_secret.get_secret_value(), clock, session, s.chat_timeout)

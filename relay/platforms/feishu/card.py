@@ -10,6 +10,8 @@ from typing import Any
 from relay.errors import ConfigError
 from relay.platforms.render import CARD_PLACEHOLDERS
 
+PLAIN_TEXT = "plain_text"  # the element kind Feishu shows as written (no markdown, no @)
+
 
 def default_card_template(language: str) -> Path:
     """The packaged card of a language: card_template.zh-CN.json, card_template.en.json."""
@@ -17,15 +19,34 @@ def default_card_template(language: str) -> Path:
 
 
 class CardTemplate:
-    """The card layout as JSON text with string.Template placeholders, so it can be restyled
-    without code. Values are JSON-escaped before substitution: any text keeps the JSON valid."""
+    """The card layout as JSON with string.Template placeholders inside its strings, so it can
+    be restyled without code. Each string is filled from the values of its element's kind:
+    a `plain_text` element's as they are (Feishu shows them as written), any other's (lark_md,
+    markdown) from `markup`, the values made inert for markdown (relay/platforms/feishu/inert.py).
+    Any text keeps the JSON valid: values go into the parsed strings, not into the JSON text."""
 
     def __init__(self, text: str) -> None:
-        self.template = string.Template(text)
+        self.text = text
+        self._tree: Any = None  # the JSON, parsed at the first render
 
-    def render(self, values: dict[str, str]) -> Any:
-        escaped = {k: json.dumps(v, ensure_ascii=False)[1:-1] for k, v in values.items()}
-        return json.loads(self.template.substitute(escaped))
+    def render(self, values: dict[str, str], markup: dict[str, str] | None = None) -> Any:
+        """The card, `values` in plain_text elements and `markup` (default: `values`) in any
+        other."""
+        markup = values if markup is None else markup
+
+        def fill(node: Any, own: dict[str, str]) -> Any:
+            if isinstance(node, str):
+                return string.Template(node).substitute(own)
+            if isinstance(node, list):
+                return [fill(item, own) for item in node]
+            if isinstance(node, dict):
+                own = values if node.get("tag") == PLAIN_TEXT else markup
+                return {fill(k, values): fill(v, own) for k, v in node.items()}
+            return node
+
+        if self._tree is None:
+            self._tree = json.loads(self.text)
+        return fill(self._tree, markup)
 
 
 def load_card_template(path: Path | None, language: str) -> CardTemplate:
@@ -43,7 +64,7 @@ def load_card_template(path: Path | None, language: str) -> CardTemplate:
         raise ConfigError(f"{var}: unknown placeholder ${exc.args[0]} (known: "
                           + ", ".join(f"${n}" for n in CARD_PLACEHOLDERS) + ")") from None
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{var}: not valid JSON after substitution ({exc.msg} at line "
+        raise ConfigError(f"{var}: not valid JSON ({exc.msg} at line "
                           f"{exc.lineno} column {exc.colno}); put placeholders inside strings"
                           ) from None
     except ValueError as exc:  # a lone $ (write $$ for a dollar sign)

@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 
 from relay.i18n import Text
 from relay.payloads import StatusChange
+from relay.platforms.feishu.card import PLAIN_TEXT
+from relay.platforms.feishu.inert import lark_md
 from relay.platforms.follow import STATUS_COLOURS, duration, status_name, who
 from relay.platforms.mentions import Person
 from relay.platforms.render import format_time
@@ -16,13 +18,14 @@ PLATFORM = "feishu"
 
 
 def at_markdown(people: list[Person]) -> str:
-    """lark_md mentions: `<at id=ou_…></at>` (open_id / user_id) or `<at email=…></at>`;
-    a person without a Feishu identity is named in plain text."""
+    """lark_md mentions: `<at id=ou_…></at>` (open_id / user_id) or `<at email=…></at>`, from
+    RELAY_MENTIONS only; a person without a Feishu identity is named in plain text, that name
+    (Guance's, of a manager) made inert."""
     parts = []
     for person in people:
         ident = person.on(PLATFORM)
         if ident is None:
-            parts.append(person.name)
+            parts.append(lark_md(person.name))
         elif "@" in ident:
             parts.append(f"<at email={ident}></at>")
         else:
@@ -54,18 +57,20 @@ def with_mentions(card: dict[str, Any], people: list[Person], text: Text) -> dic
 def with_status(card: dict[str, Any], payload: StatusChange, people: list[Person],
                 tz: ZoneInfo, text: Text) -> dict[str, Any]:
     """The original card with its issue's state: the status in the header (colour by status),
-    and a line with the owner, who changed it and when, and how long it has been open."""
+    and a line with the owner, who changed it and when, and how long it has been open. The
+    title and names come from outside: inert for the element they land in."""
     status = payload.status_type
     header = card.get("header") if isinstance(card.get("header"), dict) else None
     if header is not None:
         header["template"] = STATUS_COLOURS.get(status, header.get("template", "red"))
         title = header.get("title") if isinstance(header.get("title"), dict) else None
         if title is not None:
+            shown = payload.title if title.get("tag") == PLAIN_TEXT else lark_md(payload.title)
             title["content"] = text("follow.card_header", status=status_name(status, text),
-                                    title=payload.title)
+                                    title=shown)
     owners = at_markdown(people) or text("follow.nobody")
     elements(card).append({"tag": "div", "text": {"tag": "lark_md", "content": text(
         "follow.card_status", status=status_name(status, text), owners=owners,
-        who=who(payload, text), at=format_time(payload.changed_at, tz),
+        who=lark_md(who(payload, text)), at=format_time(payload.changed_at, tz),
         duration=duration(payload.open_seconds, text))}})
     return updatable(card)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from flask import Blueprint, jsonify, request
 
+from relay.platforms.feishu.inert import text_message
 from relay.replies.actions import handle_reply
 from relay.replies.log import ignore
 from relay.web.errors import error
@@ -46,6 +47,16 @@ def sender_name() -> str:
     return sender.strip()[:80] if isinstance(sender, str) else ""
 
 
+def answer(body: dict) -> dict:
+    """The JSON answer, its sentences inert: the flow may post them into the chat as they are,
+    and they can echo what was written (a wrong UUID) or Guance's reason."""
+    return {key: text_message(value) if key in SENTENCES and isinstance(value, str) else value
+            for key, value in body.items()}
+
+
+SENTENCES = ("said", "error", "detail", "hint")
+
+
 def feishu_reply_blueprint(rt: Runtime) -> Blueprint:
     bp = Blueprint("feishu_reply", __name__)
     token = (rt.settings.reply_token.get_secret_value().strip().encode()
@@ -64,7 +75,7 @@ def feishu_reply_blueprint(rt: Runtime) -> Blueprint:
         if message is None:
             return error(400, rt.text("feishu_reply.no_message"), hint=rt.text("reply.usage"))
         outcome = handle_reply(rt, message, "Feishu", sender_name(), "feishu_flow", sender=SENDER)
-        resp = jsonify(outcome.body)
+        resp = jsonify(answer(outcome.body))
         resp.status_code = outcome.status
         if "retryAfter" in outcome.body:
             resp.headers["Retry-After"] = str(outcome.body["retryAfter"])

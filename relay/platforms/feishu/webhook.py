@@ -24,6 +24,7 @@ from relay.platforms.base import SendResult, fit
 from relay.platforms.feishu.buttons import with_links
 from relay.platforms.feishu.card import CardTemplate
 from relay.platforms.feishu.follow import with_mentions
+from relay.platforms.feishu.inert import lark_md, text_message
 from relay.payloads import Card, FollowUp
 from relay.platforms.follow import OPEN, status_line, status_name, who
 from relay.platforms.mentions import NOBODY, Mentions, Person
@@ -43,21 +44,32 @@ def flow_params(payload: Card, tz: ZoneInfo, text: Text) -> dict[str, str]:
     """The flat params Feishu flows built on Guance's recipe already use (names fixed; the level
     as Guance shows it in RELAY_LANGUAGE), plus `event` ("new" for a new issue, "status" for a
     change) and `status`, so a flow can branch on the event; a change also names who made it
-    and carries the follow-up line."""
+    and carries the follow-up line. A flow may lay its params out in a text or a card: every
+    text from outside is made inert as for a text message (invisible in both)."""
     follow_up = isinstance(payload, FollowUp)
+    inert = text_message
     params = {
         "issue_uuid": payload.uuid,
-        "title": payload.title,
-        "level": text.level(payload.level),
-        "source": payload.source,
-        "message": payload.message,
+        "title": inert(payload.title),
+        "level": inert(text.level(payload.level)),
+        "source": inert(payload.source),
+        "message": inert(payload.message),
         "createAt": format_time(payload.create_at, tz),
         "event": "status" if follow_up else "new",
         "status": (follow_up and payload.status) or status_name(OPEN, text),
     }
     if follow_up:
-        params.update(changed_by=who(payload, text), line=status_line(payload, text))
+        params.update(changed_by=inert(who(payload, text)),
+                      line=status_line(payload, text, inert))
     return params
+
+
+def card_texts(payload: Card, tz: ZoneInfo, console_url: str, text: Text,
+               message: str) -> tuple[dict[str, str], dict[str, str]]:
+    """A card template's values: as they are (for plain_text elements), and inert for lark_md
+    and markdown ones."""
+    return (card_values(payload, tz, console_url, text, message),
+            card_values(payload, tz, console_url, text, message, lark_md))
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -74,7 +86,7 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     return max(when.timestamp() - now, 0.0)
 
 
-def judge(resp: requests.Response | http.Answer, now: float) -> SendResult:
+def judge(resp: requests.Response, now: float) -> SendResult:
     """Did Feishu accept the message? Reads the status, then the body's `code` if there is one."""
     if resp.status_code == 429:
         return SendResult(False, "HTTP 429 too many requests",
@@ -103,7 +115,7 @@ class FlowWebhookSink:
                  session: requests.Session | None = None, timeout: float = 10.0,
                  links: LinkSigner | None = None) -> None:
         self.url, self.tz, self.text, self.timeout, self.links = url, tz, text, timeout, links
-        self.session = session or requests.Session()
+        self.session = session or http.http_session()
 
     def send(self, payload: Card, now: float) -> SendResult:
         params = flow_params(payload, self.tz, self.text)
@@ -112,10 +124,10 @@ class FlowWebhookSink:
             params.update({f"{action}_url": url for action, _, url
                            in self.links.links(payload, "Feishu", self.text)})
         try:
-            resp = http.post(self.session, self.url,
-                             json.dumps(params, allow_nan=False).encode(), JSON, self.timeout)
-        except requests.RequestException as exc:
-            return SendResult(False, f"could not reach Feishu: {type(exc).__name__}")
+            resp = http.call(self.session, "POST", self.url, timeout=self.timeout, headers=JSON,
+                             data=json.dumps(params, allow_nan=False).encode())
+        except http.CallFailed as exc:
+            return SendResult(False, f"could not reach Feishu: {exc}")
         return judge(resp, now)
 
 
@@ -138,7 +150,7 @@ class BotWebhookSink:
         self.url, self.tz, self.card, self.console_url = url, tz, card, console_url
         self.text = text
         self.secret, self.timeout, self.mentions, self.links = secret, timeout, mentions, links
-        self.session = session or requests.Session()
+        self.session = session or http.http_session()
 
     def body(self, payload: Card, now: float) -> bytes:
         """The request body, the message cut so the whole stays within Feishu's size limit.
@@ -148,7 +160,8 @@ class BotWebhookSink:
             extra = {"timestamp": str(int(now)), "sign": bot_sign(int(now), self.secret)}
         if isinstance(payload, FollowUp):
             return json.dumps({"msg_type": "text",
-                               "content": {"text": status_line(payload, self.text)},
+                               "content": {"text": status_line(payload, self.text,
+                                                               text_message)},
                                **extra}, ensure_ascii=False).encode("utf-8")
         message = payload.message
         # who to @-mention and the signed links do not change with the cut: found once
@@ -162,8 +175,9 @@ class BotWebhookSink:
 
     def _encode(self, payload: Card, message: str, extra: dict[str, str],
                 people: list[Person], links: list[tuple[str, str, str]] | None) -> bytes:
-        values = card_values(payload, self.tz, self.console_url, self.text, message)
-        card = with_mentions(self.card.render(values), people, self.text)
+        card = with_mentions(self.card.render(*card_texts(payload, self.tz, self.console_url,
+                                                          self.text, message)),
+                             people, self.text)
         if links is not None:  # a custom bot cannot call back: signed link buttons
             card = with_links(card, links)
         body = {"msg_type": "interactive", "card": card, **extra}
@@ -171,8 +185,8 @@ class BotWebhookSink:
 
     def send(self, payload: Card, now: float) -> SendResult:
         try:
-            resp = http.post(self.session, self.url, self.body(payload, now), JSON,
-                             self.timeout)
-        except requests.RequestException as exc:
-            return SendResult(False, f"could not reach Feishu: {type(exc).__name__}")
+            resp = http.call(self.session, "POST", self.url, timeout=self.timeout, headers=JSON,
+                             data=self.body(payload, now))
+        except http.CallFailed as exc:
+            return SendResult(False, f"could not reach Feishu: {exc}")
         return judge(resp, now)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from relay.platforms.feishu.buttons import CARD_ACTION_EVENT, act_on_click, act_on_command
+from relay.platforms.feishu.inert import text_message
 from relay.replies.event_worker import EventWorker
 from relay.replies import log as replylog
 from relay.replies.actions import parse_command
@@ -118,10 +119,10 @@ def _ids(value: str) -> set[str]:
 
 def allowed(rt: Runtime, message: Message) -> bool:
     """Allowed chats: RELAY_FEISHU_ALLOWED_CHATS, or by default the chats relay sends cards to
-    (RELAY_FEISHU_APP_CHATS); `*` allows every chat. RELAY_FEISHU_ALLOWED_USERS, when set, must
+    (the feishu_app destinations); `*` allows every chat. RELAY_FEISHU_ALLOWED_USERS, when set, must
     also list the sender."""
     s = rt.settings
-    chats = _ids(s.feishu_allowed_chats) or set(s.feishu_app_chats.values())
+    chats = _ids(s.feishu_allowed_chats) or set(s.chats("feishu_app").values())
     if "*" not in chats and message.chat_id not in chats:
         return False
     users = _ids(s.feishu_allowed_users)
@@ -212,7 +213,9 @@ def handle(rt: Runtime, row: chat_store.FeishuEvent) -> None:
         log.warning("feishu event %s: Guance failed (%s); retry in %d s", row.event_id, exc, wait)
         return
     if answer and rt.feishu_app is not None:
-        sent = rt.feishu_app.reply_text(answer_to, answer, idempotency_key=f"{row.event_id}-a")
+        # an answer may echo what was written (a wrong UUID, Guance's reason): inert
+        sent = rt.feishu_app.reply_text(answer_to, text_message(answer),
+                                        idempotency_key=f"{row.event_id}-a")
         if not sent.ok:
             outcome += f"; answer not sent: {sent.error}"
             log.warning("feishu event %s: could not answer in Feishu: %s", row.event_id,

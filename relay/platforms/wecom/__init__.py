@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING
 
 import requests
 
-from relay.platforms.base import Destination, Kind, Platform, Sink
-from relay.platforms.wecom.robot import WeComSink
+from relay.config.destinations import Destination
+from relay.platforms.base import Kind, Platform, Sink
+from relay.platforms.wecom.robot import WeComSink, inert
 from relay.replies.links import link_signer
 
 if TYPE_CHECKING:
@@ -17,14 +18,13 @@ if TYPE_CHECKING:
 def _robot(rt: Runtime, dest: Destination, http: requests.Session) -> Sink:
     s = rt.settings
     sink = WeComSink(dest.url.get_secret_value(), s.tz, s.guance_console_url, rt.text, http,
-                     s.feishu_timeout, link_signer(s))
+                     s.chat_timeout, link_signer(s))
     sink.mentions = rt.mentions
     return sink
 
 
 PLATFORM = Platform(
     name="wecom",
-    kinds=(Kind("wecom", "/cgi-bin/webhook/send",
-                "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=<key>", _robot,
-                token_param="key", hosts=("weixin.qq.com",)),),
+    kinds=(Kind("wecom", _robot),),
+    inert=inert,
 )

@@ -14,7 +14,7 @@ import requests
 
 from relay.i18n import Text
 from relay.payloads import Card, FollowUp
-from relay.platforms.base import RobotSink, fit_utf8
+from relay.platforms.base import RobotSink, fit_utf8, zero_width_after
 from relay.platforms.follow import status_line
 from relay.platforms.mentions import NOBODY, Mentions, Person
 from relay.platforms.render import card_values
@@ -29,17 +29,24 @@ MAX_CONTENT_BYTES = 4096
 LEVEL_COLOURS = {"P0": "warning", "P1": "warning"}  # WeCom's font colours; others: comment (grey)
 
 
+# Text from outside made inert for WeCom's markdown. WeCom documents no escape, so a zero-width
+# space goes after `<` (`<@userid>`, `<@all>`, `<font …>`) and inside `](` (links): the text reads
+# as it came, and only relay's own `<@userid>` mentions ping (emphasis is left as it is).
+inert = zero_width_after(r"<|\](?=\()")
+
+
 def mentions(people: list[Person]) -> str:
-    """WeCom markdown's @: `<@userid>`; people without a WeCom userid are plain text."""
-    return " ".join(f"<@{p.on(PLATFORM)}>" if p.on(PLATFORM) else p.name for p in people)
+    """WeCom markdown's @: `<@userid>`, from RELAY_MENTIONS only; people without a WeCom userid
+    are plain text, their names (Guance's) made inert."""
+    return " ".join(f"<@{p.on(PLATFORM)}>" if p.on(PLATFORM) else inert(p.name) for p in people)
 
 
 def markdown(payload: Card, tz: ZoneInfo, console_url: str, text: Text,
              people: list[Person] | None = None,
              links: LinkSigner | None = None) -> dict[str, Any]:
     if isinstance(payload, FollowUp):
-        return {"msgtype": "markdown", "markdown": {"content": status_line(payload, text)}}
-    v, t = card_values(payload, tz, console_url, text), text
+        return {"msgtype": "markdown", "markdown": {"content": status_line(payload, text, inert)}}
+    v, t = card_values(payload, tz, console_url, text, inert=inert), text
     named = mentions(people or [])
     actions = [links_markdown(links.links(payload, "WeCom", text), "  ")] if links else []
     colour = LEVEL_COLOURS.get(payload.level, "comment")
@@ -58,7 +65,8 @@ def markdown(payload: Card, tz: ZoneInfo, console_url: str, text: Text,
             + ([t("follow.mention_line", people=named)] if named else []))
 
     return {"msgtype": "markdown",
-            "markdown": {"content": fit_utf8(render, v["message"], MAX_CONTENT_BYTES, text)}}
+            "markdown": {"content": fit_utf8(lambda kept: render(inert(kept)), payload.message,
+                                             MAX_CONTENT_BYTES, text)}}
 
 
 class WeComSink(RobotSink):
