@@ -4,7 +4,8 @@ platform's own words.
 
 The DNS look-up (getaddrinfo has no timeout) runs in a thread of its own that is given up at the
 deadline; TCP and TLS run with socket timeouts; the handshake with websockets' own timeout. The
-endpoint call is relay/http.py's `call`, with its whole-call deadline and its words. Writes on an open connection time out too (SO_SNDTIMEO): a peer that vanished
+endpoint call is relay/http.py's `call`, with its whole-call deadline and its words. Writes on an
+open connection time out too (SO_SNDTIMEO): a peer that vanished
 fills the send buffer, and a write must then fail rather than hang the connection's thread.
 """
 

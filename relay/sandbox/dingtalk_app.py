@@ -44,6 +44,8 @@ class FakeDingTalkApp:
         self.cards: dict[str, dict[str, Any]] = {}  # outTrackId → {conversation, params, …}
         self.updates: list[tuple[str, dict[str, str]]] = []  # (outTrackId, params) per update
         self.refuse_updates = False  # answer card updates with a 400 (e.g. the card is gone)
+        self.gateway_busy = 0  # refuse this many gateway calls with 429 and a Retry-After
+        self.gateway_calls: list[float] = []  # when each gateway call came (time.monotonic())
         self.acks: dict[str, list[dict[str, Any]]] = {}  # messageId → the acks received
         self.connections: list[ServerConnection] = []  # every WebSocket, oldest first
         self._frames: dict[str, str] = {}  # messageId → the frame as pushed (to push it again)
@@ -161,6 +163,12 @@ class FakeDingTalkApp:
         def gateway():
             body = request.get_json(silent=True) or {}
             self.gateway_requests.append(body)
+            self.gateway_calls.append(time.monotonic())
+            if self.gateway_busy > 0:  # this fake's words: DingTalk documents no such refusal
+                self.gateway_busy -= 1
+                answer = refused(429, "Throttling", "too many connections, try again later")
+                answer[0].headers["Retry-After"] = "2"
+                return answer
             if body.get("clientId") != self.app_key or body.get(
                     "clientSecret") != self.app_secret:
                 return refused(401, "InvalidAuthentication", "clientId or clientSecret wrong")

@@ -161,3 +161,19 @@ def test_a_refused_ticket_fails_at_the_subscription(setup, capsys, ding, monkeyp
     assert code == 1
     assert lines[-1] == ("connection dingtalk_app: subscription FAILED: the server closed the "
                          "connection: close code 4001: unknown ticket")
+
+
+def test_the_endpoint_call_names_its_layer_too():
+    """What a Connection's last_error says when the endpoint call itself fails."""
+    import time
+
+    from relay.connections import ConnectError, endpoint_session, http_call
+
+    session = endpoint_session()
+    with pytest.raises(ConnectError) as refused:
+        http_call(session, "POST", f"http://127.0.0.1:{free_port()}/x", time.monotonic() + 10)
+    assert (refused.value.layer, refused.value.words) == ("tcp", "127.0.0.1: connection refused")
+    with pytest.raises(ConnectError) as unknown:
+        http_call(session, "POST", "https://api.dingtalk.invalid/x", time.monotonic() + 10)
+    assert unknown.value.layer == "dns"
+    assert unknown.value.words == "DNS lookup failed for api.dingtalk.invalid"

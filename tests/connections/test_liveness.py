@@ -118,3 +118,13 @@ def test_a_refused_gateway_call_is_named_in_the_platforms_words(make_dt, ding):
     assert wait_until(lambda: conn.last_error is not None, 30)
     assert conn.last_error.startswith("auth: gateway: HTTP 401 InvalidAuthentication")
     assert "wrong-secret" not in conn.last_error and conn.health()["state"] != "connected"
+
+
+def test_a_refusal_naming_a_wait_is_waited_out(make_dt, ding):
+    ding.gateway_busy = 1  # "too many connections": 429 with Retry-After: 2
+    rt = make_dt()
+    serving(rt, ding)
+    conn = rt.connections[0]
+    first, second = ding.gateway_calls[:2]
+    assert second - first >= 2.0  # not before the wait the server named (backoff alone: ≤ 0.5 s)
+    assert conn.last_error.startswith("endpoint: gateway: HTTP 429 Throttling: too many")
