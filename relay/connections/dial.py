@@ -214,10 +214,10 @@ def http_call(session: requests.Session, method: str, url: str, deadline: float,
               **kwargs: object) -> requests.Response:
     """One endpoint call, whole by `deadline`; a failure is a ConnectError naming its layer
     (an answer that never came whole counts as the endpoint's)."""
-    where = f"{urlsplit(url).hostname}"
+    where = urlsplit(url).hostname or "?"
     seconds = remaining(deadline, "endpoint", where)
     try:
         return http.call(session, method, url, timeout=seconds, **kwargs)  # type: ignore[arg-type]
     except http.CallFailed as exc:
-        layer = "endpoint" if exc.layer == "answer" else exc.layer
-        raise ConnectError(layer, f"{where}: {exc}") from None
+        layer, words = ("endpoint" if exc.layer == "answer" else exc.layer), str(exc)
+        raise ConnectError(layer, words if where in words else f"{where}: {words}") from None
