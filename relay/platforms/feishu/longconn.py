@@ -183,9 +183,3 @@ class FeishuLink:
 def _seconds(value: Any, default: float) -> float:
     return float(value) if isinstance(value, (int, float)) and 0 < value <= 3600 else default
 
-
-def feishu_link(rt: Runtime) -> FeishuLink | None:
-    """The app bot's long connection, when it is configured (RELAY_FEISHU_EVENTS=long)."""
-    if rt.feishu_app is None or rt.settings.feishu_events != "long":
-        return None
-    return FeishuLink(rt)
