@@ -240,9 +240,9 @@ def run(seconds: int = SECONDS, drops: int = DROPS, half_opens: int = HALF_OPENS
         result["peak_rss_mb"] = relay.peak_rss_mb()
     finally:
         relay.stop()
+    count = len(ding.connections)  # before the child starts: it may connect before it answers
     relay = Relay(servers[0].url, ding, ping=HALF_OPEN_PING)
     try:
-        count = len(ding.connections)
         assert wait_for(lambda: len(ding.connections) > count, 60), "relay did not connect"
         deaf = deafness(ding, proxy, half_opens)
         result["deaf_max_pings"] = max(deaf) if deaf else float("nan")

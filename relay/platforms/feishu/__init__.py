@@ -69,21 +69,22 @@ def _warnings(rt: Runtime) -> list[str]:
 
 def _links(rt: Runtime) -> list:
     """The app bot's long connection (RELAY_FEISHU_EVENTS=long), not started."""
-    from relay.platforms.feishu.longconn import feishu_link
+    if feishu_state(rt).app is None or rt.settings.feishu_events != "long":
+        return []  # (nothing imported: the HTTP mode never loads the long connection's code)
+    from relay.platforms.feishu.longconn import FeishuLink
 
-    link = feishu_link(rt)
-    return [link] if link is not None else []
+    return [FeishuLink(rt)]
 
 
 def _listen(rt: Runtime) -> None:
     """The long connection, in the serving process (once), and the worker acting on what
     arrives over it (the one /feishu/events uses)."""
-    from relay.connections import Connection
-    from relay.platforms.feishu.worker import ensure_worker
-
     if any(c.platform == "feishu" for c in rt.connections):
         return
     for link in _links(rt):
+        from relay.connections import Connection
+        from relay.platforms.feishu.worker import ensure_worker
+
         ensure_worker(rt)
         rt.connections.append(Connection(rt, link).start())
 

@@ -34,7 +34,6 @@ from relay.platforms.feishu import frames
 from relay.platforms.feishu.buttons import CARD_ACTION_EVENT
 from relay.platforms.feishu.events import take
 from relay.platforms.feishu.frames import BadFrame, Parts
-from relay.platforms.feishu.state import feishu_state
 from relay.platforms.feishu.worker import FEISHU_EVENTS
 from relay.store import chat as chat_store
 from relay.web.untrusted import loads
@@ -184,9 +183,3 @@ class FeishuLink:
 def _seconds(value: Any, default: float) -> float:
     return float(value) if isinstance(value, (int, float)) and 0 < value <= 3600 else default
 
-
-def feishu_link(rt: Runtime) -> FeishuLink | None:
-    """The app bot's long connection, when it is configured (RELAY_FEISHU_EVENTS=long)."""
-    if feishu_state(rt).app is None or rt.settings.feishu_events != "long":
-        return None
-    return FeishuLink(rt)
