@@ -24,7 +24,7 @@ from relay.clock import FakeClock
 from relay.config import Settings
 from relay.payloads import IssueCard
 from relay.pipeline.deliver import deliver
-from relay.pipeline.follow import track_issues
+from relay.pipeline.track_issues import track_issues
 from relay.pipeline.poll import poll
 from relay.runtime import Runtime
 from relay.sandbox.feishu import FakeFeishu

@@ -2,8 +2,8 @@ import logging
 
 from relay.runtime import Runtime
 from relay.store import actions as action_store
-from relay.store import chat as chat_store
-from relay.store import follow
+from relay.store import events as event_store
+from relay.store import issue_states
 from relay.store import mutes as mute_store
 from relay.store import outbox as store
 from relay.store import replylog
@@ -22,10 +22,10 @@ def prune(rt: Runtime, days: int = 30) -> None:
     logged = replylog.prune(rt.engine, before)
     log.info("prune: %d old deliveries and %d logged replies removed", removed, logged)
     # old Feishu events, and remembered Guance replies past the notification window
-    chat_store.prune(rt.engine, before, replies_too=days > rt.settings.reply_notify_days,
+    event_store.prune(rt.engine, before, replies_too=days > rt.settings.reply_notify_days,
                      now=int(rt.clock.now()))
     if days > rt.settings.follow_days:  # issue states past the follow window
-        follow.prune(rt.engine, before)
+        issue_states.prune(rt.engine, before)
     # a used link is remembered as long as it could still be used
     link_life = rt.settings.action_link_hours * 3600
     action_store.prune(rt.engine, min(before, int(rt.clock.now()) - link_life - 86_400))

@@ -1,5 +1,5 @@
 from relay.pipeline.deliver import deliver as send_due
-from relay.pipeline.follow import track_issues as _track
+from relay.pipeline.track_issues import track_issues as _track
 from relay.runtime import Runtime
 
 

@@ -87,7 +87,7 @@ class FollowUp(Card):
 
 
 class StatusChange(FollowUp):
-    """An issue's status or managers changed (relay/pipeline/follow.py)."""
+    """An issue's status or managers changed (relay/pipeline/track_issues.py)."""
 
     kind = STATUS
     status_type: int

@@ -5,7 +5,7 @@ each platform showed."""
 from __future__ import annotations
 
 from relay.pipeline.deliver import deliver
-from relay.pipeline.follow import track_issues
+from relay.pipeline.track_issues import track_issues
 from relay.pipeline.poll import poll
 from tests.appbot import CHAT
 from tests.helpers import carded_issue

@@ -8,11 +8,10 @@ import sys
 import time
 from datetime import datetime
 
-from sqlalchemy import Engine, func, select, update
-
 from relay.config import Settings, load_settings
 from relay.store.base import make_engine, migrate
-from relay.store.outbox import DEAD, PENDING, Delivery, list_deliveries
+from relay.store import outbox
+from relay.store.outbox import list_deliveries
 
 
 def store_engine(settings: Settings):
@@ -44,7 +43,8 @@ def cmd_redeliver(args: argparse.Namespace) -> int:
     if bool(args.ids) == args.dead:
         print("relay redeliver: give delivery IDs or --dead (not both)", file=sys.stderr)
         return 2
-    count = requeue(store_engine(load_settings()), int(time.time()), ids=args.ids, dead=args.dead)
+    count = outbox.requeue(store_engine(load_settings()), int(time.time()), ids=args.ids,
+                           dead=args.dead)
     print(f"redeliver: {count} deliveries queued again; the next deliver run sends them")
     return 0 if count or args.dead else 1
 
@@ -54,17 +54,3 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     store_engine(settings)
     print(f"relay: database is up to date ({settings.database_url.split('://')[0]})")
     return 0
-
-
-def counts_by_status(engine: Engine) -> dict[str, int]:
-    with engine.connect() as conn:
-        return dict(conn.execute(select(Delivery.status, func.count()).group_by(Delivery.status))
-                    .all())
-
-
-def requeue(engine: Engine, now: int, ids: list[int] | None = None, dead: bool = False) -> int:
-    """Put rows back to pending, due now, with a fresh max age. Returns how many."""
-    condition = Delivery.status == DEAD if dead else Delivery.id.in_(ids or [])
-    with engine.begin() as conn:
-        return conn.execute(update(Delivery).where(condition).values(
-            status=PENDING, next_attempt_at=now, created_at=now, updated_at=now)).rowcount or 0

@@ -286,7 +286,7 @@ class Settings(BaseSettings):
         "zh-CN",
         description=("`zh-CN` (简体中文) or `en`: the language of every card, digest, bot answer and"
                      " page label — see [Languages](running.md#languages)"))
-    # cards that follow the issue (relay/pipeline/follow.py) and @-mentions
+    # cards that follow the issue (relay/pipeline/track_issues.py) and @-mentions
     follow_days: int = Field(
         7, ge=1,
         description=("`track_issues` follows the issues carded in this many days (see [Cards "

@@ -138,7 +138,7 @@ MESSAGES: dict[str, str] = {
     "chart.seconds": "{n} s",
     "chart.minutes": "{n} min",
     "chart.hours": "{n} h",
-    # cards that follow the issue (relay/platforms/follow.py)
+    # cards that follow the issue (relay/platforms/status_texts.py)
     "follow.status.10": "Open",
     "follow.status.15": "Working",
     "follow.status.20": "Resolved",

@@ -131,7 +131,7 @@ MESSAGES: dict[str, str] = {
     "chart.seconds": "{n} 秒",
     "chart.minutes": "{n} 分钟",
     "chart.hours": "{n} 小时",
-    # cards that follow the issue (relay/platforms/follow.py)
+    # cards that follow the issue (relay/platforms/status_texts.py)
     "follow.status.10": "待处理",
     "follow.status.15": "处理中",
     "follow.status.20": "已解决",

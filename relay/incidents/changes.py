@@ -4,7 +4,7 @@ outbox (an app-bot card is updated in place; the other chats get a line where
 RELAY_FOLLOW_ANNOUNCE asks for one).
 
 A change is recorded in the same transaction that queues its rows, and only if the stored state
-is still the one read (relay/store/follow.py); each row is keyed by issue, state and Guance's
+is still the one read (relay/store/issue_states.py); each row is keyed by issue, state and Guance's
 updateAt per destination, so re-runs, restarts and replicas queue it once.
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from relay.payloads import StatusChange
-from relay.platforms.follow import status_name, transition
-from relay.store import follow as store
+from relay.platforms.status_texts import status_name, transition
+from relay.store import issue_states as store
 from relay.store import outbox
 from relay.store.outbox import DIGESTED
 

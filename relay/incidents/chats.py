@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from relay.incidents.outcome import ActionOutcome, Kind
-from relay.store import chat as chat_store
+from relay.store import events as event_store
 
 if TYPE_CHECKING:
     from relay.runtime import Runtime
@@ -56,7 +56,7 @@ def destinations_of(rt: Runtime, platform: str, chat_id: str | None) -> frozense
 def carded_to(rt: Runtime, issue: str, destinations: frozenset[str]) -> bool:
     """Did a card of the issue go out to one of these destinations?"""
     return bool(destinations) and any(card.destination in destinations
-                                      for card in chat_store.cards_of(rt.engine, issue))
+                                      for card in event_store.cards_of(rt.engine, issue))
 
 
 def _users(rt: Runtime, platform: str) -> set[str]:

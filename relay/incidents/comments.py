@@ -11,8 +11,8 @@ from relay.guance import (GuanceBudgetExhausted, GuanceError, GuanceNoAnswer, Gu
                           GuanceRateLimited)
 from relay.incidents.outcome import Kind
 from relay.platforms.render import format_time
-from relay.store import chat as chat_store
-from relay.store.chat import POSTED_BY_RELAY
+from relay.store import events as event_store
+from relay.store.events import POSTED_BY_RELAY
 
 if TYPE_CHECKING:
     from relay.runtime import Runtime
@@ -52,7 +52,7 @@ def comment(rt: Runtime, issue_uuid: str, text: str) -> Comment:
         return Comment(Kind.REFUSED, detail=detail, retryable=exc.retryable)
     if reply.get("uuid") and rt.settings.chats("feishu_app"):
         # relay's own comment: notify_replies (app chats only) must not echo it back as news
-        chat_store.record_reply(rt.engine, str(reply["uuid"]), issue_uuid, POSTED_BY_RELAY,
+        event_store.record_reply(rt.engine, str(reply["uuid"]), issue_uuid, POSTED_BY_RELAY,
                                 int(rt.clock.now()))
     when = reply.get("updateAt") or reply.get("createAt") or rt.clock.now()
     log.info("reply to %s posted", issue_uuid, extra={"issue": issue_uuid})

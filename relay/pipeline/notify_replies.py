@@ -19,8 +19,8 @@ from typing import Any
 from relay.guance import GuanceBudgetExhausted, GuanceError, GuanceNotFound, html_to_text
 from relay.platforms.registry import BY_NAME
 from relay.runtime import Runtime
-from relay.store import chat as chat_store
-from relay.store.chat import SEEN
+from relay.store import events as event_store
+from relay.store.events import SEEN
 from relay.store.outbox import Delivery
 
 log = logging.getLogger("relay.reply_notify")
@@ -49,7 +49,7 @@ def notify_replies(rt: Runtime, max_issues: int = 5) -> NotifyReport:
         return report
     now = int(rt.clock.now())
     since = now - rt.settings.reply_notify_days * 86_400
-    for issue, checked_at in chat_store.issues_to_check(rt.engine, list(chats), since,
+    for issue, checked_at in event_store.issues_to_check(rt.engine, list(chats), since,
                                                          max_issues):
         try:
             replies = rt.guance.replies(issue)
@@ -62,11 +62,11 @@ def notify_replies(rt: Runtime, max_issues: int = 5) -> NotifyReport:
         except GuanceError as exc:
             log.error("notify_replies %s: %s (next run tries again)", issue, rt.redact(str(exc)))
             if checked_at is not None:  # a failed first check stays a first check
-                chat_store.mark_checked(rt.engine, issue, int(rt.clock.now()))
+                event_store.mark_checked(rt.engine, issue, int(rt.clock.now()))
             continue
         report.checked += 1
         report.notified += _notify_issue(rt, issue, replies, first_check=checked_at is None)
-        chat_store.mark_checked(rt.engine, issue, int(rt.clock.now()))
+        event_store.mark_checked(rt.engine, issue, int(rt.clock.now()))
     if report.notified:
         log.info("notify_replies: %d issue(s) checked, %d new reply(ies) posted to Feishu",
                  report.checked, report.notified)
@@ -74,24 +74,24 @@ def notify_replies(rt: Runtime, max_issues: int = 5) -> NotifyReport:
 
 
 def _notify_issue(rt: Runtime, issue: str, replies: list[dict], first_check: bool) -> int:
-    known = chat_store.known_replies(rt.engine, issue)
+    known = event_store.known_replies(rt.engine, issue)
     new = sorted((r for r in replies if r.get("type") == "reply" and str(r["uuid"]) not in known),
                  key=lambda r: int(r.get("createAt") or 0))
     now = int(rt.clock.now())
-    cards = [c for c in chat_store.cards_of(rt.engine, issue)
+    cards = [c for c in event_store.cards_of(rt.engine, issue)
              if c.destination in rt.settings.chats("feishu_app")]
     if first_check:
         # replies older than the card are history: recorded, not posted (no flood); newer ones
         # were written while the issue waited for its first check, and are news
         card_sent = min((c.sent_at or now for c in cards), default=now)
         for reply in [r for r in new if int(r.get("createAt") or 0) <= card_sent]:
-            chat_store.record_reply(rt.engine, str(reply["uuid"]), issue, SEEN, now)
+            event_store.record_reply(rt.engine, str(reply["uuid"]), issue, SEEN, now)
         new = [r for r in new if int(r.get("createAt") or 0) > card_sent]
     posted = 0
     for reply in new:
         if not _post(rt, cards, reply):
             break  # left unrecorded: the next check tries again, in order
-        chat_store.record_reply(rt.engine, str(reply["uuid"]), issue, SEEN, int(rt.clock.now()))
+        event_store.record_reply(rt.engine, str(reply["uuid"]), issue, SEEN, int(rt.clock.now()))
         posted += 1
     return posted
 

@@ -21,7 +21,7 @@ from relay.pipeline.mute import active_mutes, holds
 from relay.platforms.base import MAX_STORED_MESSAGE, MAX_STORED_TITLE, bounded
 from relay.runtime import Runtime
 from relay.store import outbox as store
-from relay.store import watch
+from relay.store import channel_errors
 
 log = logging.getLogger("relay.poller")
 
@@ -49,7 +49,7 @@ def resolve_channels(rt: Runtime) -> list[tuple[Channel, list[str]]]:
         except GuanceBudgetExhausted:
             raise
         except GuanceError as exc:  # /healthz shows it on each channel it hides
-            watch.record(rt.engine, names, "could not list Guance channels: "
+            channel_errors.record(rt.engine, names, "could not list Guance channels: "
                          + rt.redact(str(exc))[:500], now)
             raise
         for key in names:
@@ -61,9 +61,9 @@ def resolve_channels(rt: Runtime) -> list[tuple[Channel, list[str]]]:
                 log.error("channel %r is not in this Guance workspace (check RELAY_CHANNELS / "
                           "RELAY_ROUTES)", key)
         if missing:
-            watch.record(rt.engine, missing, "not in this Guance workspace (check "
+            channel_errors.record(rt.engine, missing, "not in this Guance workspace (check "
                          "RELAY_CHANNELS / RELAY_ROUTES)", now)
-    watch.clear(rt.engine, [k for k in keys if k not in missing])
+    channel_errors.clear(rt.engine, [k for k in keys if k not in missing])
     return [(by_key[k], rt.routing[k]) for k in keys if k in by_key]
 
 

@@ -1,6 +1,6 @@
 """The worker that acts on stored chat events (Feishu events, DingTalk Stream frames): one
 thread in the web process, woken by each new event, that claims each due row of the events
-table (relay/store/chat.py) just before acting on it, so a replica or a restart never acts
+table (relay/store/events.py) just before acting on it, so a replica or a restart never acts
 twice; a row a crashed worker left half-done is taken up again."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from relay.store import chat as chat_store
+from relay.store import events as event_store
 
 if TYPE_CHECKING:
     from relay.runtime import Runtime
@@ -23,7 +23,7 @@ IDLE_SECONDS = 5.0  # the worker looks for due events at least this often
 class EventWorker:
     """Works the rows of `types` with `handle(rt, row)`, which records the outcome."""
 
-    def __init__(self, rt: Runtime, handle: Callable[[Runtime, chat_store.FeishuEvent], None],
+    def __init__(self, rt: Runtime, handle: Callable[[Runtime, event_store.FeishuEvent], None],
                  types: Sequence[str], name: str, platform: str = "") -> None:
         self.rt, self.handle, self.types = rt, handle, tuple(types)
         self.platform = platform  # set: each event acted on is counted in relay_connection_events
@@ -57,13 +57,13 @@ class EventWorker:
         """Work every event that is due (pending ones first left by a crash too); how many."""
         done = 0
         while not self._stop.is_set():
-            rows = chat_store.due_events(self.rt.engine, int(self.rt.clock.now()),
+            rows = event_store.due_events(self.rt.engine, int(self.rt.clock.now()),
                                          types=self.types)
             claimed = 0
             for row in rows:
                 # claimed one at a time, just before acting: a claim held while earlier events
                 # are worked could look stale to another replica, which would act twice
-                if not chat_store.claim_event(self.rt.engine, row, int(self.rt.clock.now())):
+                if not event_store.claim_event(self.rt.engine, row, int(self.rt.clock.now())):
                     continue
                 claimed += 1
                 row.attempts += 1

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from relay.config import Settings
 from relay.pipeline.deliver import deliver
-from relay.pipeline.follow import track_issues
+from relay.pipeline.track_issues import track_issues
 from relay.pipeline.poll import poll
 from relay.sandbox.feishu import FakeFeishu, card_texts
 from relay.sandbox.feishu_app import FakeFeishuApp

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from sqlalchemy import (JSON, BigInteger, Connection, Engine, Index, Integer, String, Text,
-                        UniqueConstraint, delete, select, update)
+                        UniqueConstraint, delete, func, select, update)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from relay import payloads
@@ -296,3 +296,19 @@ def list_deliveries(engine: Engine, status: str | None = None, limit: int = 50,
         query = query.where(Delivery.channel == channel)
     with Session(engine, expire_on_commit=False) as session:
         return list(session.scalars(query))
+
+
+# -- the outbox commands (relay deliveries, relay redeliver) ------------------------------------
+
+def counts_by_status(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return dict(conn.execute(select(Delivery.status, func.count()).group_by(Delivery.status))
+                    .all())
+
+
+def requeue(engine: Engine, now: int, ids: list[int] | None = None, dead: bool = False) -> int:
+    """Put rows back to pending, due now, with a fresh max age. Returns how many."""
+    condition = Delivery.status == DEAD if dead else Delivery.id.in_(ids or [])
+    with engine.begin() as conn:
+        return conn.execute(update(Delivery).where(condition).values(
+            status=PENDING, next_attempt_at=now, created_at=now, updated_at=now)).rowcount or 0

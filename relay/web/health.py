@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from relay.config import Settings
 from relay.runtime import Runtime
-from relay.store import watch
+from relay.store import channel_errors
 from relay.store.outbox import DEAD, PENDING, ChannelCursor, Delivery
 
 DEFAULT_INTERVAL = 60.0
@@ -85,7 +85,7 @@ def health_blueprint(rt: Runtime) -> Blueprint:
                 cursors = conn.execute(select(
                     ChannelCursor.channel_uuid, ChannelCursor.channel_name,
                     ChannelCursor.last_success_at, ChannelCursor.last_error)).all()
-                lookup_errors = watch.errors(conn)
+                lookup_errors = channel_errors.errors(conn)
                 counts = conn.execute(select(Delivery.channel, Delivery.status, func.count())
                                       .where(Delivery.status.in_([PENDING, DEAD]))
                                       .group_by(Delivery.channel, Delivery.status)).all()

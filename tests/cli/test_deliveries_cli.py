@@ -2,7 +2,7 @@
 
 import time
 
-from relay.admin.outbox import counts_by_status
+from relay.store.outbox import counts_by_status
 from relay.cli import main
 from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from relay.pipeline.deliver import deliver
-from relay.pipeline.follow import track_issues
+from relay.pipeline.track_issues import track_issues
 from tests.follow import cycle, everywhere, follow_ups, relay_issue
 
 TITLE = "Payment API error rate above 5%"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bench.follow import seed_relayed
 from relay.pipeline.deliver import deliver
-from relay.pipeline.follow import track_issues
+from relay.pipeline.track_issues import track_issues
 from relay.pipeline.poll import poll
 from tests.helpers import HOOK
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from relay.store import chat as chat_store
+from relay.store import events as event_store
 from relay.pipeline.deliver import deliver
 from relay.pipeline.notify_replies import notify_replies
 from relay.pipeline.poll import poll
@@ -91,7 +91,7 @@ def test_relays_own_comments_are_not_echoed_back(app_rt, open_api, guance, clock
     event = thread_reply(open_api, "restarted it", root_id=card_id)
     assert signed_post(client, event, clock.now()).status_code == 200
     # posted, and recorded as relay's own (the worker records it just after Guance answers)
-    wait_for(lambda: guance.comments(issue) and chat_store.known_replies(rt.engine, issue))
+    wait_for(lambda: guance.comments(issue) and event_store.known_replies(rt.engine, issue))
     guance.add_reply(issue, "thanks!", author="Bob")
     clock.advance(300)
     notify_replies(rt)
@@ -188,17 +188,17 @@ def test_budget_exhausted_leaves_the_rest_for_the_next_run(app_rt, open_api, gua
 def test_prune_forgets_old_events_and_replies_but_keeps_pending_work(app_rt, open_api, guance,
                                                                      clock):
     from jobs.prune import prune
-    from relay.store import chat as chat_store
+    from relay.store import events as event_store
 
     rt = app_rt()
     issue, card_id = send_card(rt, guance, clock)
     notify_replies(rt)
-    chat_store.accept_event(rt.engine, "ev-done", "im.message.receive_v1", {}, int(clock.now()))
-    chat_store.finish_event(rt.engine, "ev-done", "done", "ok", int(clock.now()))
-    chat_store.record_reply(rt.engine, "repim_old", issue, "seen", int(clock.now()))
+    event_store.accept_event(rt.engine, "ev-done", "im.message.receive_v1", {}, int(clock.now()))
+    event_store.finish_event(rt.engine, "ev-done", "done", "ok", int(clock.now()))
+    event_store.record_reply(rt.engine, "repim_old", issue, "seen", int(clock.now()))
     clock.advance(31 * 86_400)
-    chat_store.accept_event(rt.engine, "ev-new", "im.message.receive_v1", {}, int(clock.now()))
+    event_store.accept_event(rt.engine, "ev-new", "im.message.receive_v1", {}, int(clock.now()))
     prune(rt, days=30)
-    assert chat_store.get_event(rt.engine, "ev-done") is None
-    assert chat_store.get_event(rt.engine, "ev-new").status == "pending"
-    assert chat_store.known_replies(rt.engine, issue) == set()
+    assert event_store.get_event(rt.engine, "ev-done") is None
+    assert event_store.get_event(rt.engine, "ev-new").status == "pending"
+    assert event_store.known_replies(rt.engine, issue) == set()

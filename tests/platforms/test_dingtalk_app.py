@@ -146,7 +146,7 @@ def test_a_refused_update_falls_back_to_a_line_in_the_group(rt, dingtalk, guance
     issue, track = send_card(rt, dingtalk, guance, clock)
     dingtalk.refuse_updates = True
     guance.set_status(issue, 20, by="Li Lei")
-    from relay.pipeline.follow import track_issues
+    from relay.pipeline.track_issues import track_issues
 
     clock.advance(60)
     track_issues(rt)
@@ -159,7 +159,7 @@ def test_a_refused_update_falls_back_to_a_line_in_the_group(rt, dingtalk, guance
 def test_a_state_change_made_in_guance_updates_the_card(rt, dingtalk, guance, clock):
     issue, track = send_card(rt, dingtalk, guance, clock)
     guance.set_status(issue, 15, by="Wang Fang")
-    from relay.pipeline.follow import track_issues
+    from relay.pipeline.track_issues import track_issues
 
     clock.advance(60)
     track_issues(rt)

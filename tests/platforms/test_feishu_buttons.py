@@ -12,7 +12,7 @@ import pytest
 
 from relay.platforms.feishu.events import MAX_AGE_SECONDS
 from relay.sandbox.feishu_app import click_event
-from relay.store import chat as chat_store
+from relay.store import events as event_store
 from relay.web.app import create_app
 from relay.platforms.feishu.state import feishu_state
 from tests.appbot import (CHAT, ENGINEER, OTHER_CHAT, VTOKEN, send_card, signed_post, thread_reply,
@@ -101,7 +101,7 @@ def test_a_click_outside_the_allowlist_is_refused_politely(app_rt, open_api, gua
     _, other = click(client, clock, card_id, {"relay_action": "resolve", "issue": issue},
                      chat=OTHER_CHAT, operator="ou_lead0001")
     assert other.get_json()["toast"]["type"] == "error"
-    assert chat_store.get_event(rt.engine, event["header"]["event_id"]) is None
+    assert event_store.get_event(rt.engine, event["header"]["event_id"]) is None
     assert guance.modifications == []
 
 
@@ -158,7 +158,7 @@ def test_a_rate_limited_action_in_the_thread_is_not_retried(rt, client, open_api
     feishu_state(rt).worker.wake()
     time.sleep(0.3)
     assert guance.modifications == [] and guance.comments(issue) == []
-    assert chat_store.get_event(rt.engine, event["header"]["event_id"]).status == "failed"
+    assert event_store.get_event(rt.engine, event["header"]["event_id"]).status == "failed"
 
 
 def test_a_click_taken_up_again_after_a_crash_is_not_acted_on_twice(app_rt, open_api, guance,
@@ -171,10 +171,10 @@ def test_a_click_taken_up_again_after_a_crash_is_not_acted_on_twice(app_rt, open
         issue, card_id = send_card(first, guance, clock)
         event, resp = click(create_app(first).test_client(), clock, card_id,
                             {"relay_action": "resolve", "issue": issue})
-        row = chat_store.get_event(first.engine, event["header"]["event_id"])
-        assert chat_store.claim_event(first.engine, row, int(clock.now()))
+        row = event_store.get_event(first.engine, event["header"]["event_id"])
+        assert event_store.claim_event(first.engine, row, int(clock.now()))
         first.close()
-    clock.advance(chat_store.STALE_CLAIM_SECONDS + 1)
+    clock.advance(event_store.STALE_CLAIM_SECONDS + 1)
     second = app_rt()
     create_app(second)  # starts the worker, which finds the stale claim
     (answer,) = wait_for(lambda: open_api.texts_replying_to(card_id))

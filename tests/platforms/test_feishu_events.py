@@ -11,7 +11,7 @@ import pytest
 
 from relay.platforms.feishu.events import decrypt, signature
 from relay.platforms.feishu.worker import EventWorker
-from relay.store import chat as chat_store
+from relay.store import events as event_store
 from relay.store import replylog
 from relay.web.app import create_app
 from relay.web.server import WebServer
@@ -80,7 +80,7 @@ def test_event_with_a_bad_token_is_401_and_not_stored(client, open_api, rt, cloc
     event = thread_reply(open_api, "#issue_3f9a1c2b4d5e6f70#hi")
     event["header"]["token"] = "not-the-token"
     json_error(signed_post(client, event, clock.now()), 401)
-    assert chat_store.get_event(rt.engine, event["header"]["event_id"]) is None
+    assert event_store.get_event(rt.engine, event["header"]["event_id"]) is None
 
 
 @pytest.mark.parametrize("body, status", [
@@ -120,7 +120,7 @@ def test_wrong_or_missing_signature_is_401(client, open_api, clock, rt):
         resp = client.post("/feishu/events", data=body, headers=headers,
                            content_type="application/json")
         assert "X-Lark" in json_error(resp, 401)
-    assert chat_store.get_event(rt.engine, event["header"]["event_id"]) is None
+    assert event_store.get_event(rt.engine, event["header"]["event_id"]) is None
 
 
 def test_replayed_event_nine_hours_old_is_rejected(client, open_api, guance, clock, rt):
@@ -155,7 +155,7 @@ def test_reply_to_an_alert_card_becomes_a_comment_without_the_uuid(rt, client, o
     assert "@_user_1" not in comment  # the bot's mention placeholder is gone
     assert ENGINEER in comment  # who wrote it
     assert answers == [f"Comment posted on Guance issue {issue}."]
-    stored = wait_for(lambda: (row := chat_store.get_event(rt.engine, event["header"]["event_id"]))
+    stored = wait_for(lambda: (row := event_store.get_event(rt.engine, event["header"]["event_id"]))
                       .status == "done" and row)
     assert VTOKEN not in json.dumps(stored.body)  # the token is a secret: not kept
     (logged,) = replylog.recent(rt.engine)  # the delivery log page lists the comment
@@ -224,7 +224,7 @@ def test_a_message_that_does_not_mention_the_bot_is_left_alone(rt, client, open_
     event["event"]["message"]["mentions"] = [
         {"key": "@_user_1", "id": {"open_id": "ou_colleague"}, "name": "Bo"}]
     signed_post(client, event, clock.now())
-    wait_for(lambda: chat_store.get_event(rt.engine, event["header"]["event_id"]).status
+    wait_for(lambda: event_store.get_event(rt.engine, event["header"]["event_id"]).status
              == "ignored")
     assert guance.comments(issue) == [] and open_api.replies_to(
         event["event"]["message"]["message_id"]) == []
@@ -237,8 +237,8 @@ def test_guance_down_is_retried_then_the_bot_says_so(rt, client, open_api, guanc
     signed_post(client, event, clock.now())
     event_id = event["header"]["event_id"]
     for attempt in range(1, 4):  # retried with back-off, silently
-        wait_for(lambda: (chat_store.get_event(rt.engine, event_id).attempts == attempt
-                          and chat_store.get_event(rt.engine, event_id).status == "pending"))
+        wait_for(lambda: (event_store.get_event(rt.engine, event_id).attempts == attempt
+                          and event_store.get_event(rt.engine, event_id).status == "pending"))
         clock.advance(15 * 2 ** (attempt - 1))
         feishu_state(rt).worker.wake()
     (answer,) = wait_for(lambda: open_api.texts_replying_to(event["event"]["message"]["message_id"]))
@@ -321,14 +321,14 @@ def test_an_event_a_crashed_worker_held_is_taken_up_again(app_rt, open_api, guan
     issue = guance.add_issue("cpu high")
     rt = app_rt()
     event = thread_reply(open_api, f"#{issue}#half done")
-    assert chat_store.accept_event(rt.engine, event["header"]["event_id"],
+    assert event_store.accept_event(rt.engine, event["header"]["event_id"],
                                    "im.message.receive_v1", event, int(clock.now()))
-    (row,) = chat_store.due_events(rt.engine, int(clock.now()))
-    assert chat_store.claim_event(rt.engine, row, int(clock.now()))  # then the process died
+    (row,) = event_store.due_events(rt.engine, int(clock.now()))
+    assert event_store.claim_event(rt.engine, row, int(clock.now()))  # then the process died
     create_app(rt)
     time.sleep(0.3)
     assert guance.comments(issue) == []  # a live worker elsewhere may still be on it
-    clock.advance(chat_store.STALE_CLAIM_SECONDS + 1)
+    clock.advance(event_store.STALE_CLAIM_SECONDS + 1)
     feishu_state(rt).worker.wake()
     wait_for(lambda: guance.comments(issue))
     assert guance.comments(issue)[0].startswith("half done")

@@ -12,7 +12,7 @@ import pytest
 from lark_oapi.core.model import RawRequest
 from lark_oapi.event.dispatcher_handler import EventDispatcherHandler
 
-from relay.store import chat as chat_store
+from relay.store import events as event_store
 from relay.web.app import create_app
 from tests.appbot import EKEY, VTOKEN, encrypt, sign, signed_post, thread_reply, wait_for
 from tests.helpers import assert_json_error
@@ -72,7 +72,7 @@ def test_a_replay_past_the_horizon_or_from_the_future_is_refused(client, rt, ope
         event = thread_reply(open_api, "#issue_3f9a1c2b4d5e6f70#replayed")
         resp = signed_post(client, event, clock.now(), ts=str(ts))
         assert "8 hours" in assert_json_error(resp, 401)["error"]
-        assert chat_store.get_event(rt.engine, event["header"]["event_id"]) is None
+        assert event_store.get_event(rt.engine, event["header"]["event_id"]) is None
 
 
 def test_event_ids_are_kept_longer_than_the_horizon_whatever_prune_is_asked(client, rt,
@@ -80,14 +80,14 @@ def test_event_ids_are_kept_longer_than_the_horizon_whatever_prune_is_asked(clie
     event = thread_reply(open_api, "no uuid, so the worker finishes it at once")
     assert signed_post(client, event, clock.now()).status_code == 200
     event_id = event["header"]["event_id"]
-    wait_for(lambda: chat_store.get_event(rt.engine, event_id).status in ("done", "ignored"))
+    wait_for(lambda: event_store.get_event(rt.engine, event_id).status in ("done", "ignored"))
     clock.advance(8 * HOUR)
     now = int(clock.now())
-    chat_store.prune(rt.engine, before=now, replies_too=False, now=now)  # "forget everything"
-    assert chat_store.get_event(rt.engine, event_id) is not None  # a replay is still known
+    event_store.prune(rt.engine, before=now, replies_too=False, now=now)  # "forget everything"
+    assert event_store.get_event(rt.engine, event_id) is not None  # a replay is still known
     clock.advance(HOUR + 1)
-    chat_store.prune(rt.engine, before=int(clock.now()), replies_too=False, now=int(clock.now()))
-    assert chat_store.get_event(rt.engine, event_id) is None  # past the horizon: forgotten
+    event_store.prune(rt.engine, before=int(clock.now()), replies_too=False, now=int(clock.now()))
+    assert event_store.get_event(rt.engine, event_id) is None  # past the horizon: forgotten
 
 
 def test_plain_url_verification_is_answered_while_an_encrypt_key_is_set(client):

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from relay import payloads
 from relay.store import outbox as store
 from relay.store.base import make_engine, migrate
-from relay.store.follow import carded_issues
+from relay.store.issue_states import carded_issues
 
 NOW = 1_767_225_600
 ISSUE = "issue_a1"

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from jobs.prune import prune
 from relay.pipeline.deliver import deliver
-from relay.pipeline.follow import track_issues
+from relay.pipeline.track_issues import track_issues
 from relay.pipeline.remind import remind
 from relay.store import outbox as store
 from relay.store.base import make_engine, migrate

@@ -9,7 +9,7 @@ import time
 
 from relay.platforms.feishu.state import feishu_state
 from relay.sandbox.feishu_app import click_event
-from relay.store import chat as chat_store
+from relay.store import events as event_store
 from relay.web.app import create_app
 from tests.appbot import CHAT, ENGINEER, VTOKEN, send_card, signed_post, wait_for
 from tests.web.test_database_busy import write_locked
@@ -30,7 +30,7 @@ def test_a_click_on_a_locked_database_is_answered_in_time_and_not_acted_on(
     toast = resp.get_json()["toast"]
     assert toast["type"] == "error" and "not done" in toast["content"]
     assert "Click again" in toast["content"]
-    assert chat_store.get_event(rt.engine, event["header"]["event_id"]) is None
+    assert event_store.get_event(rt.engine, event["header"]["event_id"]) is None
     feishu_state(rt).worker.run_due()
     assert guance.modifications == [] and open_api.texts_replying_to(card_id) == []
     clock.advance(1)

@@ -21,7 +21,7 @@ import requests
 from relay.i18n import Text
 from relay.payloads import Card, FollowUp
 from relay.platforms.base import RobotSink, fit_utf8, zero_width_after
-from relay.platforms.follow import status_line
+from relay.platforms.status_texts import status_line
 from relay.platforms.mentions import NOBODY, Mentions, Person
 from relay.platforms.render import card_values
 from relay.replies.links import LinkSigner, links_markdown

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from relay.i18n import Text
 from relay.payloads import Card, StatusChange
 from relay.platforms.base import bounded, zero_width_after
-from relay.platforms.follow import OPEN, duration, status_name, who
+from relay.platforms.status_texts import OPEN, duration, status_name, who
 from relay.platforms.mentions import Person
 from relay.platforms.render import card_values, format_time
 from relay.replies.actions import ACTIONS

@@ -2,7 +2,7 @@
 
 `answer_frame` is the connection's part: every frame gets its ack at once. A robot message or a
 card click is first stored under its messageId (the same table and dedupe the Feishu events use,
-relay/store/chat.py), then acked: DingTalk pushes a frame it saw no ack for again, and a frame
+relay/store/events.py), then acked: DingTalk pushes a frame it saw no ack for again, and a frame
 stored before (same messageId) is acked and not acted on again, also after a restart and on
 another replica sharing the database. The worker then acts (Guance may be slow):
 * an @-message goes through the reply handler the /dingtalk/reply route uses
@@ -30,9 +30,9 @@ from relay.incidents.outcome import ActionOutcome
 from relay.replies.actions import (ACTIONS, Command, Where, handle_reply, note_action,
                                    origin_in_chat, take_action)
 from relay.store import actions as action_store
-from relay.store import chat as chat_store
+from relay.store import events as event_store
 from relay.store.base import is_busy, lock_deadline
-from relay.store.chat import DONE, FAILED, IGNORED
+from relay.store.events import DONE, FAILED, IGNORED
 
 if TYPE_CHECKING:
     from relay.runtime import Runtime
@@ -73,7 +73,7 @@ def answer_frame(rt: Runtime, frame: Frame) -> Answer:
         return Answer(ack(frame, code=400, message="unreadable data"))
     try:
         with lock_deadline():
-            stored = chat_store.accept_event(rt.engine, f"dingtalk:{frame.message_id}",
+            stored = event_store.accept_event(rt.engine, f"dingtalk:{frame.message_id}",
                                              event_type, body, int(rt.clock.now()))
     except OperationalError as exc:
         if not is_busy(exc):
@@ -88,7 +88,7 @@ def answer_frame(rt: Runtime, frame: Frame) -> Answer:
 
 # -- the worker's part ------------------------------------------------------------------------
 
-def act(rt: Runtime, row: chat_store.FeishuEvent) -> None:
+def act(rt: Runtime, row: event_store.FeishuEvent) -> None:
     """Act on one claimed event, answer in the group, and record how it went."""
     if row.event_type == CLICK_EVENT:
         status, outcome, answer, group = act_on_click(rt, row.body, row.attempts)
@@ -101,7 +101,7 @@ def act(rt: Runtime, row: chat_store.FeishuEvent) -> None:
             outcome += f"; answer not sent: {sent.error}"
             log.warning("DingTalk event %s: could not answer in the group: %s", row.event_id,
                         rt.redact(sent.error))
-    chat_store.finish_event(rt.engine, row.event_id, status, outcome, int(rt.clock.now()))
+    event_store.finish_event(rt.engine, row.event_id, status, outcome, int(rt.clock.now()))
     log.info("DingTalk event %s: %s", row.event_id, outcome)
 
 
@@ -145,7 +145,7 @@ def act_on_click(rt: Runtime, data: dict[str, Any], attempts: int
     click = read_click(data)
     if click is None:
         return DONE, "not a relay button", None, ""
-    card = chat_store.delivery_by_message(rt.engine, [click.out_track_id])
+    card = event_store.delivery_by_message(rt.engine, [click.out_track_id])
     group = rt.settings.chats("dingtalk_app").get(card.destination, "") if card else ""
     if card is None or not group:
         return DONE, f"card {click.out_track_id[:64]} is not one relay sent", None, ""

@@ -11,7 +11,7 @@ from relay.payloads import Card, FollowUp, Reminder, StatusChange
 from relay.platforms.base import SendResult
 from relay.platforms.dingtalk_app.card import card_params, inert, out_track_id, status_params
 from relay.platforms.dingtalk_app.openapi import DingTalkApp
-from relay.platforms.follow import status_line
+from relay.platforms.status_texts import status_line
 from relay.platforms.mentions import NOBODY, Mentions
 
 

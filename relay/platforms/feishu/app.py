@@ -24,10 +24,10 @@ from relay.payloads import Card, FollowUp, Reminder, StatusChange
 from relay.platforms.base import CachedToken, SendResult, fit
 from relay.platforms.feishu.buttons import with_buttons
 from relay.platforms.feishu.card import CardTemplate
-from relay.platforms.feishu.follow import updatable, with_mentions, with_status
+from relay.platforms.feishu.card_update import updatable, with_mentions, with_status
 from relay.platforms.feishu.inert import text_message
 from relay.platforms.feishu.webhook import FEISHU_LIMITS, card_texts, judge
-from relay.platforms.follow import status_line
+from relay.platforms.status_texts import status_line
 from relay.platforms.mentions import NOBODY, Mentions
 
 TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token/internal"

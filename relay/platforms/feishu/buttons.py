@@ -25,8 +25,8 @@ from relay.replies.actions import ACTIONS, Command, Where, note_action, origin_i
 from relay.replies.parse import ISSUE_UUID
 from relay.store import actions as action_store
 from relay.store.base import is_busy, lock_deadline
-from relay.store import chat as chat_store
-from relay.store.chat import DONE, FAILED
+from relay.store import events as event_store
+from relay.store.events import DONE, FAILED
 
 if TYPE_CHECKING:
     from relay.i18n import Text
@@ -114,7 +114,7 @@ def answer_click(rt: Runtime, event_id: str, event: dict[str, Any], click: Click
     label = text(f"action.label_{click.action}")
     if not allowed:
         return toast("error", text("action.toast_refused"))
-    if chat_store.get_event(rt.engine, event_id) is not None:  # Feishu delivered it again
+    if event_store.get_event(rt.engine, event_id) is not None:  # Feishu delivered it again
         return toast("info", text("action.toast_working", label=label))
     now = int(rt.clock.now())
     bucket = now // DOUBLE_CLICK_SECONDS
@@ -124,7 +124,7 @@ def answer_click(rt: Runtime, event_id: str, event: dict[str, Any], click: Click
             if action_store.taken(conn, [key + str(bucket - 1)]) or not action_store.take(
                     conn, key + str(bucket), click.issue, click.action, "feishu_card", now):
                 return toast("info", text("action.toast_again", label=label))
-            chat_store.accept_event(conn, event_id, CARD_ACTION_EVENT, event, now)  # events.py wakes
+            event_store.accept_event(conn, event_id, CARD_ACTION_EVENT, event, now)  # events.py wakes
     except OperationalError as exc:
         if not is_busy(exc):
             raise

@@ -6,7 +6,7 @@ AES-256-CBC with the IV in the first 16 bytes, PKCS#7), the request signature an
 the verification token (constant time). The timestamp may be up to 8 hours old: Feishu redelivers
 an unanswered event after 15 s, 5 min, 1 h and 6 h, so a retry after an outage still counts; a
 replay within those hours is caught by its event_id, which the store keeps longer than that
-(relay/store/chat.py), and an older one by the timestamp. A `url_verification` challenge is
+(relay/store/events.py), and an older one by the timestamp. A `url_verification` challenge is
 answered at once, also a plain one while an Encrypt Key is set (as Feishu's SDK does). An event
 is stored under its event_id before Feishu hears 200 (a redelivered event_id is acknowledged and
 dropped), and the
@@ -29,7 +29,7 @@ from flask import Blueprint, jsonify, request
 from relay.platforms.feishu.buttons import CARD_ACTION_EVENT, answer_click, read_click
 from relay.platforms.feishu.state import feishu_state
 from relay.platforms.feishu.worker import MESSAGE_EVENT, allowed, ensure_worker
-from relay.store import chat as chat_store
+from relay.store import events as event_store
 from relay.store.base import lock_deadline
 from relay.web.errors import error
 from relay.web.untrusted import loads, whole_number
@@ -43,7 +43,7 @@ log = logging.getLogger("relay.feishu_events")
 # whether a retry carries a fresh timestamp is not documented: accept 8 h back, 5 minutes ahead
 MAX_AGE_SECONDS = 8 * 3600
 MAX_AHEAD_SECONDS = 300
-assert chat_store.EVENT_MEMORY_SECONDS > MAX_AGE_SECONDS + MAX_AHEAD_SECONDS  # replays: event_id
+assert event_store.EVENT_MEMORY_SECONDS > MAX_AGE_SECONDS + MAX_AHEAD_SECONDS  # replays: event_id
 # one answer for every way decryption can fail (padding, UTF-8, JSON), so the answers cannot be
 # used to probe the cipher (a padding oracle) before the signature is checked
 CANNOT_DECRYPT = "cannot decrypt 'encrypt' (is RELAY_FEISHU_ENCRYPT_KEY the app's Encrypt Key?)"
@@ -192,7 +192,7 @@ def take(rt: Runtime, event: dict[str, Any], via: str) -> tuple[int, dict[str, A
         return 200, {"msg": "success"}
     stored = dict(event, header={k: v for k, v in header.items() if k != "token"})
     stored.pop("token", None)  # the verification token is a secret: not kept in the database
-    if chat_store.accept_event(rt.engine, event_id, str(event_type)[:128], stored,
+    if event_store.accept_event(rt.engine, event_id, str(event_type)[:128], stored,
                                int(rt.clock.now())):
         _wake(rt)
     else:

@@ -1,6 +1,6 @@
 """Text from outside (an issue's title and message, a Guance comment, a chat name) made inert for
 each of Feishu's dialects, so it can never @-mention anyone, open a tag or hide a link; relay's
-own mentions (relay/platforms/feishu/follow.py) are added after, and only they ping.
+own mentions (relay/platforms/feishu/card_update.py) are added after, and only they ping.
 
 - lark_md / markdown (card text): Feishu documents HTML entities (`&#60;` for `<`, …) as the way to
   show markdown's special characters as themselves, so `<at id=all></at>`, `<font>`, `[x](url)`

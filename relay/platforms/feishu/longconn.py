@@ -35,7 +35,7 @@ from relay.platforms.feishu.buttons import CARD_ACTION_EVENT
 from relay.platforms.feishu.events import take
 from relay.platforms.feishu.frames import BadFrame, Parts
 from relay.platforms.feishu.worker import FEISHU_EVENTS
-from relay.store import chat as chat_store
+from relay.store import events as event_store
 from relay.web.untrusted import loads
 
 if TYPE_CHECKING:
@@ -165,7 +165,7 @@ class FeishuLink:
         event_id = header.get("event_id")
         try:
             seen = isinstance(event_id, str) and len(event_id) <= 128 and \
-                chat_store.get_event(self.rt.engine, event_id) is not None
+                event_store.get_event(self.rt.engine, event_id) is not None
             status, body = take(self.rt, event, VIA)
         except SQLAlchemyError as exc:
             log.warning("%s: the database could not take event %s (%s); Feishu will push it "

@@ -23,10 +23,10 @@ from relay.i18n import Text
 from relay.platforms.base import SendResult, fit
 from relay.platforms.feishu.buttons import with_links
 from relay.platforms.feishu.card import CardTemplate
-from relay.platforms.feishu.follow import with_mentions
+from relay.platforms.feishu.card_update import with_mentions
 from relay.platforms.feishu.inert import lark_md, text_message
 from relay.payloads import Card, FollowUp
-from relay.platforms.follow import OPEN, status_line, status_name, who
+from relay.platforms.status_texts import OPEN, status_line, status_name, who
 from relay.platforms.mentions import NOBODY, Mentions, Person
 from relay.platforms.render import card_values, format_time
 from relay.replies.links import LinkSigner

@@ -6,7 +6,7 @@ A message that @-mentions the bot becomes a comment on
   reply) is the message_id relay stored when it sent the card.
 Only allowed chats (and, if listed, users) may comment; others get a polite refusal. The bot
 answers in the thread either way: posted, or why not. A Guance outage is retried a few times
-with back-off before the bot says so. Events live in the database (relay/chat_store.py), so one
+with back-off before the bot says so. Events live in the database (relay/event_store.py), so one
 left half-done by a crash is taken up again when the worker next starts.
 """
 
@@ -26,8 +26,8 @@ from relay.replies import log as replylog
 from relay.replies.actions import Where, parse_command
 from relay.replies.comments import post_comment
 from relay.replies.parse import MAX_TEXT, ReplyParseError, ReplyTooLong, parse_reply
-from relay.store import chat as chat_store
-from relay.store.chat import DONE, FAILED, IGNORED, PENDING
+from relay.store import events as event_store
+from relay.store.events import DONE, FAILED, IGNORED, PENDING
 
 if TYPE_CHECKING:
     from relay.runtime import Runtime
@@ -189,7 +189,7 @@ def _target(rt: Runtime, message: Message) -> tuple[str, str, str]:
         return "", "", t("app.too_long", error=exc.say(t))
     except ReplyParseError as exc:
         explicit_error = exc.say(t)
-    card = chat_store.delivery_by_message(rt.engine, [message.root_id, message.parent_id])
+    card = event_store.delivery_by_message(rt.engine, [message.root_id, message.parent_id])
     if card is None:
         if message.text.lstrip().startswith(("#", "＃")):
             return "", "", t("app.malformed", error=explicit_error, how_to=t("app.how_to"))
@@ -204,14 +204,14 @@ def _target(rt: Runtime, message: Message) -> tuple[str, str, str]:
     return card.issue_uuid, text, ""
 
 
-def handle(rt: Runtime, row: chat_store.FeishuEvent) -> None:
+def handle(rt: Runtime, row: event_store.FeishuEvent) -> None:
     """Act on one claimed event and record how it went (or when to try again)."""
     now = int(rt.clock.now())
     try:
         status, outcome, answer, answer_to = act(rt, row.body, row.attempts)
     except Retry as exc:
         wait = RETRY_FIRST_SECONDS * 2 ** (row.attempts - 1)
-        chat_store.finish_event(rt.engine, row.event_id, PENDING, f"will retry: {exc}", now,
+        event_store.finish_event(rt.engine, row.event_id, PENDING, f"will retry: {exc}", now,
                                 retry_at=now + wait)
         log.warning("feishu event %s: Guance failed (%s); retry in %d s", row.event_id, exc, wait)
         return
@@ -224,7 +224,7 @@ def handle(rt: Runtime, row: chat_store.FeishuEvent) -> None:
             outcome += f"; answer not sent: {sent.error}"
             log.warning("feishu event %s: could not answer in Feishu: %s", row.event_id,
                         rt.redact(sent.error))
-    chat_store.finish_event(rt.engine, row.event_id, status, outcome, int(rt.clock.now()))
+    event_store.finish_event(rt.engine, row.event_id, status, outcome, int(rt.clock.now()))
     log.info("feishu event %s: %s", row.event_id, outcome)
 
 

@@ -3,7 +3,7 @@ issue list stands.
 
 `issue_states` holds one row per issue relay has carded (status, managers, who changed it last,
 Guance's updateAt). A change is recorded in the same transaction that queues its outbox rows, keyed
-by issue, destination and state (relay/pipeline/follow.py), so two replicas that see the same
+by issue, destination and state (relay/pipeline/track_issues.py), so two replicas that see the same
 change queue it once. `follow_sweeps` remembers the next page of the sweep, so a list longer than
 one cycle's calls is read across cycles.
 """

@@ -10,7 +10,7 @@ from relay.i18n import Text
 from relay.payloads import StatusChange
 from relay.platforms.feishu.card import PLAIN_TEXT
 from relay.platforms.feishu.inert import lark_md
-from relay.platforms.follow import STATUS_COLOURS, duration, status_name, who
+from relay.platforms.status_texts import STATUS_COLOURS, duration, status_name, who
 from relay.platforms.mentions import Person
 from relay.platforms.render import format_time
 

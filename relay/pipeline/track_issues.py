@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 from relay.guance import PAGE_SIZE, GuanceBudgetExhausted, GuanceError, managers_of
 from relay.incidents.changes import record_change
 from relay.payloads import DigestStatus
-from relay.platforms.follow import FINAL, transition
-from relay.store import follow as store
+from relay.platforms.status_texts import FINAL, transition
+from relay.store import issue_states as store
 from relay.store import outbox
 
 if TYPE_CHECKING:
