@@ -1,4 +1,5 @@
-"""English texts. Keys and {placeholders} must match zh_CN.py (tests/test_i18n.py checks)."""
+"""English texts. Keys and {placeholders} must match zh_CN.py (tests/i18n/test_languages.py
+checks)."""
 
 MESSAGES: dict[str, str] = {
     # levels (P0, P1, P2 and custom levels are shown as Guance names them)

@@ -1,4 +1,4 @@
-"""简体中文文本。键和 {占位符} 必须与 en.py 一致（tests/test_i18n.py 检查）。"""
+"""简体中文文本。键和 {占位符} 必须与 en.py 一致（tests/i18n/test_languages.py 检查）。"""
 
 MESSAGES: dict[str, str] = {
     # 级别（P0、P1、P2 和自定义级别按观测云的名称显示）

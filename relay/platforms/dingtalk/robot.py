@@ -3,7 +3,7 @@
 With the robot's "加签" security setting, each request carries `timestamp` (ms) and `sign` in the
 query: base64(HMAC-SHA256 keyed with the secret over "timestamp\\nsecret"), URL-encoded. The same
 signature (not URL-encoded) comes in the `sign` header of the outgoing robot's requests, see
-relay/dingtalk_reply.py. DingTalk answers HTTP 200 with `errcode`; 0 means sent.
+relay/platforms/dingtalk/reply.py. DingTalk answers HTTP 200 with `errcode`; 0 means sent.
 """
 
 from __future__ import annotations

@@ -9,9 +9,8 @@ replay within those hours is caught by its event_id, which the store keeps longe
 (relay/store/events.py), and an older one by the timestamp. A `url_verification` challenge is
 answered at once, also a plain one while an Encrypt Key is set (as Feishu's SDK does). An event
 is stored under its event_id before Feishu hears 200 (a redelivered event_id is acknowledged and
-dropped), and the
-worker (relay/chat.py) does the slow part — Guance, the bot's answer — after the answer, so
-Feishu's 3-second deadline holds however slow Guance is.
+dropped), and the worker (relay/platforms/feishu/worker.py) does the slow part — Guance, the
+bot's answer — after the answer, so Feishu's 3-second deadline holds however slow Guance is.
 """
 
 from __future__ import annotations

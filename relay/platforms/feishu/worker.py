@@ -6,7 +6,7 @@ A message that @-mentions the bot becomes a comment on
   reply) is the message_id relay stored when it sent the card.
 Only allowed chats (and, if listed, users) may comment; others get a polite refusal. The bot
 answers in the thread either way: posted, or why not. A Guance outage is retried a few times
-with back-off before the bot says so. Events live in the database (relay/event_store.py), so one
+with back-off before the bot says so. Events live in the database (relay/store/events.py), so one
 left half-done by a crash is taken up again when the worker next starts.
 """
 
