@@ -4,7 +4,7 @@
     .venv/bin/python -m bench --quick    # the smallest configuration of each, as a smoke run
 
 Each part runs in processes of its own; see the docstrings of bench/late.py, burst.py, reply.py,
-growth.py, follow.py and stream.py for what each measures.
+growth.py, follow.py, stream.py and feishu_long.py for what each measures.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import burst, follow, latency, stream
+from bench import burst, feishu_long, follow, latency, stream
 from bench.common import machine, markdown_table, run_part, verdict
 
-PARTS = ("latency", "late", "burst", "reply", "growth", "follow", "stream")
+PARTS = ("latency", "late", "burst", "reply", "growth", "follow", "stream", "feishu_long")
 
 
 def summary(results: dict, quick: bool) -> str:
@@ -96,6 +96,8 @@ def summary(results: dict, quick: bool) -> str:
                          "(issue/get each)", "≤ 3 calls, 0 × 401", verdict(follow.met(r))])
     if "stream" in results:
         rows += stream_rows(results["stream"])
+    if "feishu_long" in results:
+        rows += feishu_long_rows(results["feishu_long"])
     table = markdown_table(["figure", "relay (digest on, default)", "relay (digest off)",
                             "naive baseline", "target", "met"], rows)
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -124,6 +126,34 @@ def stream_rows(r: dict) -> list[list]:
          f"≤ {stream.TARGET_RSS_MB:g}; < {stream.TARGET_IDLE_CPU:g}",
          verdict(r["peak_rss_mb"] <= stream.TARGET_RSS_MB
                  and r["idle_cpu_percent"] < stream.TARGET_IDLE_CPU)]]
+
+
+def feishu_long_rows(r: dict) -> list[list]:
+    """Feishu over the long connection (first column) beside `/feishu/events`; the cost of both
+    long connections (Feishu's and DingTalk's Stream) open in one relay."""
+    x, h, t = r["long"], r["http"], feishu_long
+    return [
+        [f"Feishu thread reply → Guance comment, {x['events']} at {r['rate']}/s: p50 / p99 ms; "
+         "lost / doubled (long connection; HTTP callback)",
+         f"long: {x['p50_ms']:.0f} / {x['p99_ms']:.0f}; {x['lost']} / {x['doubled']}",
+         f"HTTP: {h['p50_ms']:.0f} / {h['p99_ms']:.0f}; {h['lost']} / {h['doubled']}", "",
+         f"p99 ≤ {t.TARGET_P99_MS:g}, none lost or doubled",
+         verdict(x["p99_ms"] <= t.TARGET_P99_MS and x["lost"] == x["doubled"] == 0)],
+        [f"Feishu long connection back after the server closes it ({r['back_samples']} closes, "
+         "ReconnectNonce 0): p50 / p99 s; replies after them lost / doubled",
+         f"{r['back_p50_s']:.2f} / {r['back_p99_s']:.2f}; {r['after_close_lost']} / "
+         f"{r['after_close_doubled']}", "n/a (no connection)", "", f"p99 ≤ {t.TARGET_BACK_S:g}",
+         verdict(r["back_p99_s"] <= t.TARGET_BACK_S and r["back_missing"] == 0
+                 and r["after_close_lost"] == r["after_close_doubled"] == 0)],
+        [f"Feishu deaf after a half-open connection ({r['deaf_samples']} times, ping "
+         f"{t.HALF_OPEN_PING} s): ping intervals", f"{r['deaf_max_pings']:.2f}", "", "",
+         f"≤ {t.TARGET_DEAF_PINGS:g}",
+         verdict(r["deaf_max_pings"] <= t.TARGET_DEAF_PINGS and r["deaf_missing"] == 0)],
+        ["relay with both long connections open (Feishu + DingTalk Stream): peak RSS MB; "
+         "idle CPU % of a core", f"{r['peak_rss_mb']:.0f}; {r['idle_cpu_percent']:.2f}", "", "",
+         f"≤ {t.TARGET_RSS_MB:g}; < {t.TARGET_IDLE_CPU:g}",
+         verdict(r["peak_rss_mb"] <= t.TARGET_RSS_MB
+                 and r["idle_cpu_percent"] < t.TARGET_IDLE_CPU)]]
 
 
 def main() -> None:

@@ -8,7 +8,9 @@ import os
 import platform
 import resource
 import subprocess
+import re
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -79,3 +81,64 @@ def markdown_table(header: list[str], rows: list[list[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+class RelayChild:
+    """A relay child process (`python -m <module> --serve args`) against the parent's fakes:
+    the JSON line it prints when ready (`hello`), and its /proc figures, relay's alone."""
+
+    def __init__(self, module: str, *args: str) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", module, "--serve", *args],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     cwd=ROOT)
+        line = self.proc.stdout.readline()  # type: ignore[union-attr]
+        if not line:
+            raise RuntimeError(f"{module} --serve ended before it was ready")
+        self.hello = json.loads(line)
+
+    def cpu_seconds(self) -> float:
+        fields = open(f"/proc/{self.proc.pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def peak_rss_mb(self) -> float:
+        for line in open(f"/proc/{self.proc.pid}/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self) -> None:
+        self.proc.stdin.close()  # type: ignore[union-attr]
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+class Arrivals(list):
+    """A fake Guance issue's replies, each arrival of an `ev-<path>-<n>` key timed."""
+
+    def __init__(self, seen: dict[str, list[float]]) -> None:
+        super().__init__()
+        self.seen = seen
+
+    def append(self, reply) -> None:
+        super().append(reply)
+        found = re.search(r"ev-\d+-\d+", str(reply.get("content", "")))
+        if found:
+            self.seen.setdefault(found.group(0), []).append(time.monotonic())
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def wait_for(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.005)
+    return predicate()

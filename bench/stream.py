@@ -27,19 +27,14 @@ import base64
 import hashlib
 import hmac
 import json
-import os
-import re
-import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from bench.common import ROOT, hand_back
+from bench.common import Arrivals, RelayChild, hand_back, percentile, wait_for
 from relay.clock import Clock
 
 GROUP = "cidBenchGroup000000001=="
@@ -81,54 +76,14 @@ def serve(args: argparse.Namespace) -> None:
     rt.close()
 
 
-class Relay:
-    """The parent's handle on a relay child: its URL and its /proc figures."""
+class Relay(RelayChild):
+    """The parent's handle on a relay child serving DingTalk Stream."""
 
     def __init__(self, guance: str, ding, ping: float) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.stream", "--serve", "--guance", guance, "--dingtalk",
-             ding.url, "--app-key", ding.app_key, "--app-secret", ding.app_secret,
-             "--ping", repr(ping), "--stable", repr(STABLE_SECONDS)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
-        self.url = json.loads(self.proc.stdout.readline())["url"]
-
-    def cpu_seconds(self) -> float:
-        fields = open(f"/proc/{self.proc.pid}/stat").read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def peak_rss_mb(self) -> float:
-        for line in open(f"/proc/{self.proc.pid}/status"):
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
-
-    def stop(self) -> None:
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
-class Arrivals(list):
-    """A fake Guance issue's replies, each arrival timed."""
-
-    def __init__(self, seen: dict[str, list[float]]) -> None:
-        super().__init__()
-        self.seen = seen
-
-    def append(self, reply) -> None:
-        super().append(reply)
-        found = re.search(r"ev-\d+-\d+", str(reply.get("content", "")))
-        if found:
-            self.seen.setdefault(found.group(0), []).append(time.monotonic())
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+        super().__init__("bench.stream", "--guance", guance, "--dingtalk", ding.url,
+                         "--app-key", ding.app_key, "--app-secret", ding.app_secret,
+                         "--ping", repr(ping), "--stable", repr(STABLE_SECONDS))
+        self.url = self.hello["url"]
 
 
 def send_events(kind: str, count: int, issues: list[str], seen, ding, relay_url: str) -> dict:
@@ -168,15 +123,6 @@ def send_events(kind: str, count: int, issues: list[str], seen, ding, relay_url:
             "p99_ms": percentile(latencies, 0.99),
             "lost": sum(k not in seen for k in sent),
             "doubled": sum(len(seen.get(k, [])) > 1 for k in sent)}
-
-
-def wait_for(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
 
 
 def back_after_close(ding, drops: int) -> list[float]:

@@ -6,7 +6,7 @@ baseline's losses are seen."""
 
 from __future__ import annotations
 
-from bench import burst, follow, growth, late, latency, stream
+from bench import burst, feishu_long, follow, growth, late, latency, stream
 
 
 def test_late_runs_tell_relay_from_the_baseline():
@@ -52,3 +52,15 @@ def test_stream_events_arrive_once_on_both_paths_and_the_connection_comes_back()
         assert r["events"] > 0 and r["lost"] == r["doubled"] == 0, (path, r)
     assert result["back_missing"] == 0 and result["back_samples"] == stream.QUICK["drops"]
     assert result["deaf_missing"] == 0 and result["deaf_samples"] == stream.QUICK["half_opens"]
+
+
+def test_feishu_replies_arrive_once_over_the_long_connection_and_over_http():
+    result = feishu_long.run(**feishu_long.QUICK)
+    assert result["cards"] == 20  # one card per issue: each reply goes into its card's thread
+    for path in ("long", "http"):
+        r = result[path]
+        assert r["events"] > 0 and r["lost"] == r["doubled"] == 0, (path, r)
+    assert result["back_missing"] == 0 and result["back_samples"] == feishu_long.QUICK["drops"]
+    assert result["after_close_lost"] == result["after_close_doubled"] == 0
+    assert result["deaf_missing"] == 0
+    assert result["deaf_samples"] == feishu_long.QUICK["half_opens"]
