@@ -59,7 +59,7 @@ def serve(args: argparse.Namespace) -> None:
     from relay.config import Settings
     from relay.pipeline.deliver import deliver
     from relay.pipeline.poll import poll
-    from relay.runtime import Runtime
+    from relay.platforms.registry import build_runtime
     from relay.store.outbox import Delivery
     from relay.web.app import create_app
     from relay.web.server import WebServer
@@ -81,7 +81,7 @@ def serve(args: argparse.Namespace) -> None:
         values.update(dingtalk_app_key=args.dt_key, dingtalk_app_secret=args.dt_secret,
                       dingtalk_open_base_url=args.dingtalk, dingtalk_app_groups={"ops-dt": GROUP},
                       dingtalk_card_template="bench.schema")
-    rt = Runtime(Settings(**values))
+    rt = build_runtime(Settings(**values))
     poll(rt, since=int(time.time()) - 3600)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and deliver(rt).sent:
