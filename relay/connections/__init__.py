@@ -7,8 +7,8 @@ shows its health; `check` opens it once for `relay check`. Imports no platform.
 
 from relay.connections.base import LAYERS, Answer, ConnectError, Endpoint, Link
 from relay.connections.check import check
-from relay.connections.dial import endpoint_session, http_call
+from relay.connections.dial import http_call
 from relay.connections.loop import Connection
 
 __all__ = ["LAYERS", "Answer", "ConnectError", "Connection", "Endpoint", "Link", "check",
-           "endpoint_session", "http_call"]
+           "http_call"]

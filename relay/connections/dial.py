@@ -205,11 +205,6 @@ def abort(conn: ClientConnection) -> None:
 
 # -- the endpoint call ----------------------------------------------------------------------------
 
-def endpoint_session() -> requests.Session:
-    """The session of a connection's endpoint calls (relay/http.py's)."""
-    return http.http_session()
-
-
 def http_call(session: requests.Session, method: str, url: str, deadline: float,
               **kwargs: object) -> requests.Response:
     """One endpoint call, whole by `deadline`; a failure is a ConnectError naming its layer

@@ -167,9 +167,10 @@ def test_the_endpoint_call_names_its_layer_too():
     """What a Connection's last_error says when the endpoint call itself fails."""
     import time
 
-    from relay.connections import ConnectError, endpoint_session, http_call
+    from relay import http
+    from relay.connections import ConnectError, http_call
 
-    session = endpoint_session()
+    session = http.http_session()
     with pytest.raises(ConnectError) as refused:
         http_call(session, "POST", f"http://127.0.0.1:{free_port()}/x", time.monotonic() + 10)
     assert (refused.value.layer, refused.value.words) == ("tcp", "127.0.0.1: connection refused")

@@ -16,9 +16,8 @@ from __future__ import annotations
 import socket
 from typing import TYPE_CHECKING
 
-from relay import __version__
-from relay.connections import Answer, ConnectError, Connection, Endpoint, endpoint_session
-from relay.connections import http_call
+from relay import __version__, http
+from relay.connections import Answer, ConnectError, Connection, Endpoint, http_call
 from relay.platforms.dingtalk_app.inbound import EVENT_TYPES, act, answer_frame
 from relay.platforms.dingtalk_app.openapi import DingTalkApp
 from relay.platforms.dingtalk_app.stream import (GATEWAY_PATH, BadFrame, gateway_request,
@@ -53,7 +52,7 @@ class DingTalkStream:
     def __init__(self, rt: Runtime, app: DingTalkApp, secret: str) -> None:
         self.rt, self.app, self._secret = rt, app, secret
         self.endpoint_url = app.base_url + GATEWAY_PATH
-        self.session = endpoint_session()
+        self.session = http.http_session()
         self.worker = EventWorker(rt, act, EVENT_TYPES, "relay-dingtalk-events",
                                   platform=self.platform)
         self.connection = Connection(rt, self)

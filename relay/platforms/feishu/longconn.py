@@ -29,7 +29,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from relay.connections import Answer, ConnectError, Endpoint, endpoint_session, http_call
+from relay import http
+from relay.connections import Answer, ConnectError, Endpoint, http_call
 from relay.platforms.feishu import frames
 from relay.platforms.feishu.buttons import CARD_ACTION_EVENT
 from relay.platforms.feishu.events import take
@@ -63,7 +64,7 @@ class FeishuLink:
         self._secret = s.feishu_app_secret.get_secret_value().strip() \
             if s.feishu_app_secret else ""
         self.endpoint_url = s.feishu_open_base_url + ENDPOINT_PATH
-        self._session = session or endpoint_session()
+        self._session = session or http.http_session()
         self._url = ""
         self._service = 0
         self._parts = Parts()
