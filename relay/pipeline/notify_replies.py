@@ -65,7 +65,8 @@ def notify_replies(rt: Runtime, max_issues: int = 5) -> NotifyReport:
                 event_store.mark_checked(rt.engine, issue, int(rt.clock.now()))
             continue
         report.checked += 1
-        report.notified += _notify_issue(rt, issue, replies, first_check=checked_at is None)
+        report.notified += _notify_issue(rt, issue, replies, chats,
+                                         first_check=checked_at is None)
         event_store.mark_checked(rt.engine, issue, int(rt.clock.now()))
     if report.notified:
         log.info("notify_replies: %d issue(s) checked, %d new reply(ies) posted to Feishu",
@@ -73,13 +74,14 @@ def notify_replies(rt: Runtime, max_issues: int = 5) -> NotifyReport:
     return report
 
 
-def _notify_issue(rt: Runtime, issue: str, replies: list[dict], first_check: bool) -> int:
+def _notify_issue(rt: Runtime, issue: str, replies: list[dict], chats: dict[str, str],
+                  first_check: bool) -> int:
+    """`chats`: the app chats (destination name → chat_id), read once a run."""
     known = event_store.known_replies(rt.engine, issue)
     new = sorted((r for r in replies if r.get("type") == "reply" and str(r["uuid"]) not in known),
                  key=lambda r: int(r.get("createAt") or 0))
     now = int(rt.clock.now())
-    cards = [c for c in event_store.cards_of(rt.engine, issue)
-             if c.destination in rt.settings.chats("feishu_app")]
+    cards = [c for c in event_store.cards_of(rt.engine, issue) if c.destination in chats]
     if first_check:
         # replies older than the card are history: recorded, not posted (no flood); newer ones
         # were written while the issue waited for its first check, and are news
@@ -89,14 +91,14 @@ def _notify_issue(rt: Runtime, issue: str, replies: list[dict], first_check: boo
         new = [r for r in new if int(r.get("createAt") or 0) > card_sent]
     posted = 0
     for reply in new:
-        if not _post(rt, cards, reply):
+        if not _post(rt, cards, chats, reply):
             break  # left unrecorded: the next check tries again, in order
         event_store.record_reply(rt.engine, str(reply["uuid"]), issue, SEEN, int(rt.clock.now()))
         posted += 1
     return posted
 
 
-def _post(rt: Runtime, cards: list[Delivery], reply: dict) -> bool:
+def _post(rt: Runtime, cards: list[Delivery], chats: dict[str, str], reply: dict) -> bool:
     """Post into each chat the issue's card went to (as a reply to the card); True when at least
     one chat took it (a repeat into the others would be worse than a gap)."""
     info = reply.get("creatorInfo") if isinstance(reply.get("creatorInfo"), dict) else {}
@@ -116,7 +118,7 @@ def _post(rt: Runtime, cards: list[Delivery], reply: dict) -> bool:
     title = inert(str((cards[0].payload or {}).get("title") or "")) if cards else ""
     ok = False
     for card in cards:
-        chat_id = rt.settings.chats("feishu_app")[card.destination]
+        chat_id = chats[card.destination]
         text = t("notify.replied", who=who, content=content)
         if card.message_id:
             result = _app(rt).reply_text(card.message_id, text,
