@@ -21,7 +21,8 @@ from zoneinfo import ZoneInfo
 
 from relay.i18n import Text
 from relay.payloads import Card, StatusChange
-from relay.platforms.base import bounded, zero_width_after
+from relay.platforms.base import bounded
+from relay.platforms.dingtalk.robot import inert
 from relay.platforms.status_texts import OPEN, duration, status_name, who
 from relay.platforms.mentions import Person
 from relay.platforms.render import card_values, format_time
@@ -34,10 +35,8 @@ CARD_VARIABLES = ("title", "level", "source", "created", "channel", "message", "
 
 
 # Text from outside made inert for a card's variables and the robot's text messages: a template
-# may show a variable in a markdown component, and DingTalk documents no escape, so a zero-width
-# space goes after `@` and `<` and inside `](` (as for the custom robots' markdown): the text
-# reads as it came, and no mention, tag or link starts in it.
-inert = zero_width_after(r"[<@]|\](?=\()")
+# may show a variable in a markdown component, DingTalk's markdown, so the custom robots' step
+# (relay/platforms/dingtalk/robot.py `inert`) is this one too.
 
 
 def out_track_id(issue: str, conversation_id: str, reminder: str = "") -> str:
