@@ -53,7 +53,7 @@ def record_change(rt: Runtime, old: store.IssueState, obj: dict[str, Any], statu
     info = obj.get("updatorInfo") if isinstance(obj.get("updatorInfo"), dict) else {}
     by = str(info.get("name") or info.get("username") or info.get("email")
              or obj.get("updator") or "")
-    update_at = _int(obj.get("updateAt")) or now
+    update_at = int_or_none(obj.get("updateAt")) or now
     announce = name in rt.settings.announced
     infos = obj.get("managerInfos") if isinstance(obj.get("managerInfos"), list) else []
     people = [i for i in infos if isinstance(i, dict)] or managers
@@ -74,7 +74,8 @@ def record_change(rt: Runtime, old: store.IssueState, obj: dict[str, Any], statu
     return len(rows) if store.record_change(rt.engine, old, new, rows, now) else None
 
 
-def _int(value: Any) -> int | None:
+def int_or_none(value: Any) -> int | None:
+    """A number Guance sent (as a number or a string), or None for anything else."""
     try:
         return int(value)
     except (TypeError, ValueError):

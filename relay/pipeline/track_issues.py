@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from relay.guance import PAGE_SIZE, GuanceBudgetExhausted, GuanceError, managers_of
-from relay.incidents.changes import record_change
+from relay.incidents.changes import int_or_none, record_change
 from relay.payloads import DigestStatus
 from relay.platforms.status_texts import FINAL, transition
 from relay.store import issue_states as store
@@ -93,7 +93,7 @@ def _walk(rt: Runtime, report: FollowReport, max_calls: int, since: int, now: in
             store.save_sweep(rt.engine, position)
             return
         observe(rt, items, now, report)
-        if any((_int(o.get("createAt")) or start) < start for o in items):
+        if any((int_or_none(o.get("createAt")) or start) < start for o in items):
             position.window_on_update = True
         position.recent_at = now
     elif position.recent_at is None:
@@ -136,7 +136,7 @@ def observe(rt: Runtime, items: list[dict[str, Any]], now: int, report: FollowRe
     unchanged = []
     for obj in items:
         old = known.get(str(obj["uuid"]))
-        status = _int(obj.get("statusType"))
+        status = int_or_none(obj.get("statusType"))
         if old is None or status is None:
             continue
         managers = managers_of(obj)
@@ -191,10 +191,3 @@ def follow_digests(rt: Runtime, since: int, now: int) -> int:
         queued += store.queue_once(rt.engine, outbox.row(follow_up, row.destination, now,
                                                          row.channel), now)
     return queued
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
