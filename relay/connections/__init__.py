@@ -5,10 +5,10 @@ A platform writes a `Link`; `Connection` keeps it open (deadlines, watchdog, rec
 shows its health; `check` opens it once for `relay check`. Imports no platform.
 """
 
-from relay.connections.base import LAYERS, Answer, ConnectError, Endpoint, Link
+from relay.connections.base import Answer, ConnectError, Endpoint, Link
 from relay.connections.check import check
 from relay.connections.dial import http_call
 from relay.connections.loop import Connection
 
-__all__ = ["LAYERS", "Answer", "ConnectError", "Connection", "Endpoint", "Link", "check",
+__all__ = ["Answer", "ConnectError", "Connection", "Endpoint", "Link", "check",
            "http_call"]

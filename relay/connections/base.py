@@ -11,9 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-LAYERS = ("dns", "tcp", "tls", "endpoint", "auth", "websocket", "subscription")
-
-
 @dataclass(frozen=True)
 class Endpoint:
     """What the endpoint / gateway call gave."""
@@ -40,8 +37,9 @@ class Answer:
 
 
 class ConnectError(Exception):
-    """A failed step of opening a connection: `layer` (one of LAYERS) and the platform's or the
-    system's own words ("clientId or clientSecret wrong", "Connection refused", …).
+    """A failed step of opening a connection: `layer` (dns, tcp, tls, endpoint, auth, websocket
+    or subscription) and the platform's or the system's own words ("clientId or clientSecret
+    wrong", "Connection refused", …).
     `retry_after`: the wait the server asked for (a "too many connections" refusal), if any."""
 
     def __init__(self, layer: str, words: str, retry_after: float | None = None) -> None:
