@@ -25,11 +25,14 @@ def free_port() -> int:
 
 
 def served(fake):
-    """Serve a fake peer on 127.0.0.1 for one test (its `url` set), then stop it."""
+    """Serve a fake peer on 127.0.0.1 for one test (its `url` set), then stop it (and what it
+    serves besides, e.g. the fake DingTalk's WebSocket)."""
     server = ServerThread(fake.app)
     fake.url = server.url
     yield fake
     server.stop()
+    if callable(stop := getattr(fake, "stop", None)):
+        stop()
 
 
 def outbox(rt) -> list[store.Delivery]:

@@ -8,20 +8,15 @@ import pytest
 
 from relay.sandbox.dingtalk_app import FakeDingTalkApp
 from relay.sandbox.netfault import FaultyProxy
-from relay.sandbox.server import ServerThread
 from relay.web.app import create_app
+from tests.helpers import served
 
 GROUP = "cidOpsGroup0000000001=="
 
 
 @pytest.fixture
 def ding(clock):
-    fake = FakeDingTalkApp(clock=clock)
-    server = ServerThread(fake.app)
-    fake.url = server.url
-    yield fake
-    server.stop()
-    fake.stop()
+    yield from served(FakeDingTalkApp(clock=clock))
 
 
 @pytest.fixture

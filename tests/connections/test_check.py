@@ -22,7 +22,6 @@ from relay.cli import main
 from relay.clock import Clock
 from relay.sandbox.dingtalk_app import FakeDingTalkApp
 from relay.sandbox.guance import FakeGuance
-from relay.sandbox.server import ServerThread
 from tests.helpers import free_port, served
 
 API_KEY = "check-api-key-0123456789"
@@ -36,12 +35,7 @@ def real_guance():
 
 @pytest.fixture
 def ding():
-    fake = FakeDingTalkApp(clock=Clock())
-    server = ServerThread(fake.app)
-    fake.url = server.url
-    yield fake
-    server.stop()
-    fake.stop()
+    yield from served(FakeDingTalkApp(clock=Clock()))
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ from relay.pipeline.poll import poll
 from relay.platforms.dingtalk_app.openapi import RENEW_MARGIN_SECONDS
 from relay.platforms.dingtalk_app.stream import BOT_MESSAGE_TOPIC, CARD_CALLBACK_TOPIC
 from relay.sandbox.dingtalk_app import FakeDingTalkApp, bot_message, card_click, wait_until
-from relay.sandbox.server import ServerThread
 from relay.web.app import create_app
 from relay.platforms.dingtalk_app.state import dingtalk_app_state
+from tests.helpers import served
 
 GROUP = "cidOpsGroup0000000001=="
 TEMPLATE = "relay-alert.schema"
@@ -24,12 +24,7 @@ TEMPLATE = "relay-alert.schema"
 
 @pytest.fixture
 def dingtalk(clock):
-    fake = FakeDingTalkApp(clock=clock)
-    server = ServerThread(fake.app)
-    fake.url = server.url
-    yield fake
-    server.stop()
-    fake.stop()
+    yield from served(FakeDingTalkApp(clock=clock))
 
 
 @pytest.fixture

@@ -21,11 +21,10 @@ from relay.payloads import (DigestStatus, IssueCard, MuteSummary, Reminder, Remi
 from relay.platforms.dingtalk_app.card import out_track_id
 from relay.platforms.feishu.card import default_card_template
 from relay.sandbox.dingtalk_app import FakeDingTalkApp
-from relay.sandbox.server import ServerThread
 from relay.web.app import create_app
 from tests.appbot import CHAT, signed_post, thread_reply, wait_for
 from tests.follow import BOT, FLOW, cycle, relay_issue
-from tests.helpers import REPLY_TOKEN
+from tests.helpers import REPLY_TOKEN, served
 from tests.platforms.test_dingtalk_reply import CONVERSATION, headers, mention
 from tests.robots import DING_TOKEN, WECOM_KEY, ding_url, wecom_url
 
@@ -50,12 +49,7 @@ PUBLIC, LINK_SECRET = "https://relay.example.com", "action-link-secret-012345678
 
 @pytest.fixture
 def dt_app(clock):
-    fake = FakeDingTalkApp(app_secret=APP_SECRET, clock=clock)
-    server = ServerThread(fake.app)
-    fake.url = server.url
-    yield fake
-    server.stop()
-    fake.stop()
+    yield from served(FakeDingTalkApp(app_secret=APP_SECRET, clock=clock))
 
 
 @pytest.fixture
