@@ -55,11 +55,9 @@ class FakeFeishuLong:
                        "ReconnectInterval": 120, "ReconnectNonce": reconnect_nonce}
         self.pong_config: dict[str, int] | None = None  # sent in the next pongs, when set
         self.endpoint_requests: list[dict[str, Any]] = []
-        self.endpoint_fault: str | None = None  # "busy", "limit": the next endpoint calls fail
         self.connections: list[ServerConnection] = []  # every WebSocket, oldest first
         self.pings = 0
         self.responses: dict[str, list[Frame]] = {}  # message_id → the response frames
-        self.unreadable = 0  # frames from the client the codec could not read
         self._muted: set[int] = set()  # id() of half-open connections
         self._pushed: dict[str, list[bytes]] = {}  # message_id → its frames, to push again
         self._tickets: set[str] = set()
@@ -77,9 +75,6 @@ class FakeFeishuLong:
     # -- the endpoint call (mounted on the fake open platform) -----------------------------------
     def endpoint(self, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
         self.endpoint_requests.append({k: v for k, v in body.items() if k != "AppSecret"})
-        fault, self.endpoint_fault = self.endpoint_fault, None
-        if fault == "busy":  # the SDK's SYSTEM_BUSY
-            return {"code": 1, "msg": "system busy"}, 200
         if body.get("AppID") != self.app_id or body.get("AppSecret") != self.app_secret:
             return {"code": 10003, "msg": "invalid app_id or app_secret"}, 200
         ticket = uuidlib.uuid4().hex
@@ -183,8 +178,7 @@ class FakeFeishuLong:
                     continue
                 try:
                     frame = self.codec.load(raw if isinstance(raw, bytes) else raw.encode())
-                except Exception:  # noqa: BLE001 - a fake counts what it cannot read
-                    self.unreadable += 1
+                except Exception:  # noqa: BLE001 - a fake skips what it cannot read
                     continue
                 self._received(conn, frame)
         except ConnectionClosed:
