@@ -37,7 +37,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from bench.common import Arrivals, RelayChild, hand_back, percentile, wait_for
+from bench.common import Arrivals, RelayChild, hand_back, percentile
+from relay.sandbox.server import wait_until as wait_for
 from relay.clock import Clock
 
 CHAT, GROUP = "oc_benchchat000000000000000001", "cidBenchGroup000000001=="

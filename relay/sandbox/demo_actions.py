@@ -15,11 +15,10 @@ import requests
 from relay.config import Settings
 from relay.pipeline.deliver import deliver
 from relay.pipeline.poll import poll
-from relay.sandbox.demo_app_bot import _wait
 from relay.sandbox.feishu_app import FakeFeishuApp, click_event, message_event, push_event
 from relay.sandbox.guance import FakeGuance
 from relay.sandbox.robots import FakeDingTalk, robot_url
-from relay.sandbox.server import ServerThread
+from relay.sandbox.server import ServerThread, wait_until
 from relay.web.app import create_app
 from relay.web.server import WebServer
 from relay.platforms.registry import build_runtime
@@ -104,7 +103,7 @@ def run_actions_step(guance: FakeGuance, guance_url: str, workdir: Path) -> bool
         resp = push_event(f"{web.url}/feishu/events", event, key, rt.clock.now())
         print(f"   the Resolve button on the app-bot card, clicked: toast "
               f"{resp.json()['toast']['content']!r}")
-        answered = _wait(lambda: open_api.texts_replying_to(card_id))
+        answered = wait_until(lambda: open_api.texts_replying_to(card_id), 10.0)
         answer = open_api.texts_replying_to(card_id)
         print(f"   the bot answers in the card's thread: {answer[0] if answer else None!r}")
         print(f"   {by_button}: status {status(by_button)}, comments "
@@ -115,7 +114,7 @@ def run_actions_step(guance: FakeGuance, guance_url: str, workdir: Path) -> bool
                               mention_bot=open_api.bot_open_id)
         push_event(f"{web.url}/feishu/events", other, key, rt.clock.now())
         asked = other["event"]["message"]["message_id"]
-        _wait(lambda: open_api.texts_replying_to(asked))
+        wait_until(lambda: open_api.texts_replying_to(asked), 10.0)
         refused = open_api.texts_replying_to(asked)
         print(f"   '/reopen' on {by_text} from another team's chat (its card did not go there): "
               f"{refused[0] if refused else None!r}; still {status(by_text)}")
@@ -131,7 +130,7 @@ def run_actions_step(guance: FakeGuance, guance_url: str, workdir: Path) -> bool
                               root_id=text_card, mention_bot=open_api.bot_open_id)
         push_event(f"{web.url}/feishu/events", event, key, rt.clock.now())
         asked = event["event"]["message"]["message_id"]
-        _wait(lambda: open_api.texts_replying_to(asked))
+        wait_until(lambda: open_api.texts_replying_to(asked), 10.0)
         said = open_api.texts_replying_to(asked)
         print(f"   '@relay /mute 1h' in the app chat's thread → {said[0] if said else None!r}")
         in_chat, in_ding = len(open_api.in_chat(CHAT)), len(dingtalk.for_robot("ledger0005"))

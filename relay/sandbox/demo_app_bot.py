@@ -13,21 +13,12 @@ from relay.pipeline.notify_replies import notify_replies
 from relay.pipeline.poll import poll
 from relay.sandbox.feishu_app import FakeFeishuApp, message_event, push_event
 from relay.sandbox.guance import FakeGuance
-from relay.sandbox.server import ServerThread
+from relay.sandbox.server import ServerThread, wait_until
 from relay.web.app import create_app
 from relay.web.server import WebServer
 from relay.platforms.registry import build_runtime
 
 CHAT = "oc_sandboxpayments0000000000001"
-
-
-def _wait(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def run_app_bot_step(guance: FakeGuance, guance_url: str, workdir: Path) -> bool:
@@ -65,7 +56,7 @@ def run_app_bot_step(guance: FakeGuance, guance_url: str, workdir: Path) -> bool
         print(f"   an engineer answers in the card's thread (@relay {text!r}), encrypted and "
               f"signed: POST /feishu/events → {resp.status_code} in {took:.0f} ms")
         user_msg = event["event"]["message"]["message_id"]
-        landed = _wait(lambda: guance.comments(issue) and open_api.replies_to(user_msg))
+        landed = wait_until(lambda: guance.comments(issue) and open_api.replies_to(user_msg), 10.0)
         comment = guance.comments(issue)[0] if guance.comments(issue) else None
         answer = open_api.texts_replying_to(user_msg)
         print(f"   comment on {issue} in Guance: {comment!r}")
